@@ -1,0 +1,154 @@
+"""Typed, frozen settings read once from the environment; production refuses unsafe values.
+
+Every environment variable the service reads is listed in `ENVIRONMENT` with its meaning, so the
+README and `welfare --help` can never drift from the code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+ENVIRONMENT: Final[dict[str, str]] = {
+    "WELFARE_ENV": "development (default), test or production",
+    "WELFARE_DATA_DIR": "directory for the embedded SQLite file and the dev keyring (./instance)",
+    "WELFARE_DATABASE_URL": "SQLAlchemy URL; overrides the embedded SQLite file",
+    "WELFARE_KEYRING_FILE": "keyring JSON file; overrides the generated development keyring",
+    "WELFARE_SECRET_KEY": "Flask secret key (at least 32 characters in production)",
+    "WELFARE_LOG_LEVEL": "logging level (INFO)",
+    "WELFARE_MAX_BODY_BYTES": "largest accepted request body in bytes (1048576)",
+    "WELFARE_RATELIMIT_STORAGE_URL": "flask-limiter storage, e.g. redis://host:6379 (memory://)",
+    "WELFARE_SCHEDULER_INTERVAL_SECONDS": "seconds between scheduler ticks (60)",
+    "WELFARE_SCHEDULER_STALE_SECONDS": "age of the last good tick that fails /readyz (600)",
+    "WELFARE_TRUSTED_PROXIES": "number of reverse proxies whose X-Forwarded-For is trusted (0)",
+    "WELFARE_ARGON2_PROFILE": "password hashing cost: 'standard' (default) or 'fast' (tests only)",
+}
+
+VALID_ENVS: Final = ("development", "test", "production")
+DEV_SECRET_KEY: Final = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+MIN_SECRET_LENGTH: Final = 32
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unsafe; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service needs to know about its environment, validated at start-up."""
+
+    env: str = "development"
+    data_dir: Path = Path("instance")
+    database_url: str = ""
+    keyring_file: Path = Path("instance/keyring.json")
+    keyring_file_is_default: bool = True
+    secret_key: str = DEV_SECRET_KEY
+    log_level: str = "INFO"
+    max_body_bytes: int = 1024 * 1024
+    ratelimit_storage_url: str = "memory://"
+    scheduler_interval: timedelta = timedelta(seconds=60)
+    scheduler_stale_after: timedelta = timedelta(seconds=600)
+    trusted_proxies: int = 0
+    argon2_profile: str = "standard"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Fail at start-up, not mid-request, when something is missing or unsafe."""
+        env = os.environ if env is None else env
+        name = env.get("WELFARE_ENV", "development").strip() or "development"
+        if name not in VALID_ENVS:
+            raise SettingsError(f"WELFARE_ENV={name!r} is not one of {', '.join(VALID_ENVS)}.")
+        data_dir = Path(env.get("WELFARE_DATA_DIR", "instance")).expanduser()
+        database_url = env.get("WELFARE_DATABASE_URL", "").strip()
+        if not database_url:
+            database_url = f"sqlite:///{(data_dir / 'welfare.db').resolve()}"
+        database_url = _with_psycopg_driver(database_url)
+        keyring_env = env.get("WELFARE_KEYRING_FILE", "").strip()
+        keyring_file = Path(keyring_env).expanduser() if keyring_env else data_dir / "keyring.json"
+        settings = cls(
+            env=name,
+            data_dir=data_dir,
+            database_url=database_url,
+            keyring_file=keyring_file,
+            keyring_file_is_default=not keyring_env,
+            secret_key=env.get("WELFARE_SECRET_KEY", "") or DEV_SECRET_KEY,
+            log_level=env.get("WELFARE_LOG_LEVEL", "INFO").upper(),
+            max_body_bytes=_int(env, "WELFARE_MAX_BODY_BYTES", 1024 * 1024),
+            ratelimit_storage_url=env.get("WELFARE_RATELIMIT_STORAGE_URL", "memory://"),
+            scheduler_interval=timedelta(
+                seconds=_int(env, "WELFARE_SCHEDULER_INTERVAL_SECONDS", 60)
+            ),
+            scheduler_stale_after=timedelta(
+                seconds=_int(env, "WELFARE_SCHEDULER_STALE_SECONDS", 600)
+            ),
+            trusted_proxies=_int(env, "WELFARE_TRUSTED_PROXIES", 0),
+            argon2_profile=env.get("WELFARE_ARGON2_PROFILE", "standard"),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse settings that are unsafe for the chosen environment."""
+        if self.argon2_profile not in ("standard", "fast"):
+            raise SettingsError("WELFARE_ARGON2_PROFILE must be 'standard' or 'fast'.")
+        if not self.is_production:
+            return
+        problems: list[str] = []
+        if self.secret_key == DEV_SECRET_KEY:
+            problems.append(
+                "WELFARE_SECRET_KEY is missing or the development default; "
+                "set a random value of at least 32 characters"
+            )
+        elif len(self.secret_key) < MIN_SECRET_LENGTH:
+            problems.append(f"WELFARE_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+        if self.keyring_file_is_default:
+            problems.append(
+                "WELFARE_KEYRING_FILE is not set; "
+                "production never uses the generated development keyring"
+            )
+        elif not self.keyring_file.is_file():
+            problems.append(
+                f"WELFARE_KEYRING_FILE points to {self.keyring_file}, which does not exist"
+            )
+        if self.argon2_profile != "standard":
+            problems.append("WELFARE_ARGON2_PROFILE must be 'standard' in production")
+        if problems:
+            raise SettingsError("Refusing to start in production: " + "; ".join(problems) + ".")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number.") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative.")
+    return value
+
+
+def _with_psycopg_driver(url: str) -> str:
+    """Use psycopg 3 for plain postgresql:// URLs, the driver the service is tested with."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,1 @@
+"""Alembic migrations; tests and the CLI always run on the migrated schema."""

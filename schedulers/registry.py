@@ -1,0 +1,25 @@
+"""The job registry: which jobs exist and how often each runs. Jobs join as features land."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+Counts = Mapping[str, int]
+JobFunction = Callable[[Session, datetime], Counts]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A named job run at most once per `every`; the function must be safe to repeat."""
+
+    name: str
+    run: JobFunction
+    every: timedelta = timedelta(minutes=1)
+
+
+SCHEDULE: tuple[Job, ...] = ()
+"""Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""

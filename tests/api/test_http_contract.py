@@ -1,0 +1,138 @@
+"""Every error is problem+json; bad bodies get a clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from welfare.web import get_settings
+
+PROBLEM = "application/problem+json"
+
+
+class EchoIn(Schema):
+    name = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+@pytest.fixture
+def echo_app(app: Flask) -> Flask:
+    """A JSON endpoint built with the same machinery as the real routes."""
+    blp = Blueprint("echo", __name__, url_prefix="/api/v1/_test")
+
+    @blp.route("/echo")
+    class Echo(MethodView):
+        @blp.arguments(EchoIn)
+        @blp.response(200, EchoIn)
+        def post(self, payload: dict[str, Any]) -> dict[str, Any]:
+            return payload
+
+    @blp.route("/boom")
+    class Boom(MethodView):
+        def get(self) -> None:
+            secret = "-".join(["900101", "1234567"])
+            raise RuntimeError(f"secret value {secret} must not leak")
+
+    app.extensions["welfare.api"].register_blueprint(blp)
+    return app
+
+
+def test_a_valid_body_is_accepted(echo_app: Flask) -> None:
+    response = echo_app.test_client().post("/api/v1/_test/echo", json={"name": "a", "count": 1})
+    assert response.status_code == 200
+    assert response.get_json() == {"name": "a", "count": 1}
+
+
+def test_malformed_json_gets_a_problem_400(echo_app: Flask) -> None:
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo", data='{"name": ', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["code"] == "malformed_json"
+    assert body["status"] == 400
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_a_wrong_content_type_gets_a_problem_415(echo_app: Flask) -> None:
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo",
+        data="name=a&count=1",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 415
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["code"] == "unsupported_media_type"
+
+
+def test_an_oversized_body_gets_a_problem_413(echo_app: Flask) -> None:
+    limit = get_settings(echo_app).max_body_bytes
+    payload = '{"name": "' + "x" * (limit + 10) + '", "count": 1}'
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo", data=payload, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["code"] == "body_too_large"
+
+
+def test_field_errors_come_back_as_a_problem_422(echo_app: Flask) -> None:
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo", json={"name": 5, "unexpected": True}
+    )
+    assert response.status_code == 422
+    body = response.get_json()
+    assert response.mimetype == PROBLEM
+    assert body["code"] == "validation_failed"
+    assert set(body["errors"]) == {"name", "count", "unexpected"}
+
+
+def test_an_unknown_path_gets_a_problem_404(client: Any) -> None:
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["code"] == "not_found"
+
+
+def test_a_wrong_method_gets_a_problem_405_with_allow(client: Any) -> None:
+    response = client.delete("/api/v1/dongs")
+    assert response.status_code == 405
+    assert response.mimetype == PROBLEM
+    assert "GET" in response.headers["Allow"]
+
+
+def test_an_unexpected_error_is_a_generic_500_without_details(
+    echo_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = echo_app.test_client().get("/api/v1/_test/boom")
+    assert response.status_code == 500
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["code"] == "internal_error"
+    assert body["request_id"]
+    assert "900101" not in response.get_data(as_text=True)
+    assert "RuntimeError" not in response.get_data(as_text=True)
+    assert "900101" not in caplog.text
+    assert any(getattr(r, "error_type", None) == "RuntimeError" for r in caplog.records)
+
+
+def test_a_sane_inbound_request_id_is_kept_and_a_bad_one_replaced(client: Any) -> None:
+    kept = client.get("/healthz", headers={"X-Request-ID": "abc12345-def"})
+    assert kept.headers["X-Request-ID"] == "abc12345-def"
+    replaced = client.get("/healthz", headers={"X-Request-ID": "<script>"})
+    assert replaced.headers["X-Request-ID"] != "<script>"
+    assert len(replaced.headers["X-Request-ID"]) == 32
+
+
+def test_api_responses_carry_security_headers(client: Any) -> None:
+    response = client.get("/api/v1/dongs")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"

@@ -1,0 +1,52 @@
+"""The HTTP API: flask-smorest blueprints under /api/v1, OpenAPI and docs, health checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, Response, send_from_directory
+from flask_smorest import Api as SmorestApi
+from werkzeug.exceptions import HTTPException
+
+from welfare.api import health, reference
+from welfare.api.problems import from_domain_error, from_http_exception
+from welfare.errors import DomainError
+
+DOCS_STATIC = "/api/v1/docs/static/"
+
+
+class Api(SmorestApi):  # type: ignore[misc]
+    """flask-smorest's Api, answering every error with problem+json."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        return from_http_exception(error)
+
+
+def init_app(app: Flask) -> None:
+    app.config.update(
+        API_TITLE="Geumcheon Welfare API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=DOCS_STATIC,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Case management for the welfare safety net of Geumcheon-gu. "
+                "Errors are application/problem+json with a stable English `code`.",
+            },
+        },
+    )
+    api = Api(app)
+    app.extensions["welfare.api"] = api
+    app.register_error_handler(DomainError, from_domain_error)
+
+    @app.get(DOCS_STATIC + "<path:filename>")
+    def swagger_ui_static(filename: str) -> Any:
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
+
+    app.register_blueprint(health.blp)
+    for blueprint in (reference.blp,):
+        api.register_blueprint(blueprint)

@@ -1,0 +1,41 @@
+"""The Flask app factory: the composition root of the web service."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config import Settings
+from config.logging import configure_logging
+from welfare import api, cli
+from welfare.crypto.keyring import Keyring
+from welfare.web import init_database, init_keyring, init_request_lifecycle
+
+
+def create_app(settings: Settings | None = None, *, keyring: Keyring | None = None) -> Flask:
+    """Build the app from validated settings; nothing happens at import time."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app = WelfareFlask("welfare")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+        TESTING=settings.env == "test",
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Korean stays readable
+    app.extensions["welfare.settings"] = settings
+    init_database(app, settings)
+    init_keyring(app, settings, keyring)
+    init_request_lifecycle(app, settings)
+    api.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+class WelfareFlask(Flask):
+    """Flask whose default exception log is replaced by one that never prints the message."""
+
+    def log_exception(self, exc_info: object) -> None:
+        # welfare.api.problems logs the type and traceback; exception text may quote values.
+        return

@@ -1,0 +1,177 @@
+"""The `welfare` command line: a Flask CLI group bound to the app factory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+import waitress
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from config import SettingsError
+from schedulers.runner import SchedulerLoop, tick
+from services import demo as demo_service
+from welfare.crypto.keyring import KeyringError
+from welfare.migrate import downgrade, upgrade
+from welfare.web import get_database, get_settings
+
+
+def _create_app() -> Flask:
+    from welfare.app import create_app  # noqa: PLC0415 - welfare.app imports this module
+
+    try:
+        return create_app()
+    except (SettingsError, KeyringError) as exc:
+        click.echo(f"welfare: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
+def main() -> None:
+    """Geumcheon Welfare: case management for the district's welfare safety net."""
+
+
+def init_app(app: Flask) -> None:
+    """Attach the commands to the app, so `welfare` and the test runner see the same ones."""
+    for command in (db, serve, scheduler, demo):
+        app.cli.add_command(command)
+
+
+# -- database ---------------------------------------------------------------------------------
+@click.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Migrate the configured database (creates the SQLite file if needed)."""
+
+    upgrade(get_database().engine, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Migrate down to REVISION (e.g. `base`)."""
+
+    downgrade(get_database().engine, revision)
+    click.echo(f"database at {revision}")
+
+
+# -- serving ----------------------------------------------------------------------------------
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Serve only; run the jobs elsewhere.")
+@with_appcontext
+def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
+    """Embedded mode: migrate, serve the API and run the schedulers in one process."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    database = get_database()
+    upgrade(database.engine)
+    loop = None
+    if not no_scheduler:
+        loop = SchedulerLoop(database)
+        loop.start_thread()
+    click.echo(
+        f"Geumcheon Welfare serving on http://{host}:{port} "
+        f"(docs: http://{host}:{port}/api/v1/docs; scheduler "
+        f"{'off' if no_scheduler else 'on'}; env {get_settings().env})"
+    )
+    try:
+        waitress.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="welfare",
+            clear_untrusted_proxy_headers=True,
+        )
+    finally:
+        if loop is not None:
+            loop.stop()
+
+
+# -- scheduler --------------------------------------------------------------------------------
+@click.group()
+def scheduler() -> None:
+    """Follow-up scheduler jobs."""
+
+
+def _parse_instant(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not ISO-8601, e.g. 2026-11-24T09:00:00+09:00"
+        ) from None
+    if instant.tzinfo is None:
+        raise click.BadParameter("give an offset, e.g. 2026-11-24T09:00:00+09:00")
+    return instant.astimezone(UTC)
+
+
+@scheduler.command("tick")
+@click.option("--as-of", "as_of", default=None, help="ISO-8601 instant with offset (default: now)")
+@with_appcontext
+def scheduler_tick(as_of: str | None) -> None:
+    """Run every job once at that instant; print one JSON object per job."""
+
+    results = tick(get_database(), as_of=_parse_instant(as_of))
+    for result in results:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    if not results:
+        click.echo("no jobs registered", err=True)
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+@scheduler.command("run")
+@with_appcontext
+def scheduler_run() -> None:
+    """Run the jobs forever on their schedule (Ctrl-C to stop)."""
+
+    loop = SchedulerLoop(get_database())
+    click.echo(
+        f"scheduler running as {loop.node}; jobs: {', '.join(j.name for j in loop.jobs) or 'none'}"
+    )
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        loop.stop()
+
+
+# -- demo -------------------------------------------------------------------------------------
+@click.group()
+def demo() -> None:
+    """A fictional district for trying the system."""
+
+
+@demo.command("seed")
+@with_appcontext
+def demo_seed() -> None:
+    """Fill the database with a realistic fictional district (once; re-running is safe)."""
+
+    database = get_database()
+    with database.transaction() as session:
+        summary = demo_service.seed_demo_district(session)
+    if summary is None:
+        click.echo("demo district already seeded; nothing to do")
+    else:
+        click.echo("demo district seeded: " + ", ".join(f"{k}={v}" for k, v in summary.items()))

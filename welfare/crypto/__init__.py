@@ -1,0 +1,1 @@
+"""The crypto core: keyring, envelope encryption, blind indexes. No Flask here."""

@@ -1,0 +1,202 @@
+"""The keyring: versioned master keys, the blind-index key and the audit-chain key.
+
+Keys never live in the database. Production loads the keyring from `WELFARE_KEYRING_FILE` (a
+file or a mounted secret); development generates one under the data directory on first start,
+marked as such so production refuses it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+KEY_BYTES = 32
+KEYRING_FORMAT = 1
+
+
+class KeyState(StrEnum):
+    ACTIVE = "active"  # wraps new data keys
+    DECRYPT_ONLY = "decrypt_only"  # still unwraps data keys not yet rewrapped
+    RETIRED = "retired"  # kept only as a record; no longer usable
+
+
+class KeyringError(RuntimeError):
+    """The keyring file is missing, malformed or unsafe; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class MasterKey:
+    id: str
+    state: KeyState
+    secret: bytes
+    created_at: datetime
+
+    def __repr__(self) -> str:  # never print key material
+        return f"MasterKey(id={self.id!r}, state={self.state.value!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """All keys of one installation; immutable, replaced as a whole on rotation."""
+
+    master_keys: tuple[MasterKey, ...]
+    index_key: bytes
+    audit_key: bytes
+    generated_for_development: bool = False
+
+    def __repr__(self) -> str:
+        return f"Keyring(master_keys={list(self.master_keys)!r})"
+
+    @property
+    def active(self) -> MasterKey:
+        for key in self.master_keys:
+            if key.state is KeyState.ACTIVE:
+                return key
+        raise KeyringError("the keyring has no active master key")
+
+    def master(self, key_id: str) -> MasterKey:
+        for key in self.master_keys:
+            if key.id == key_id and key.state is not KeyState.RETIRED:
+                return key
+        raise KeyringError(f"master key {key_id!r} is not available (unknown or retired)")
+
+    def with_new_active_key(self, now: datetime) -> Keyring:
+        """A keyring whose new active key wraps from now on; the old ones stay decrypt-only."""
+        demoted = tuple(
+            replace(k, state=KeyState.DECRYPT_ONLY) if k.state is KeyState.ACTIVE else k
+            for k in self.master_keys
+        )
+        new = MasterKey(
+            id=new_key_id(now),
+            state=KeyState.ACTIVE,
+            secret=secrets.token_bytes(KEY_BYTES),
+            created_at=now,
+        )
+        return replace(self, master_keys=(*demoted, new))
+
+    def with_key_state(self, key_id: str, state: KeyState) -> Keyring:
+        if not any(k.id == key_id for k in self.master_keys):
+            raise KeyringError(f"master key {key_id!r} is not in the keyring")
+        return replace(
+            self,
+            master_keys=tuple(
+                replace(k, state=state) if k.id == key_id else k for k in self.master_keys
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": KEYRING_FORMAT,
+            "generated_for_development": self.generated_for_development,
+            "master_keys": [
+                {
+                    "id": k.id,
+                    "state": k.state.value,
+                    "created_at": k.created_at.isoformat(),
+                    "key": _b64(k.secret),
+                }
+                for k in self.master_keys
+            ],
+            "index_key": _b64(self.index_key),
+            "audit_key": _b64(self.audit_key),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Keyring:
+        try:
+            if data.get("format") != KEYRING_FORMAT:
+                raise KeyringError(f"unsupported keyring format {data.get('format')!r}")
+            keys = tuple(
+                MasterKey(
+                    id=str(k["id"]),
+                    state=KeyState(k["state"]),
+                    secret=_unb64(k["key"], "master key " + str(k["id"])),
+                    created_at=datetime.fromisoformat(k["created_at"]),
+                )
+                for k in data["master_keys"]
+            )
+            ring = cls(
+                master_keys=keys,
+                index_key=_unb64(data["index_key"], "index_key"),
+                audit_key=_unb64(data["audit_key"], "audit_key"),
+                generated_for_development=bool(data.get("generated_for_development")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyringError(f"the keyring is malformed ({type(exc).__name__}: {exc})") from None
+        if len({k.id for k in keys}) != len(keys):
+            raise KeyringError("the keyring has two master keys with the same id")
+        ring.active  # noqa: B018 - validates that exactly one key wraps
+        if sum(k.state is KeyState.ACTIVE for k in keys) != 1:
+            raise KeyringError("the keyring must have exactly one active master key")
+        return ring
+
+    @classmethod
+    def generate(cls, *, for_development: bool, now: datetime | None = None) -> Keyring:
+        now = now or datetime.now(UTC)
+        key = MasterKey(
+            id=new_key_id(now),
+            state=KeyState.ACTIVE,
+            secret=secrets.token_bytes(KEY_BYTES),
+            created_at=now,
+        )
+        return cls(
+            master_keys=(key,),
+            index_key=secrets.token_bytes(KEY_BYTES),
+            audit_key=secrets.token_bytes(KEY_BYTES),
+            generated_for_development=for_development,
+        )
+
+
+def new_key_id(now: datetime) -> str:
+    return f"mk-{now:%Y%m%d}-{secrets.token_hex(3)}"
+
+
+def load_keyring(path: Path) -> Keyring:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyringError(f"keyring file {path} does not exist") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise KeyringError(f"keyring file {path} is not valid JSON") from None
+    return Keyring.from_json(data)
+
+
+def save_keyring(keyring: Keyring, path: Path) -> None:
+    """Write atomically with mode 0600, so a crash never leaves half a keyring."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(keyring.to_json(), fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_or_generate_development_keyring(path: Path) -> tuple[Keyring, bool]:
+    """Load the development keyring, creating it on first start. Returns (keyring, created)."""
+    if path.exists():
+        return load_keyring(path), False
+    keyring = Keyring.generate(for_development=True)
+    save_keyring(keyring, path)
+    return keyring, True
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64(value: str, what: str) -> bytes:
+    raw = base64.b64decode(value, validate=True)
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"{what} must be {KEY_BYTES} bytes")
+    return raw

@@ -1,0 +1,97 @@
+"""Engine and session glue: one engine per app, one session per request or command.
+
+On SQLite the connection is tuned for a small embedded server: WAL so readers never wait for the
+writer, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every transaction. Nearly every
+request writes (each read of resident data leaves an access record), and a deferred transaction
+that later upgrades to a write lock can fail with "database is locked" regardless of the busy
+timeout; taking the write lock up front makes writers queue instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine that never logs bound parameters (they may hold personal data)."""
+    options: dict[str, Any] = {"hide_parameters": True, "future": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        }
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            options["poolclass"] = StaticPool
+    else:
+        options["pool_pre_ping"] = True
+    options.update(kwargs)
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so BEGIN is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """Holds the engine and the session factory of one app or command."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def bind_to(self, connection: Connection) -> None:
+        """Make every new session join `connection` inside a savepoint (tests roll it back)."""
+        self.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+
+    def new_session(self) -> Session:
+        return self.sessionmaker()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with self.sessionmaker() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def database_now(session: Session) -> datetime:
+    """The database clock, so every node of a cluster agrees on `as_of`."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's CURRENT_TIMESTAMP has one-second precision; strftime keeps milliseconds.
+        raw = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    value = session.execute(select(func.now())).scalar_one()
+    return value.astimezone(UTC)

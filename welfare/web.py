@@ -1,0 +1,149 @@
+"""Per-app and per-request plumbing: settings, database session, keyring, request id, headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import cast
+
+from flask import Flask, Response, abort, current_app, g, has_request_context, request
+from sqlalchemy.orm import Session
+
+from config import Settings
+from config.logging import set_request_id_provider
+from welfare.crypto.keyring import (
+    Keyring,
+    KeyringError,
+    load_keyring,
+    load_or_generate_development_keyring,
+)
+from welfare.database import Database
+
+log = logging.getLogger("welfare.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_JSON_MIMETYPE = re.compile(r"^application/(?:[a-z0-9.+-]+\+)?json$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_settings(app: Flask | None = None) -> Settings:
+    return cast(Settings, (app or current_app).extensions["welfare.settings"])
+
+
+def get_database(app: Flask | None = None) -> Database:
+    return cast(Database, (app or current_app).extensions["welfare.database"])
+
+
+def get_keyring(app: Flask | None = None) -> Keyring:
+    return cast(Keyring, (app or current_app).extensions["welfare.keyring"])
+
+
+def db_session() -> Session:
+    """The session of the current request, opened on first use and closed at teardown."""
+    if "welfare_session" not in g:
+        g.welfare_session = get_database().new_session()
+    return cast(Session, g.welfare_session)
+
+
+def request_id() -> str | None:
+    if has_request_context():
+        return cast(str | None, g.get("request_id"))
+    return None
+
+
+def init_database(app: Flask, settings: Settings) -> Database:
+    if settings.is_sqlite and settings.database_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    app.extensions["welfare.database"] = database
+
+    @app.teardown_appcontext
+    def close_session(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("welfare_session", None)
+        if session is not None:
+            session.rollback()  # anything a use case did not commit is discarded
+            session.close()
+
+    return database
+
+
+def init_keyring(app: Flask, settings: Settings, keyring: Keyring | None = None) -> Keyring:
+    """Load the keyring; development generates one on first start, production never does."""
+    if keyring is None:
+        if settings.is_production:
+            keyring = load_keyring(settings.keyring_file)
+            if keyring.generated_for_development:
+                raise KeyringError(
+                    f"{settings.keyring_file} is a generated development keyring; production "
+                    "needs a keyring made for it (WELFARE_KEYRING_FILE)."
+                )
+        else:
+            keyring, created = load_or_generate_development_keyring(settings.keyring_file)
+            if created:
+                log.warning(
+                    "generated a DEVELOPMENT keyring; never use it for real resident data",
+                    extra={"path": str(settings.keyring_file)},
+                )
+    app.extensions["welfare.keyring"] = keyring
+    return keyring
+
+
+def init_request_lifecycle(app: Flask, settings: Settings) -> None:
+    set_request_id_provider(request_id)
+    hsts = not settings.is_development
+
+    @app.before_request
+    def start_request() -> None:
+        inbound = request.headers.get("X-Request-ID", "")
+        g.request_id = inbound if _REQUEST_ID.match(inbound) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        if request.method in _BODY_METHODS and request.path.startswith("/api/"):
+            length = request.content_length
+            if length is not None and length > settings.max_body_bytes:
+                abort(413)
+            has_body = (length or 0) > 0 or "chunked" in request.headers.get(
+                "Transfer-Encoding", ""
+            )
+            if has_body and not _JSON_MIMETYPE.match(request.mimetype or ""):
+                abort(415)
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.path.startswith("/api/v1/docs"):
+            # The docs page runs Swagger UI from our own static files plus its inline config.
+            headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+            )
+        else:
+            headers.setdefault(
+                "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+            )
+            # Responses may hold personal data: no browser or proxy may keep them.
+            headers["Cache-Control"] = "no-store"
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        started = g.get("started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        # The rule pattern, never the query string: filters could carry search terms.
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": request.url_rule.rule if request.url_rule else None,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "staff_id": g.get("staff_id"),
+            },
+        )
+        return response
