@@ -15,7 +15,7 @@ from config import Settings
 from tests.support.databases import backend, fresh_database
 from welfare.app import create_app
 from welfare.crypto.keyring import Keyring
-from welfare.database import Database, make_engine
+from welfare.database import KEYRING_INFO, Database, make_engine
 from welfare.migrate import upgrade
 from welfare.web import get_database
 
@@ -84,9 +84,13 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def session(connection: Connection) -> Iterator[Session]:
+def session(connection: Connection, keyring: Keyring) -> Iterator[Session]:
+    """A session on the rolled-back connection; its commits only release savepoints."""
     with Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        info={KEYRING_INFO: keyring},
     ) as s:
         yield s
 

@@ -18,7 +18,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select, t
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from welfare.crypto.keyring import Keyring
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+KEYRING_INFO = "welfare.keyring"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -61,10 +64,17 @@ def _tune_sqlite(engine: Engine) -> None:
 class Database:
     """Holds the engine and the session factory of one app or command."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, keyring: Keyring | None = None, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        if keyring is not None:
+            self.set_keyring(keyring)
+
+    def set_keyring(self, keyring: Keyring) -> None:
+        """Every session carries the keyring in `session.info`, so use cases stay functions
+        of the session alone and keys never pass through request globals."""
+        self.sessionmaker.configure(info={KEYRING_INFO: keyring})
 
     @property
     def dialect(self) -> str:
@@ -95,3 +105,11 @@ def database_now(session: Session) -> datetime:
         return datetime.fromisoformat(raw).replace(tzinfo=UTC)
     value = session.execute(select(func.now())).scalar_one()
     return value.astimezone(UTC)
+
+
+def session_keyring(session: Session) -> Keyring:
+    """The keyring the session was opened with; a session without one is a wiring bug."""
+    keyring = session.info.get(KEYRING_INFO)
+    if not isinstance(keyring, Keyring):
+        raise RuntimeError("this session has no keyring (open it through Database)")
+    return keyring

@@ -87,6 +87,7 @@ def init_keyring(app: Flask, settings: Settings, keyring: Keyring | None = None)
                     extra={"path": str(settings.keyring_file)},
                 )
     app.extensions["welfare.keyring"] = keyring
+    get_database(app).set_keyring(keyring)
     return keyring
 
 
