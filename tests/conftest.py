@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -116,3 +116,17 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def login_as(app: Flask) -> Callable[..., FlaskClient]:
+    """Create a staff member of `role` (scoped to `dongs`) and return a logged-in client."""
+    from tests.support.staff import GASAN, log_in, make_staff, token_client
+
+    def login(role: str = "counselor", dongs: Sequence[str] = (GASAN,)) -> FlaskClient:
+        member = make_staff(app, role, dongs)
+        client = token_client(app, member) if role == "gateway" else log_in(app, member)
+        client.staff = member  # type: ignore[attr-defined]
+        return client
+
+    return login

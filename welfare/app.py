@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     """Build the app from validated settings; nothing happens at import time."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    app = WelfareFlask("welfare")
+    app = WelfareFlask("welfare", static_folder=None)  # no static files: an API only
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

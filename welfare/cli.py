@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import click
 import waitress
@@ -14,7 +15,11 @@ from flask.cli import FlaskGroup, with_appcontext
 from config import SettingsError
 from schedulers.runner import SchedulerLoop, tick
 from services import demo as demo_service
+from services import staff as staff_service
+from services.staff import STAFF_ROLES
 from welfare.crypto.keyring import KeyringError
+from welfare.crypto.passwords import make_hasher
+from welfare.errors import DomainError
 from welfare.migrate import downgrade, upgrade
 from welfare.web import get_database, get_settings
 
@@ -42,7 +47,7 @@ def main() -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the commands to the app, so `welfare` and the test runner see the same ones."""
-    for command in (db, serve, scheduler, demo):
+    for command in (db, serve, scheduler, demo, staff, tokens):
         app.cli.add_command(command)
 
 
@@ -155,6 +160,74 @@ def scheduler_run() -> None:
         loop.run_forever()
     except KeyboardInterrupt:
         loop.stop()
+
+
+# -- staff and tokens -------------------------------------------------------------------------
+@click.group()
+def staff() -> None:
+    """Staff accounts."""
+
+
+@staff.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in STAFF_ROLES]))
+@click.option("--dong", "dongs", multiple=True, help="10-digit dong code; repeat for several")
+@click.option("--name", "display_name", default="", help="Display name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def staff_create(
+    username: str, role: str, dongs: tuple[str, ...], display_name: str, password_stdin: bool
+) -> None:
+    """Create a staff account and print its id."""
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif role != "gateway":
+        raise click.UsageError("give the password on standard input with --password-stdin")
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.create_staff(
+                session,
+                actor=None,
+                username=username,
+                role=role,
+                dongs=list(dongs),
+                display_name=display_name,
+                password=password,
+                hasher=make_hasher(get_settings().argon2_profile),
+                now=datetime.now(UTC),
+            )
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(str(member.id))
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens for gateways and scripts."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for")
+@with_appcontext
+def tokens_create(username: str, label: str) -> None:
+    """Issue an API token and print it once (only its hash is stored)."""
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.get_staff_by_username(session, username)
+            plaintext, _token = staff_service.issue_token(
+                session, actor=None, staff_id=member.id, label=label, now=datetime.now(UTC)
+            )
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(plaintext)
+
+
+def _fail(exc: DomainError) -> NoReturn:
+    details = "; ".join(f"{k}: {' '.join(v)}" for k, v in getattr(exc, "errors", {}).items())
+    click.echo(f"welfare: {exc.detail}" + (f" ({details})" if details else ""), err=True)
+    sys.exit(1)
 
 
 # -- demo -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import cast
 
 from flask import Flask, Response, abort, current_app, g, has_request_context, request
@@ -38,6 +39,12 @@ def get_database(app: Flask | None = None) -> Database:
 
 def get_keyring(app: Flask | None = None) -> Keyring:
     return cast(Keyring, (app or current_app).extensions["welfare.keyring"])
+
+
+def now() -> datetime:
+    """The app's clock (replaceable in tests to drive session timeouts)."""
+    clock = current_app.extensions.get("welfare.clock")
+    return clock() if clock is not None else datetime.now(UTC)
 
 
 def db_session() -> Session:

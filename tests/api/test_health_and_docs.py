@@ -62,8 +62,8 @@ def test_docs_page_renders_with_locally_served_assets(client: Any) -> None:
         assert len(asset.get_data()) > 100_000
 
 
-def test_the_ten_dongs_are_listed(client: Any) -> None:
-    items = client.get("/api/v1/dongs").get_json()["items"]
+def test_the_ten_dongs_are_listed(login_as: Any) -> None:
+    items = login_as("counselor").get("/api/v1/dongs").get_json()["items"]
     assert len(items) == 10
     assert {"code": "1154551000", "name": "가산동", "name_en": "Gasan-dong"} in items
 

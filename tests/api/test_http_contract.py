@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from welfare.api.policy import public
 from welfare.web import get_settings
 
 PROBLEM = "application/problem+json"
@@ -27,6 +28,7 @@ def echo_app(app: Flask) -> Flask:
 
     @blp.route("/echo")
     class Echo(MethodView):
+        @public
         @blp.arguments(EchoIn)
         @blp.response(200, EchoIn)
         def post(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +36,7 @@ def echo_app(app: Flask) -> Flask:
 
     @blp.route("/boom")
     class Boom(MethodView):
+        @public
         def get(self) -> None:
             secret = "-".join(["900101", "1234567"])
             raise RuntimeError(f"secret value {secret} must not leak")
@@ -130,9 +133,10 @@ def test_a_sane_inbound_request_id_is_kept_and_a_bad_one_replaced(client: Any) -
     assert len(replaced.headers["X-Request-ID"]) == 32
 
 
-def test_api_responses_carry_security_headers(client: Any) -> None:
-    response = client.get("/api/v1/dongs")
+def test_api_responses_carry_security_headers(login_as: Any) -> None:
+    response = login_as("counselor").get("/api/v1/dongs")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -9,7 +9,8 @@ from flask import Flask, Response, send_from_directory
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
-from welfare.api import health, reference
+from welfare.api import auth, health, reference, security, staff
+from welfare.api.policy import public
 from welfare.api.problems import from_domain_error, from_http_exception
 from welfare.errors import DomainError
 
@@ -43,10 +44,13 @@ def init_app(app: Flask) -> None:
     app.extensions["welfare.api"] = api
     app.register_error_handler(DomainError, from_domain_error)
 
+    security.init_app(app)
+
     @app.get(DOCS_STATIC + "<path:filename>")
+    @public
     def swagger_ui_static(filename: str) -> Any:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
 
     app.register_blueprint(health.blp)
-    for blueprint in (reference.blp,):
+    for blueprint in (auth.blp, staff.blp, reference.blp):
         api.register_blueprint(blueprint)

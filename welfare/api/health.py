@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from welfare.api.policy import public
 from welfare.migrate import current_revision, head_revision
 from welfare.web import get_database, get_keyring
 
@@ -14,12 +15,14 @@ blp = Blueprint("health", __name__)
 
 
 @blp.get("/healthz")
+@public
 def healthz() -> Any:
     """The process is up; says nothing about its dependencies."""
     return jsonify(status="ok")
 
 
 @blp.get("/readyz")
+@public
 def readyz() -> Any:
     """Ready when the database answers at the migration head and the keys are loaded."""
     checks: dict[str, dict[str, Any]] = {}

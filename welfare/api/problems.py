@@ -46,6 +46,7 @@ def problem(
     detail: str | None = None,
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    include_request_id: bool = True,
     **extra: Any,
 ) -> Response:
     default_code, default_title = _HTTP_PROBLEMS.get(status, ("error", "오류 (error)"))
@@ -54,8 +55,9 @@ def problem(
         "title": title or default_title,
         "status": status,
         "code": code or default_code,
-        "request_id": g.get("request_id"),
     }
+    if include_request_id:
+        body["request_id"] = g.get("request_id")
     if detail:
         body["detail"] = detail
     if errors:

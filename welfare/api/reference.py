@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services import reference
+from welfare.api.policy import ANY_STAFF, allow
 from welfare.web import db_session
 
 blp = Blueprint("reference", __name__, url_prefix="/api/v1", description="Reference data")
@@ -26,6 +27,7 @@ class DongList(Schema):
 
 @blp.route("/dongs")
 class Dongs(MethodView):
+    @allow(*ANY_STAFF)
     @blp.response(200, DongList)
     def get(self) -> Any:
         """The administrative dongs of Geumcheon-gu."""

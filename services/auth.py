@@ -1,0 +1,222 @@
+"""Logging in and out: password and TOTP checks, lockout, server-side sessions, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from welfare.crypto.passwords import verify_password
+from welfare.crypto.sealed import SealError, open_sealed, seal
+from welfare.database import session_keyring
+from welfare.errors import DomainError
+from welfare.models import ApiToken, Role, Staff, StaffSession
+from welfare.models.staff import SESSION_ABSOLUTE_TIMEOUT
+
+TOKEN_PREFIX = "gwf_"  # noqa: S105 - a marker that tells a token apart, not a secret
+TOUCH_INTERVAL = timedelta(seconds=30)  # how stale last_seen_at / last_used_at may get
+TOTP_PURPOSE = "staff-totp"
+TOTP_ISSUER = "Geumcheon Welfare"
+
+
+class AuthenticationFailed(DomainError):
+    """One answer for every failure, so nobody learns which usernames exist or are locked."""
+
+    status = 401
+    code = "login_failed"
+    title = "아이디 또는 비밀번호가 올바르지 않습니다 (login failed)"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    staff: Staff
+    session_token: str
+    session: StaffSession
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def login(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    otp: str | None,
+    ip: str | None,
+    now: datetime,
+    hasher: PasswordHasher,
+    require_totp_for_privileged: bool = False,
+    replaces_token: str | None = None,
+) -> LoginResult:
+    """Check credentials and open a new session (a fresh id: never reuse a pre-login one)."""
+    staff = session.scalar(
+        select(Staff).where(Staff.username == normalize_username(username)).with_for_update()
+    )
+    if staff is None or not staff.is_active or staff.role == Role.GATEWAY:
+        verify_password(hasher, None, password)
+        raise AuthenticationFailed
+    if staff.is_locked(now):
+        verify_password(hasher, None, password)
+        raise AuthenticationFailed
+    ok = verify_password(hasher, staff.password_hash, password)
+    if ok and staff.totp_enabled:
+        ok = otp is not None and _use_totp_code(session, staff, otp, now)
+    if (
+        ok
+        and require_totp_for_privileged
+        and not staff.totp_enabled
+        and staff.role in (Role.SUPERVISOR, Role.ADMIN)
+    ):
+        ok = False  # SECURITY.md 11: supervisors and admins need a second factor in production
+    if not ok:
+        staff.record_failed_login(now)
+        session.commit()
+        raise AuthenticationFailed
+    staff.record_successful_login()
+    if staff.password_hash and hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = hasher.hash(password)
+    if replaces_token:
+        session.execute(
+            delete(StaffSession).where(StaffSession.token_hash == token_digest(replaces_token))
+        )
+    token = secrets.token_urlsafe(32)
+    row = StaffSession(
+        token_hash=token_digest(token),
+        staff_id=staff.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + SESSION_ABSOLUTE_TIMEOUT,
+        ip=ip,
+    )
+    session.add(row)
+    session.commit()
+    return LoginResult(staff=staff, session_token=token, session=row)
+
+
+def resolve_session(
+    session: Session, *, token: str, now: datetime
+) -> tuple[StaffSession, Staff] | None:
+    """The live session for a cookie token, or None (expired sessions are removed)."""
+    row = session.scalar(select(StaffSession).where(StaffSession.token_hash == token_digest(token)))
+    if row is None:
+        return None
+    staff = session.get(Staff, row.staff_id)
+    if not row.is_live(now) or staff is None or not staff.is_active:
+        session.delete(row)
+        session.commit()
+        return None
+    if now - row.last_seen_at >= TOUCH_INTERVAL:
+        row.last_seen_at = now
+        session.commit()
+    return row, staff
+
+
+def logout(session: Session, *, token: str) -> None:
+    session.execute(delete(StaffSession).where(StaffSession.token_hash == token_digest(token)))
+    session.commit()
+
+
+def end_sessions(session: Session, *, staff_id: object, keep_session_id: object = None) -> int:
+    """End a staff member's sessions server-side (a replayed cookie then gets 401)."""
+    stmt = delete(StaffSession).where(StaffSession.staff_id == staff_id)
+    if keep_session_id is not None:
+        stmt = stmt.where(StaffSession.id != keep_session_id)
+    return session.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
+
+
+# -- API tokens -------------------------------------------------------------------------------
+def issue_token(
+    session: Session, *, staff: Staff, label: str, now: datetime
+) -> tuple[str, ApiToken]:
+    """Create a bearer token; the plaintext is returned once and only its hash is stored."""
+    secret = secrets.token_urlsafe(32)
+    plaintext = TOKEN_PREFIX + secret
+    row = ApiToken(
+        staff_id=staff.id,
+        token_hash=token_digest(plaintext),
+        prefix=secret[:8],
+        label=label,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return plaintext, row
+
+
+def resolve_token(session: Session, *, token: str, now: datetime) -> tuple[ApiToken, Staff] | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    staff = session.get(Staff, row.staff_id)
+    if staff is None or not staff.is_active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
+        row.last_used_at = now
+        session.commit()
+    return row, staff
+
+
+def revoke_tokens(session: Session, *, staff_id: object, now: datetime) -> None:
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+# -- TOTP -------------------------------------------------------------------------------------
+def begin_totp_enrollment(session: Session, *, staff: Staff) -> str:
+    """Store a new (not yet enabled) TOTP seed and return its provisioning URI, shown once."""
+    secret = pyotp.random_base32()
+    staff.totp_secret = seal(
+        session_keyring(session), secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id)
+    )
+    staff.totp_enabled = False
+    staff.totp_last_step = None
+    session.commit()
+    return str(pyotp.TOTP(secret).provisioning_uri(name=staff.username, issuer_name=TOTP_ISSUER))
+
+
+def confirm_totp(session: Session, *, staff: Staff, code: str, now: datetime) -> bool:
+    if staff.totp_secret is None or not _use_totp_code(session, staff, code, now):
+        return False
+    staff.totp_enabled = True
+    session.commit()
+    return True
+
+
+def _use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> bool:
+    """Accept a code from the current or adjacent 30-second step, each step only once."""
+    if staff.totp_secret is None:
+        return False
+    try:
+        secret = open_sealed(
+            session_keyring(session), staff.totp_secret, purpose=TOTP_PURPOSE, owner=str(staff.id)
+        ).decode()
+    except SealError:
+        return False
+    totp = pyotp.TOTP(secret)
+    for offset in (0, -1, 1):
+        moment = now + timedelta(seconds=30 * offset)
+        step = int(totp.timecode(moment))
+        if secrets.compare_digest(totp.at(moment), code.strip()):
+            if staff.totp_last_step is not None and step <= staff.totp_last_step:
+                return False  # replayed code
+            staff.totp_last_step = step
+            return True
+    return False

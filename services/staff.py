@@ -1,0 +1,239 @@
+"""Staff administration: accounts, roles and dong scopes, deactivation, unlock, passwords."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services import auth
+from services.pagination import Page, decode_cursor, encode_cursor
+from services.reference import known_dong_codes
+from welfare.crypto.passwords import PasswordPolicyError, check_password_policy, verify_password
+from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from welfare.models import Actor, ApiToken, Role, Staff
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,59}$")
+STAFF_ROLES = frozenset(r for r in Role if r is not Role.SYSTEM)
+SCOPED_ROLES = frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR, Role.GATEWAY})
+
+
+def create_staff(
+    session: Session,
+    *,
+    actor: Actor | None,
+    username: str,
+    role: str,
+    dongs: Sequence[str] = (),
+    display_name: str = "",
+    password: str | None = None,
+    hasher: PasswordHasher,
+    now: datetime,
+) -> Staff:
+    """Create an account; gateways get no password (they use API tokens)."""
+    username = auth.normalize_username(username)
+    errors: dict[str, list[str]] = {}
+    if not USERNAME.match(username):
+        errors["username"] = ["영문 소문자·숫자·.-_ 3~60자 (3-60 lowercase letters, digits, . - _)"]
+    parsed_role = _parse_role(role, errors)
+    _check_dongs(session, dongs, errors)
+    if parsed_role is not None and parsed_role is not Role.GATEWAY:
+        if password is None:
+            errors["password"] = ["비밀번호가 필요합니다 (password required)"]
+        else:
+            _check_policy(password, username, display_name, errors)
+    if errors:
+        raise InvalidInput(errors)
+    if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
+        raise Conflict("이미 사용 중인 아이디입니다 (username taken)", code="username_taken")
+    staff = Staff(
+        id=uuid.uuid4(),
+        username=username,
+        display_name=display_name.strip(),
+        role=str(parsed_role),
+        is_active=True,
+        password_hash=hasher.hash(password)
+        if password and parsed_role is not Role.GATEWAY
+        else None,
+        password_changed_at=now if password else None,
+        failed_logins=0,
+        created_at=now,
+        updated_at=now,
+    )
+    staff.set_dongs(list(dongs))
+    session.add(staff)
+    session.commit()
+    return staff
+
+
+def get_staff(session: Session, staff_id: uuid.UUID) -> Staff:
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound
+    return staff
+
+
+def get_staff_by_username(session: Session, username: str) -> Staff:
+    staff = session.scalar(select(Staff).where(Staff.username == auth.normalize_username(username)))
+    if staff is None:
+        raise NotFound("해당 아이디가 없습니다 (no such staff member)")
+    return staff
+
+
+def list_staff(session: Session, *, cursor: str | None, limit: int) -> Page[Staff]:
+    stmt = select(Staff).order_by(Staff.username).limit(limit + 1)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        stmt = stmt.where(Staff.username > after)
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1].username) if more else None)
+
+
+def update_staff(
+    session: Session,
+    *,
+    actor: Actor,
+    staff_id: uuid.UUID,
+    expected_version: int | None,
+    now: datetime,
+    role: str | None = None,
+    dongs: Sequence[str] | None = None,
+    display_name: str | None = None,
+) -> Staff:
+    """Change role, scope or name; a role or scope change ends the member's sessions."""
+    staff = get_staff(session, staff_id)
+    if expected_version is not None and staff.version != expected_version:
+        raise PreconditionFailed
+    errors: dict[str, list[str]] = {}
+    parsed_role = _parse_role(role, errors) if role is not None else None
+    if dongs is not None:
+        _check_dongs(session, dongs, errors)
+    if errors:
+        raise InvalidInput(errors)
+    rights_changed = False
+    if parsed_role is not None and parsed_role != staff.role_enum:
+        staff.role = str(parsed_role)
+        rights_changed = True
+    if dongs is not None and sorted(set(dongs)) != staff.dongs:
+        staff.set_dongs(list(dongs))
+        rights_changed = True
+    if display_name is not None:
+        staff.display_name = display_name.strip()
+    staff.updated_at = now
+    if rights_changed:
+        auth.end_sessions(session, staff_id=staff.id)
+    session.commit()
+    return staff
+
+
+def deactivate_staff(
+    session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime
+) -> Staff:
+    staff = get_staff(session, staff_id)
+    staff.is_active = False
+    staff.updated_at = now
+    auth.end_sessions(session, staff_id=staff.id)
+    auth.revoke_tokens(session, staff_id=staff.id, now=now)
+    session.commit()
+    return staff
+
+
+def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime) -> Staff:
+    staff = get_staff(session, staff_id)
+    staff.record_successful_login()
+    staff.updated_at = now
+    session.commit()
+    return staff
+
+
+def change_password(
+    session: Session,
+    *,
+    staff_id: uuid.UUID,
+    current_password: str,
+    new_password: str,
+    keep_session_id: uuid.UUID | None,
+    hasher: PasswordHasher,
+    now: datetime,
+) -> None:
+    """Change one's own password; every other session of that member ends."""
+    staff = get_staff(session, staff_id)
+    if not verify_password(hasher, staff.password_hash, current_password):
+        raise InvalidInput(
+            {"current_password": ["현재 비밀번호가 틀립니다 (wrong current password)"]}
+        )
+    errors: dict[str, list[str]] = {}
+    _check_policy(new_password, staff.username, staff.display_name, errors, field="new_password")
+    if errors:
+        raise InvalidInput(errors)
+    staff.password_hash = hasher.hash(new_password)
+    staff.password_changed_at = now
+    staff.updated_at = now
+    auth.end_sessions(session, staff_id=staff.id, keep_session_id=keep_session_id)
+    session.commit()
+
+
+def _parse_role(role: str | None, errors: dict[str, list[str]]) -> Role | None:
+    try:
+        parsed = Role(role) if role is not None else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed not in STAFF_ROLES:
+        errors["role"] = ["counselor, outreach, supervisor, admin, gateway 중 하나 (unknown role)"]
+        return None
+    return parsed
+
+
+def _check_dongs(session: Session, dongs: Sequence[str], errors: dict[str, list[str]]) -> None:
+    unknown = sorted(set(dongs) - known_dong_codes(session))
+    if unknown:
+        errors["dongs"] = [f"알 수 없는 행정동 코드 (unknown dong code): {', '.join(unknown)}"]
+
+
+def _check_policy(
+    password: str,
+    username: str,
+    display_name: str,
+    errors: dict[str, list[str]],
+    field: str = "password",
+) -> None:
+    try:
+        check_password_policy(password, username=username, display_name=display_name)
+    except PasswordPolicyError as exc:
+        errors[field] = [exc.message]
+
+
+def issue_token(
+    session: Session, *, actor: Actor | None, staff_id: uuid.UUID, label: str, now: datetime
+) -> tuple[str, ApiToken]:
+    member = get_staff(session, staff_id)
+    plaintext, token = auth.issue_token(session, staff=member, label=label, now=now)
+    session.commit()
+    return plaintext, token
+
+
+def list_tokens(session: Session, *, staff_id: uuid.UUID) -> list[ApiToken]:
+    get_staff(session, staff_id)
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.staff_id == staff_id).order_by(ApiToken.created_at)
+        )
+    )
+
+
+def revoke_token(
+    session: Session, *, actor: Actor, staff_id: uuid.UUID, token_id: uuid.UUID, now: datetime
+) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.staff_id != staff_id:
+        raise NotFound
+    if token.revoked_at is None:
+        token.revoked_at = now
+    session.commit()

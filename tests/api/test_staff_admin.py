@@ -1,0 +1,186 @@
+"""Staff administration: admins manage accounts; rights changes end sessions at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from services import auth
+from tests.support.staff import DOKSAN1, GASAN, PASSWORD, log_in, make_staff
+from welfare.models import ApiToken
+from welfare.web import get_database
+
+ME = "/api/v1/auth/me"
+
+
+def test_an_admin_creates_lists_and_reads_staff(login_as: Any) -> None:
+    admin = login_as("admin", dongs=())
+    created = admin.post(
+        "/api/v1/staff",
+        json={
+            "username": "park.outreach",
+            "role": "outreach",
+            "dongs": [GASAN, DOKSAN1],
+            "display_name": "박민지",
+            "password": "field worker passphrase 1",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["dongs"] == [GASAN, DOKSAN1]
+    assert created.headers["Location"] == f"/api/v1/staff/{body['id']}"
+    assert created.headers["ETag"] == '"v1"'
+    listed = admin.get("/api/v1/staff?limit=200").get_json()["items"]
+    assert "park.outreach" in [m["username"] for m in listed]
+    assert "password" not in str(listed)
+    assert admin.get(f"/api/v1/staff/{body['id']}").get_json()["display_name"] == "박민지"
+
+
+def test_staff_creation_validates_every_field(login_as: Any) -> None:
+    admin = login_as("admin", dongs=())
+    response = admin.post(
+        "/api/v1/staff",
+        json={"username": "x", "role": "wizard", "dongs": ["123"], "password": "short"},
+    )
+    assert response.status_code == 422
+    assert {"username", "role", "dongs"} <= set(response.get_json()["errors"])
+    unknown_dong = admin.post(
+        "/api/v1/staff",
+        json={
+            "username": "lee.c",
+            "role": "counselor",
+            "dongs": ["1111111111"],
+            "password": "a perfectly fine passphrase",
+        },
+    )
+    assert unknown_dong.status_code == 422
+    assert "dongs" in unknown_dong.get_json()["errors"]
+
+
+def test_a_taken_username_is_a_conflict(login_as: Any) -> None:
+    admin = login_as("admin", dongs=())
+    payload = {"username": "choi.s", "role": "counselor", "password": "a perfectly fine passphrase"}
+    assert admin.post("/api/v1/staff", json=payload).status_code == 201
+    again = admin.post("/api/v1/staff", json=payload)
+    assert again.status_code == 409
+    assert again.get_json()["code"] == "username_taken"
+
+
+def test_list_pages_with_a_cursor(login_as: Any, app: Flask) -> None:
+    admin = login_as("admin", dongs=())
+    for _ in range(4):
+        make_staff(app, "counselor")
+    first = admin.get("/api/v1/staff?limit=2").get_json()
+    second = admin.get(f"/api/v1/staff?limit=2&cursor={first['next_cursor']}").get_json()
+    names = [m["username"] for m in first["items"] + second["items"]]
+    assert len(names) == len(set(names)) == 4
+    assert names == sorted(names)
+    assert admin.get("/api/v1/staff?cursor=garbage").status_code == 422
+
+
+def test_a_role_change_needs_a_current_etag_and_ends_the_members_sessions(
+    login_as: Any, app: Flask
+) -> None:
+    admin = login_as("admin", dongs=())
+    member = make_staff(app, "counselor")
+    members_client = log_in(app, member)
+    url = f"/api/v1/staff/{member.id}"
+    assert admin.patch(url, json={"role": "supervisor"}).status_code == 428
+    assert (
+        admin.patch(url, json={"role": "supervisor"}, headers={"If-Match": '"v99"'}).status_code
+        == 412
+    )
+    etag = admin.get(url).headers["ETag"]
+    changed = admin.patch(
+        url, json={"role": "supervisor", "dongs": [DOKSAN1]}, headers={"If-Match": etag}
+    )
+    assert changed.status_code == 200
+    assert changed.get_json()["role"] == "supervisor"
+    assert changed.headers["ETag"] != etag
+    assert members_client.get(ME).status_code == 401
+    stale = admin.patch(url, json={"display_name": "x"}, headers={"If-Match": etag})
+    assert stale.status_code == 412
+
+
+def test_owner_and_state_fields_cannot_be_mass_assigned(login_as: Any, app: Flask) -> None:
+    admin = login_as("admin", dongs=())
+    member = make_staff(app, "counselor")
+    etag = admin.get(f"/api/v1/staff/{member.id}").headers["ETag"]
+    response = admin.patch(
+        f"/api/v1/staff/{member.id}",
+        json={"is_active": False, "id": "x"},
+        headers={"If-Match": etag},
+    )
+    assert response.status_code == 422
+    assert {"is_active", "id"} <= set(response.get_json()["errors"])
+
+
+def test_deactivation_ends_sessions_and_revokes_tokens(login_as: Any, app: Flask) -> None:
+    admin = login_as("admin", dongs=())
+    member = make_staff(app, "counselor")
+    members_client = log_in(app, member)
+    issued = admin.post(f"/api/v1/staff/{member.id}/tokens", json={"label": "script"}).get_json()
+    bearer = app.test_client()
+    bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {issued['token']}"
+    assert bearer.get(ME).status_code == 200
+    assert admin.post(f"/api/v1/staff/{member.id}/deactivate").status_code == 200
+    assert members_client.get(ME).status_code == 401
+    assert bearer.get(ME).status_code == 401
+    relogin = app.test_client().post(
+        "/api/v1/auth/login", json={"username": member.username, "password": PASSWORD}
+    )
+    assert relogin.status_code == 401
+
+
+def test_an_admin_unlocks_a_locked_account(login_as: Any, app: Flask) -> None:
+    admin = login_as("admin", dongs=())
+    member = make_staff(app, "outreach")
+    client = app.test_client()
+    for _ in range(5):
+        client.post(
+            "/api/v1/auth/login", json={"username": member.username, "password": "wrong password!!"}
+        )
+    assert admin.get(f"/api/v1/staff/{member.id}").get_json()["is_locked"] is True
+    assert admin.post(f"/api/v1/staff/{member.id}/unlock").get_json()["is_locked"] is False
+    ok = client.post("/api/v1/auth/login", json={"username": member.username, "password": PASSWORD})
+    assert ok.status_code == 200
+
+
+def test_tokens_are_shown_once_stored_hashed_and_revocable(login_as: Any, app: Flask) -> None:
+    admin = login_as("admin", dongs=())
+    gateway = make_staff(app, "gateway")
+    issued = admin.post(f"/api/v1/staff/{gateway.id}/tokens", json={"label": "sensor platform"})
+    assert issued.status_code == 201
+    token = issued.get_json()["token"]
+    listed = admin.get(f"/api/v1/staff/{gateway.id}/tokens").get_json()["items"]
+    assert [t["label"] for t in listed] == ["sensor platform"]
+    assert all(t.get("token") is None for t in listed)
+    with get_database(app).new_session() as s:
+        row = s.scalars(select(ApiToken)).one()
+        assert row.token_hash == auth.token_digest(token)
+        assert token.encode() not in row.token_hash
+        assert row.last_used_at is None
+    bearer = app.test_client()
+    bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    assert bearer.get("/api/v1/dongs").status_code == 403  # a gateway reads nothing
+    with get_database(app).new_session() as s:
+        assert s.scalars(select(ApiToken)).one().last_used_at is not None
+    token_id = issued.get_json()["id"]
+    assert admin.delete(f"/api/v1/staff/{gateway.id}/tokens/{token_id}").status_code == 204
+    assert bearer.get("/api/v1/dongs").status_code == 401
+
+
+def test_a_bearer_request_needs_no_csrf_header(login_as: Any, app: Flask) -> None:
+    admin = login_as("admin", dongs=())
+    token = admin.post(f"/api/v1/staff/{admin.staff.id}/tokens", json={}).get_json()["token"]
+    script = app.test_client()
+    script.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    response = script.post("/api/v1/staff", json={"username": "bulk.import", "role": "gateway"})
+    assert response.status_code == 201
+
+
+def test_non_admins_cannot_administer_staff(login_as: Any) -> None:
+    for role in ("counselor", "outreach", "supervisor"):
+        assert login_as(role).get("/api/v1/staff").status_code == 403

@@ -1,0 +1,166 @@
+"""Sessions: log in, log out, who am I, password change and TOTP enrollment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from services import auth, staff
+from welfare.api.policy import ANY_STAFF, allow, public
+from welfare.api.problems import problem
+from welfare.api.schemas import StaffSummary, StrictSchema
+from welfare.api.security import (
+    clear_session_cookie,
+    client_ip,
+    current_principal,
+    hasher,
+    limiter,
+    session_cookie_name,
+    set_session_cookie,
+)
+from welfare.web import db_session, get_settings, now
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Staff sessions")
+
+LOGIN_LIMIT = "10 per minute;100 per hour"  # per client address, failed attempts only
+
+
+class LoginIn(StrictSchema):
+    username = fields.String(required=True)
+    password = fields.String(required=True)
+    otp = fields.String(load_default=None)
+
+
+class SessionOut(StrictSchema):
+    staff = fields.Nested(StaffSummary)
+    csrf_token = fields.String(allow_none=True)
+
+
+class PasswordChangeIn(StrictSchema):
+    current_password = fields.String(required=True)
+    new_password = fields.String(required=True)
+
+
+class TotpEnrollmentOut(StrictSchema):
+    provisioning_uri = fields.String()
+
+
+class TotpConfirmIn(StrictSchema):
+    code = fields.String(required=True)
+
+
+def _login_failed_response() -> Response:
+    # Identical for unknown users, wrong passwords, locked or deactivated accounts.
+    return problem(
+        401,
+        code=auth.AuthenticationFailed.code,
+        title=auth.AuthenticationFailed.title,
+        include_request_id=False,
+    )
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @public
+    @limiter.limit(LOGIN_LIMIT, deduct_when=lambda response: response.status_code == 401)
+    @blp.arguments(LoginIn)
+    @blp.response(200, SessionOut)
+    @blp.alt_response(401, description="Any failure: same body whether or not the user exists")
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Log in; answers a session cookie and the CSRF token for unsafe requests."""
+        try:
+            result = auth.login(
+                db_session(),
+                username=payload["username"],
+                password=payload["password"],
+                otp=payload["otp"],
+                ip=client_ip(),
+                now=now(),
+                hasher=hasher(),
+                require_totp_for_privileged=get_settings().is_production,
+                replaces_token=request.cookies.get(session_cookie_name()),
+            )
+        except auth.AuthenticationFailed:
+            return _login_failed_response()
+        member = result.staff
+        response = jsonify(
+            staff={
+                "id": str(member.id),
+                "username": member.username,
+                "role": member.role,
+                "dongs": member.dongs,
+            },
+            csrf_token=result.session.csrf_token,
+        )
+        set_session_cookie(response, result.session_token, result.session.expires_at)
+        return response
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @allow(*ANY_STAFF)
+    @blp.response(204)
+    def post(self) -> Any:
+        """End this session server-side; the cookie stops working everywhere."""
+        token = request.cookies.get(session_cookie_name())
+        if token:
+            auth.logout(db_session(), token=token)
+        response = Response(status=204)
+        clear_session_cookie(response)
+        return response
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @allow(*ANY_STAFF)
+    @blp.response(200, SessionOut)
+    def get(self) -> Any:
+        """The logged-in staff member and the session's CSRF token."""
+        principal = current_principal()
+        return {"staff": principal.as_json(), "csrf_token": principal.csrf_token}
+
+
+@blp.route("/password")
+class Password(MethodView):
+    @allow(*ANY_STAFF)
+    @blp.arguments(PasswordChangeIn)
+    @blp.response(204)
+    def post(self, payload: dict[str, Any]) -> None:
+        """Change one's own password; every other session of this member ends."""
+        principal = current_principal()
+        staff.change_password(
+            db_session(),
+            staff_id=principal.staff_id,
+            current_password=payload["current_password"],
+            new_password=payload["new_password"],
+            keep_session_id=principal.session_id,
+            hasher=hasher(),
+            now=now(),
+        )
+
+
+@blp.route("/totp")
+class TotpEnrollment(MethodView):
+    @allow(*ANY_STAFF)
+    @blp.response(200, TotpEnrollmentOut)
+    def post(self) -> Any:
+        """Start TOTP enrollment; the URI (for an authenticator app) is shown once."""
+        member = staff.get_staff(db_session(), current_principal().staff_id)
+        return {"provisioning_uri": auth.begin_totp_enrollment(db_session(), staff=member)}
+
+
+@blp.route("/totp/confirm")
+class TotpConfirm(MethodView):
+    @allow(*ANY_STAFF)
+    @blp.arguments(TotpConfirmIn)
+    @blp.response(204)
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Confirm enrollment with a first code; from then on login needs a code."""
+        member = staff.get_staff(db_session(), current_principal().staff_id)
+        if not auth.confirm_totp(db_session(), staff=member, code=payload["code"], now=now()):
+            return problem(422, errors={"code": ["코드가 맞지 않습니다 (wrong code)"]})
+        return None

@@ -1,0 +1,66 @@
+"""Route policies: every endpoint declares who may call it; anything undeclared is denied."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask
+
+from welfare.models import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Endpoints registered by libraries, declared here because we cannot decorate them.
+LIBRARY_PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi_swagger_ui"})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    public: bool
+    roles: frozenset[Role]
+
+    def allows(self, role: Role) -> bool:
+        return self.public or role in self.roles
+
+
+PUBLIC = Policy(public=True, roles=frozenset())
+
+
+def public(func: F) -> F:
+    """Anyone may call this route, logged in or not (health, login, docs)."""
+    func._welfare_policy = PUBLIC  # type: ignore[attr-defined]
+    return func
+
+
+def allow(*roles: Role) -> Callable[[F], F]:
+    """Only logged-in staff with one of `roles` may call this route."""
+    policy = Policy(public=False, roles=frozenset(roles))
+
+    def decorate(func: F) -> F:
+        func._welfare_policy = policy  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+ANY_STAFF = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR, Role.ADMIN)
+CASEWORK = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR)
+
+
+def policy_for(app: Flask, endpoint: str, method: str) -> Policy | None:
+    """The declared policy of one endpoint and method, or None when none was declared."""
+    if endpoint in LIBRARY_PUBLIC_ENDPOINTS:
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    if view is None:
+        return None
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        name = "get" if method == "HEAD" else method.lower()
+        handler = getattr(view_class, name, None)
+        policy = getattr(handler, "_welfare_policy", None)
+        return policy if isinstance(policy, Policy) else None
+    policy = getattr(view, "_welfare_policy", None)
+    return policy if isinstance(policy, Policy) else None

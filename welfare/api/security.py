@@ -1,0 +1,198 @@
+"""Who is calling: session cookies and bearer tokens, policy checks, CSRF, login rate limit."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from argon2 import PasswordHasher
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from flask_login import LoginManager, UserMixin, current_user
+from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from services import auth
+from welfare.api.policy import policy_for
+from welfare.crypto.passwords import make_hasher
+from welfare.errors import Forbidden as DomainForbidden
+from welfare.models import Actor, Role
+from welfare.web import db_session, get_settings, now, request_id
+
+log = logging.getLogger("welfare.security")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class CsrfFailed(DomainForbidden):
+    code = "csrf_failed"
+    title = "CSRF 토큰이 없거나 틀립니다 (X-CSRF-Token missing or wrong)"
+
+
+def hasher() -> PasswordHasher:
+    return cast(PasswordHasher, current_app.extensions["welfare.hasher"])
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+limiter = Limiter(
+    key_func=lambda: client_ip() or "unknown",
+    default_limits=[],
+    headers_enabled=True,
+    strategy="moving-window",
+)
+
+
+@dataclass(frozen=True)
+class Principal(UserMixin):  # type: ignore[misc]
+    """The authenticated caller of one request."""
+
+    staff_id: uuid.UUID
+    username: str
+    role: Role
+    dongs: tuple[str, ...]
+    via: str  # "session" or "token"
+    session_id: uuid.UUID | None = None
+    csrf_token: str | None = None
+
+    def get_id(self) -> str:
+        return str(self.staff_id)
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    def actor(self) -> Actor:
+        return Actor(
+            staff_id=self.staff_id,
+            role=self.role,
+            dongs=frozenset(self.dongs),
+            ip=client_ip(),
+            request_id=request_id(),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.staff_id),
+            "username": self.username,
+            "role": str(self.role),
+            "dongs": list(self.dongs),
+        }
+
+
+def current_principal() -> Principal:
+    principal = cast(Any, current_user)
+    if not getattr(principal, "is_authenticated", False):
+        raise Unauthorized
+    return cast(Principal, principal._get_current_object())
+
+
+def current_actor() -> Actor:
+    return current_principal().actor()
+
+
+def session_cookie_name() -> str:
+    # The __Host- prefix pins the cookie to this host, path / and HTTPS (production only).
+    return "__Host-welfare_session" if get_settings().is_production else "welfare_session"
+
+
+def set_session_cookie(response: Any, token: str, expires: datetime) -> None:
+    response.set_cookie(
+        session_cookie_name(),
+        token,
+        expires=expires,
+        path="/",
+        httponly=True,
+        secure=get_settings().is_production,
+        samesite="Lax",
+    )
+
+
+def clear_session_cookie(response: Any) -> None:
+    response.delete_cookie(
+        session_cookie_name(),
+        path="/",
+        httponly=True,
+        secure=get_settings().is_production,
+        samesite="Lax",
+    )
+
+
+def _load_principal(_request: Any) -> Principal | None:
+    session = db_session()
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        found = auth.resolve_token(session, token=header[7:].strip(), now=now())
+        if found is None:
+            return None
+        _token, staff = found
+        g.staff_id = str(staff.id)
+        return Principal(
+            staff_id=staff.id,
+            username=staff.username,
+            role=staff.role_enum,
+            dongs=tuple(staff.dongs),
+            via="token",
+        )
+    cookie = request.cookies.get(session_cookie_name())
+    if not cookie:
+        return None
+    resolved = auth.resolve_session(session, token=cookie, now=now())
+    if resolved is None:
+        return None
+    row, staff = resolved
+    g.staff_id = str(staff.id)
+    return Principal(
+        staff_id=staff.id,
+        username=staff.username,
+        role=staff.role_enum,
+        dongs=tuple(staff.dongs),
+        via="session",
+        session_id=row.id,
+        csrf_token=row.csrf_token,
+    )
+
+
+def _enforce_policy() -> None:
+    endpoint = request.endpoint
+    if endpoint is None:
+        return  # routing failed: 404/405 follow
+    policy = policy_for(current_app, endpoint, request.method)
+    if policy is None:
+        log.error("route without a declared policy denied", extra={"endpoint": endpoint})
+        raise Forbidden
+    if policy.public:
+        return
+    principal = current_user
+    if not getattr(principal, "is_authenticated", False):
+        raise Unauthorized
+    if not policy.allows(principal.role):
+        raise Forbidden
+    if principal.via == "session" and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not secrets.compare_digest(sent, principal.csrf_token or ""):
+            raise CsrfFailed
+
+
+def init_app(app: Flask) -> None:
+    settings = get_settings(app)
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
+    app.extensions["welfare.hasher"] = make_hasher(settings.argon2_profile)
+    login_manager = LoginManager()
+    login_manager.session_protection = None  # sessions live server-side, not in Flask's cookie
+    login_manager.request_loader(_load_principal)
+    login_manager.init_app(app)
+    app.config["RATELIMIT_STORAGE_URI"] = settings.ratelimit_storage_url
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    limiter.init_app(app)
+    app.before_request(_enforce_policy)

@@ -1,0 +1,46 @@
+"""Small secrets sealed under the active master key (e.g. a staff member's TOTP seed).
+
+Resident data uses per-resident data keys (envelope encryption); these are credentials of staff,
+few and small, so they are sealed directly: header = master key id, AAD = purpose and owner id.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from welfare.crypto.keyring import Keyring, KeyringError
+
+_VERSION = b"\x01"
+
+
+class SealError(Exception):
+    """A sealed secret could not be opened (tampered, moved, or its key is gone)."""
+
+
+def seal(keyring: Keyring, plaintext: bytes, *, purpose: str, owner: str) -> bytes:
+    key = keyring.active
+    key_id = key.id.encode("ascii")
+    nonce = os.urandom(12)
+    header = _VERSION + bytes([len(key_id)]) + key_id
+    body = AESGCM(key.secret).encrypt(nonce, plaintext, _aad(header, purpose, owner))
+    return header + nonce + body
+
+
+def open_sealed(keyring: Keyring, blob: bytes, *, purpose: str, owner: str) -> bytes:
+    try:
+        if blob[:1] != _VERSION:
+            raise SealError("unknown sealed format")
+        size = blob[1]
+        header = blob[: 2 + size]
+        key = keyring.master(header[2:].decode("ascii"))
+        nonce, body = blob[2 + size : 14 + size], blob[14 + size :]
+        return AESGCM(key.secret).decrypt(nonce, body, _aad(header, purpose, owner))
+    except (IndexError, UnicodeDecodeError, KeyringError, InvalidTag, ValueError):
+        raise SealError("sealed secret could not be opened") from None
+
+
+def _aad(header: bytes, purpose: str, owner: str) -> bytes:
+    return header + b"\x00" + purpose.encode() + b"\x00" + owner.encode()
