@@ -2,7 +2,17 @@
 
 from welfare.models.actor import Actor, Role
 from welfare.models.base import Base, UTCDateTime, utcnow
+from welfare.models.followup import (
+    ExtraHoliday,
+    FollowUp,
+    FollowUpEvent,
+    FollowUpReason,
+    FollowUpState,
+    OutboxMessage,
+)
+from welfare.models.ongi import Channel, Contact, EnrollmentStatus, OngiEnrollment, Outcome
 from welfare.models.reference import Dong
+from welfare.models.resident import DataKey, HouseholdType, Resident, ResidentStatus
 from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession
 from welfare.models.system import SchedulerLease, SchedulerRun, SystemMarker
 
@@ -10,7 +20,22 @@ __all__ = [
     "Actor",
     "ApiToken",
     "Base",
+    "Channel",
+    "Contact",
+    "DataKey",
     "Dong",
+    "EnrollmentStatus",
+    "ExtraHoliday",
+    "FollowUp",
+    "FollowUpEvent",
+    "FollowUpReason",
+    "FollowUpState",
+    "HouseholdType",
+    "OngiEnrollment",
+    "OutboxMessage",
+    "Outcome",
+    "Resident",
+    "ResidentStatus",
     "Role",
     "SchedulerLease",
     "SchedulerRun",

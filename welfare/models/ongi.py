@@ -1,0 +1,122 @@
+"""Ongi isolation-prevention: enrollments with a contact interval, and the contact log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from welfare.models.base import Base, UUIDPk
+
+
+class EnrollmentStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # e.g. in hospital: no lapse is raised while paused
+    ENDED = "ended"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    VISIT = "visit"
+    MESSAGE = "message"  # KakaoTalk message read (온기ON톡)
+    AI_CALL = "ai_call"
+    SENSOR = "sensor"  # smart plug / motion sensor activity
+    DELIVERY = "delivery"  # kimchi handed over in person
+    RIDE = "ride"
+
+
+class Outcome(StrEnum):
+    REACHED = "reached"  # the person was confirmed well
+    UNWELL = "unwell"  # reached, but raises a concern
+    NO_ANSWER = "no_answer"
+    NOT_HOME = "not_home"
+    REFUSED = "refused"
+
+    @property
+    def is_success(self) -> bool:
+        """A successful contact proves the person is alive and reachable."""
+        return self in (Outcome.REACHED, Outcome.UNWELL)
+
+
+LIVE_ENROLLMENT = text("status IN ('active', 'paused')")
+ACTIVE_ENROLLMENT = text("status = 'active'")
+
+
+class OngiEnrollment(Base):
+    """A resident watched by Ongi at a risk level; `next_due_at` drives the lapse scheduler."""
+
+    __tablename__ = "ongi_enrollments"
+    __table_args__ = (
+        # At most one live enrollment per resident.
+        Index(
+            "uq_ongi_enrollments_live_resident",
+            "resident_id",
+            unique=True,
+            sqlite_where=LIVE_ENROLLMENT,
+            postgresql_where=LIVE_ENROLLMENT,
+        ),
+        # The tick reads only active, due rows: its cost follows the lapsed, not the enrolled.
+        Index(
+            "ix_ongi_enrollments_due",
+            "next_due_at",
+            sqlite_where=ACTIVE_ENROLLMENT,
+            postgresql_where=ACTIVE_ENROLLMENT,
+        ),
+        Index("ix_ongi_enrollments_dong_code", "dong_code"),
+    )
+
+    id: Mapped[UUIDPk]
+    resident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("residents.id"))
+    dong_code: Mapped[str] = mapped_column(String(10))  # copied for scoping in SQL
+    risk_level: Mapped[str] = mapped_column(String(10))
+    interval_hours: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10), default=EnrollmentStatus.ACTIVE.value)
+    enrolled_at: Mapped[datetime]
+    last_success_at: Mapped[datetime | None]
+    next_due_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_by: Mapped[uuid.UUID | None]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(hours=self.interval_hours)
+
+    def recompute_due(self) -> None:
+        """Due one interval after the last success (or enrollment); none unless active."""
+        if self.status != EnrollmentStatus.ACTIVE:
+            self.next_due_at = None
+            return
+        self.next_due_at = (self.last_success_at or self.enrolled_at) + self.interval
+
+
+class Contact(Base):
+    """One attempt to reach a resident, by any channel, from staff or a gateway."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_resident_id_occurred_at", "resident_id", "occurred_at"),)
+
+    id: Mapped[UUIDPk]
+    resident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("residents.id"))
+    dong_code: Mapped[str] = mapped_column(String(10))
+    program: Mapped[str] = mapped_column(String(20), default="ongi")
+    channel: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[str] = mapped_column(String(10))
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    staff_id: Mapped[uuid.UUID | None]
+    source: Mapped[str] = mapped_column(String(20))  # staff, gateway
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A client-generated id makes retries safe: the same ref returns the first contact.
+    client_ref: Mapped[str | None] = mapped_column(String(120), unique=True)
+
+    @property
+    def is_success(self) -> bool:
+        return Outcome(self.outcome).is_success
