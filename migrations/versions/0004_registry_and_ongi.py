@@ -126,7 +126,8 @@ def upgrade() -> None:
     op.create_table(
         "followups",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("subject_key", sa.String(length=80), nullable=False),
+        sa.Column("subject_type", sa.String(length=20), nullable=False),
+        sa.Column("subject_id", sa.Uuid(), nullable=False),
         sa.Column("resident_id", sa.Uuid(), nullable=True),
         sa.Column("dong_code", sa.String(length=10), nullable=True),
         sa.Column("program", sa.String(length=20), nullable=False),
@@ -169,7 +170,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_followups_resident_id", ["resident_id"], unique=False)
         batch_op.create_index(
             "uq_followups_live_subject_reason",
-            ["subject_key", "reason"],
+            ["subject_id", "reason"],
             unique=True,
             sqlite_where=sa.text("state IN ('open', 'escalated')"),
             postgresql_where=sa.text("state IN ('open', 'escalated')"),

@@ -44,7 +44,7 @@ class FollowUp(Base):
         # Idempotency is a constraint, not a hope: one live follow-up per subject and reason.
         Index(
             "uq_followups_live_subject_reason",
-            "subject_key",
+            "subject_id",
             "reason",
             unique=True,
             sqlite_where=LIVE,
@@ -69,7 +69,8 @@ class FollowUp(Base):
     )
 
     id: Mapped[UUIDPk]
-    subject_key: Mapped[str] = mapped_column(String(80))  # e.g. the resident or request id
+    subject_type: Mapped[str] = mapped_column(String(20))  # resident, care_request, system
+    subject_id: Mapped[uuid.UUID]  # the resident, the request, or a fixed id for system alarms
     resident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("residents.id"))
     dong_code: Mapped[str | None] = mapped_column(String(10))
     program: Mapped[str] = mapped_column(String(20))
