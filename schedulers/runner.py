@@ -92,6 +92,7 @@ def run_job(
             )
             session.add(run)
             session.flush()
+            session.info["welfare.run_id"] = run.id  # jobs stamp what they raise with it
             counts = dict(job.run(session, effective_as_of))
             run.counts = counts
             run.status = "succeeded"

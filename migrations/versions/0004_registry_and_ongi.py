@@ -226,6 +226,7 @@ def upgrade() -> None:
         sa.Column("actor_staff_id", sa.Uuid(), nullable=True),
         sa.Column("run_id", sa.Uuid(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("note_enc", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(
             ["followup_id"], ["followups.id"], name=op.f("fk_followup_events_followup_id_followups")
         ),

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from welfare.errors import RuleViolation
@@ -120,6 +120,7 @@ class FollowUpEvent(Base):
     actor_staff_id: Mapped[uuid.UUID | None]
     run_id: Mapped[uuid.UUID | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed with the resident's key
 
 
 class OutboxMessage(Base):
