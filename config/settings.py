@@ -26,6 +26,8 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "WELFARE_SCHEDULER_STALE_SECONDS": "age of the last good tick that fails /readyz (600)",
     "WELFARE_TRUSTED_PROXIES": "number of reverse proxies whose X-Forwarded-For is trusted (0)",
     "WELFARE_ARGON2_PROFILE": "password hashing cost: 'standard' (default) or 'fast' (tests only)",
+    "WELFARE_RISK_LEVELS_FILE": "Ongi risk levels JSON; overrides config/risk_levels.json",
+    "WELFARE_LADDERS_FILE": "escalation ladders JSON; overrides config/escalation_ladders.json",
 }
 
 VALID_ENVS: Final = ("development", "test", "production")
@@ -54,6 +56,8 @@ class Settings:
     scheduler_stale_after: timedelta = timedelta(seconds=600)
     trusted_proxies: int = 0
     argon2_profile: str = "standard"
+    risk_levels_file: Path | None = None  # None: the file shipped in config/
+    ladders_file: Path | None = None  # None: the file shipped in config/
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -100,6 +104,8 @@ class Settings:
             ),
             trusted_proxies=_int(env, "WELFARE_TRUSTED_PROXIES", 0),
             argon2_profile=env.get("WELFARE_ARGON2_PROFILE", "standard"),
+            risk_levels_file=_optional_path(env, "WELFARE_RISK_LEVELS_FILE"),
+            ladders_file=_optional_path(env, "WELFARE_LADDERS_FILE"),
         )
         settings.check()
         return settings
@@ -108,6 +114,12 @@ class Settings:
         """Refuse settings that are unsafe for the chosen environment."""
         if self.argon2_profile not in ("standard", "fast"):
             raise SettingsError("WELFARE_ARGON2_PROFILE must be 'standard' or 'fast'.")
+        for name, path in (
+            ("WELFARE_RISK_LEVELS_FILE", self.risk_levels_file),
+            ("WELFARE_LADDERS_FILE", self.ladders_file),
+        ):
+            if path is not None and not path.is_file():
+                raise SettingsError(f"{name} points to {path}, which does not exist.")
         if not self.is_production:
             return
         problems: list[str] = []
@@ -144,6 +156,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 0:
         raise SettingsError(f"{name} must not be negative.")
     return value
+
+
+def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
 
 
 def _with_psycopg_driver(url: str) -> str:
