@@ -10,7 +10,14 @@ from welfare.models.followup import (
     FollowUpState,
     OutboxMessage,
 )
-from welfare.models.ongi import Channel, Contact, EnrollmentStatus, OngiEnrollment, Outcome
+from welfare.models.ongi import (
+    Channel,
+    Contact,
+    EnrollmentStatus,
+    OngiEnrollment,
+    Outcome,
+    SignalSource,
+)
 from welfare.models.reference import Dong
 from welfare.models.resident import DataKey, HouseholdType, Resident, ResidentStatus
 from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession
@@ -39,6 +46,7 @@ __all__ = [
     "Role",
     "SchedulerLease",
     "SchedulerRun",
+    "SignalSource",
     "Staff",
     "StaffDong",
     "StaffSession",

@@ -120,3 +120,19 @@ class Contact(Base):
     @property
     def is_success(self) -> bool:
         return Outcome(self.outcome).is_success
+
+
+class SignalSource(Base):
+    """A device or account at a gateway (smart plug, AI-call line, KakaoTalk) linked to a
+    resident. The gateway's reference can be a phone number, so only its keyed hash is stored."""
+
+    __tablename__ = "signal_sources"
+    __table_args__ = (Index("ix_signal_sources_resident_id", "resident_id"),)
+
+    id: Mapped[UUIDPk]
+    kind: Mapped[str] = mapped_column(String(30))
+    source_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    resident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("residents.id"))
+    dong_code: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    created_by: Mapped[uuid.UUID | None]
