@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from schedulers.followups import run_followups
+
 Counts = Mapping[str, int]
 JobFunction = Callable[[Session, datetime], Counts]
 
@@ -21,5 +23,5 @@ class Job:
     every: timedelta = timedelta(minutes=1)
 
 
-SCHEDULE: tuple[Job, ...] = ()
+SCHEDULE: tuple[Job, ...] = (Job("followups", run_followups, every=timedelta(minutes=1)),)
 """Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""

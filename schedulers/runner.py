@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 from schedulers import registry
 from schedulers.registry import Job
@@ -131,13 +130,6 @@ def tick(
     if as_of is None:
         as_of = _now(database)
     return [run_job(database, job, as_of=as_of, node=node) for job in jobs]
-
-
-def last_success(session: Session, job: str | None = None) -> datetime | None:
-    stmt = select(SchedulerRun.finished_at).where(SchedulerRun.status == "succeeded")
-    if job:
-        stmt = stmt.where(SchedulerRun.job == job)
-    return session.scalar(stmt.order_by(SchedulerRun.finished_at.desc()).limit(1))
 
 
 class SchedulerLoop:

@@ -9,7 +9,16 @@ from flask import Flask, Response, send_from_directory
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
-from welfare.api import auth, health, reference, security, staff
+from welfare.api import (
+    auth,
+    followups,
+    health,
+    ongi,
+    reference,
+    residents,
+    security,
+    staff,
+)
 from welfare.api.policy import public
 from welfare.api.problems import from_domain_error, from_http_exception
 from welfare.errors import DomainError
@@ -52,5 +61,5 @@ def init_app(app: Flask) -> None:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
 
     app.register_blueprint(health.blp)
-    for blueprint in (auth.blp, staff.blp, reference.blp):
+    for blueprint in (auth.blp, staff.blp, reference.blp, residents.blp, ongi.blp, followups.blp):
         api.register_blueprint(blueprint)

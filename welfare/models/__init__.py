@@ -1,6 +1,16 @@
 """The domain models; importing this package registers every table on `Base.metadata`."""
 
 from welfare.models.actor import Actor, Role
+from welfare.models.audit import (
+    AccessRightChange,
+    AuditAction,
+    AuditCategory,
+    AuditChain,
+    AuditChainHead,
+    AuditEvent,
+    AuditOutcome,
+    RightChange,
+)
 from welfare.models.base import Base, UTCDateTime, utcnow
 from welfare.models.followup import (
     ExtraHoliday,
@@ -24,8 +34,15 @@ from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession
 from welfare.models.system import SchedulerLease, SchedulerRun, SystemMarker
 
 __all__ = [
+    "AccessRightChange",
     "Actor",
     "ApiToken",
+    "AuditAction",
+    "AuditCategory",
+    "AuditChain",
+    "AuditChainHead",
+    "AuditEvent",
+    "AuditOutcome",
     "Base",
     "Channel",
     "Contact",
@@ -43,6 +60,7 @@ __all__ = [
     "Outcome",
     "Resident",
     "ResidentStatus",
+    "RightChange",
     "Role",
     "SchedulerLease",
     "SchedulerRun",

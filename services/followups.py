@@ -1,0 +1,568 @@
+"""Follow-ups: raising, escalating, cancelling and resolving, and the staff queue.
+
+Raising is idempotent by constraint: a partial unique index allows one live follow-up per
+(subject, reason), and inserts use ON CONFLICT DO NOTHING, so two ticks on ten nodes cannot
+duplicate. Escalation is compare-and-set on the step, so two ticks cannot both advance it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from config.ladders import LadderBook, load_ladders
+from services import access, vault
+from services.pagination import Page, decode_cursor, encode_cursor
+from welfare.calendar import BusinessCalendar, next_escalation_at
+from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from welfare.models import (
+    Actor,
+    ExtraHoliday,
+    FollowUp,
+    FollowUpEvent,
+    FollowUpState,
+    OutboxMessage,
+    Role,
+    Staff,
+)
+
+LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
+RESOLUTION_OUTCOMES = (
+    "confirmed_safe",
+    "hospitalized",
+    "moved_out",
+    "deceased",
+    "emergency_dispatched",
+    "referred",
+    "false_alarm",
+    "other",
+)
+
+
+@cache
+def ladders() -> LadderBook:
+    return load_ladders()
+
+
+def business_calendar(session: Session) -> BusinessCalendar:
+    return BusinessCalendar(extra_holidays=session.scalars(select(ExtraHoliday.day)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class Raise:
+    """A follow-up the tick wants to exist."""
+
+    subject_type: str
+    subject_id: uuid.UUID
+    resident_id: uuid.UUID | None
+    dong_code: str | None
+    program: str
+    reason: str
+    risk_level: str | None
+    due_at: datetime
+    evidence: Mapping[str, Any]
+
+
+def raise_many(
+    session: Session,
+    raises: Sequence[Raise],
+    *,
+    as_of: datetime,
+    run_id: uuid.UUID | None,
+    calendar: BusinessCalendar,
+) -> int:
+    """Insert the missing follow-ups; ones that already exist are skipped by the constraint."""
+    if not raises:
+        return 0
+    rows = []
+    for item in raises:
+        first = ladders().for_(item.reason, item.risk_level).step(1)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "subject_type": item.subject_type,
+                "subject_id": item.subject_id,
+                "resident_id": item.resident_id,
+                "dong_code": item.dong_code,
+                "program": item.program,
+                "reason": item.reason,
+                "risk_level": item.risk_level,
+                "state": FollowUpState.OPEN.value,
+                "step": 1,
+                "due_at": item.due_at,
+                "next_escalation_at": next_escalation_at(as_of, first, calendar),
+                "raised_at": as_of,
+                "raised_by_run_id": run_id,
+                "evidence": dict(item.evidence),
+                "version": 1,
+            }
+        )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(FollowUp)
+        .values(rows)
+        .on_conflict_do_nothing(
+            index_elements=["subject_id", "reason"], index_where=FollowUp.state.in_(LIVE_STATES)
+        )
+        .returning(FollowUp.id, FollowUp.reason, FollowUp.dong_code, FollowUp.risk_level)
+    )
+    inserted = session.execute(stmt).all()
+    for followup_id, reason, dong, risk in inserted:
+        step = ladders().for_(reason, risk).step(1)
+        _event(
+            session,
+            followup_id,
+            "raised",
+            1,
+            at=as_of,
+            run_id=run_id,
+            detail={"action": step.action, "target_role": step.target_role},
+        )
+        _notify(
+            session,
+            followup_id,
+            step=1,
+            action=step.action,
+            target_role=step.target_role,
+            dong=dong,
+            at=as_of,
+        )
+    return len(inserted)
+
+
+def escalate_due(
+    session: Session,
+    *,
+    as_of: datetime,
+    run_id: uuid.UUID | None,
+    calendar: BusinessCalendar,
+    batch: int = 1000,
+) -> int:
+    """Advance every live follow-up whose escalation time has come, one compare-and-set each."""
+    stmt = (
+        select(FollowUp)
+        .where(FollowUp.state.in_(LIVE_STATES), FollowUp.next_escalation_at <= as_of)
+        .order_by(FollowUp.next_escalation_at)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    moved = 0
+    for followup in session.scalars(stmt).all():
+        ladder = ladders().for_(followup.reason, followup.risk_level)
+        step, due = followup.step, followup.next_escalation_at
+        assert due is not None  # noqa: S101 - selected on it
+        kind = "escalated"
+        while due <= as_of:
+            if step < len(ladder.steps):
+                step += 1
+            else:
+                kind = "realerted"  # last rung overdue: alert its target again
+            due = next_escalation_at(due, ladder.step(step), calendar)
+        result = session.execute(
+            update(FollowUp)
+            .where(
+                FollowUp.id == followup.id,
+                FollowUp.step == followup.step,
+                FollowUp.state.in_(LIVE_STATES),
+            )
+            .values(
+                step=step,
+                state=FollowUpState.ESCALATED.value,
+                next_escalation_at=due,
+                version=FollowUp.version + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # someone else moved it first
+        rung = ladder.step(step)
+        _event(
+            session,
+            followup.id,
+            kind,
+            step,
+            at=as_of,
+            run_id=run_id,
+            detail={"action": rung.action, "target_role": rung.target_role},
+        )
+        _notify(
+            session,
+            followup.id,
+            step=step,
+            action=rung.action,
+            target_role=rung.target_role,
+            dong=followup.dong_code,
+            at=as_of,
+            key_suffix=f"{kind}:{due.isoformat()}",
+        )
+        moved += 1
+    return moved
+
+
+def cancel_live(
+    session: Session,
+    *,
+    subject_id: uuid.UUID,
+    reason: str,
+    why: str,
+    now: datetime,
+    actor: Actor | None = None,
+    run_id: uuid.UUID | None = None,
+) -> int:
+    return _close_live(
+        session,
+        subject_id=subject_id,
+        reason=reason,
+        outcome=why,
+        now=now,
+        state=FollowUpState.CANCELLED,
+        actor=actor,
+        run_id=run_id,
+    )
+
+
+def resolve_live(
+    session: Session,
+    *,
+    subject_id: uuid.UUID,
+    reason: str,
+    outcome: str,
+    now: datetime,
+    actor: Actor | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    return _close_live(
+        session,
+        subject_id=subject_id,
+        reason=reason,
+        outcome=outcome,
+        now=now,
+        state=FollowUpState.RESOLVED,
+        actor=actor,
+        detail=detail,
+    )
+
+
+def _close_live(
+    session: Session,
+    *,
+    subject_id: uuid.UUID,
+    reason: str,
+    outcome: str,
+    now: datetime,
+    state: FollowUpState,
+    actor: Actor | None,
+    run_id: uuid.UUID | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    live = session.scalars(
+        select(FollowUp).where(
+            FollowUp.subject_id == subject_id,
+            FollowUp.reason == reason,
+            FollowUp.state.in_(LIVE_STATES),
+        )
+    ).all()
+    for followup in live:
+        followup.state = state.value
+        followup.outcome = outcome
+        followup.resolved_at = now
+        followup.resolved_by = actor.staff_id if actor else None
+        followup.next_escalation_at = None
+        _event(
+            session,
+            followup.id,
+            state.value,
+            followup.step,
+            at=now,
+            actor=actor,
+            run_id=run_id,
+            detail={"outcome": outcome, **(detail or {})},
+        )
+    return len(live)
+
+
+# -- the staff queue ---------------------------------------------------------------------------
+def list_followups(
+    session: Session,
+    *,
+    actor: Actor,
+    now: datetime,
+    state: str | None = None,
+    reason: str | None = None,
+    dong: str | None = None,
+    program: str | None = None,
+    assignee: uuid.UUID | None = None,
+    overdue: bool | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[FollowUp]:
+    """Follow-ups of the caller's dongs by due time (oldest first), with a keyset cursor."""
+    stmt: Select[FollowUp] = select(FollowUp).where(access.dong_scope(actor, FollowUp.dong_code))
+    if state:
+        stmt = stmt.where(FollowUp.state == state)
+    else:
+        stmt = stmt.where(FollowUp.state.in_(LIVE_STATES))
+    for column, value in (
+        (FollowUp.reason, reason),
+        (FollowUp.dong_code, dong),
+        (FollowUp.program, program),
+        (FollowUp.assignee_id, assignee),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if overdue is True:
+        stmt = stmt.where(FollowUp.next_escalation_at <= now)
+    elif overdue is False:
+        stmt = stmt.where(
+            or_(FollowUp.next_escalation_at.is_(None), FollowUp.next_escalation_at > now)
+        )
+    if cursor:
+        due_raw, id_raw = decode_cursor(cursor, 2)
+        try:
+            due, last_id = datetime.fromisoformat(due_raw), uuid.UUID(id_raw)
+        except ValueError:
+            raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
+        stmt = stmt.where(
+            or_(FollowUp.due_at > due, and_(FollowUp.due_at == due, FollowUp.id > last_id))
+        )
+    rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    access.record(
+        session,
+        actor=actor,
+        action="search",
+        resident_ids=[r.resident_id for r in rows if r.resident_id],
+    )
+    session.commit()
+    last = rows[-1] if rows else None
+    return Page(
+        items=rows,
+        next_cursor=encode_cursor(last.due_at.isoformat(), last.id) if more and last else None,
+    )
+
+
+def load(
+    session: Session, actor: Actor, followup_id: uuid.UUID, *, for_update: bool = False
+) -> FollowUp:
+    return access.load_scoped(
+        session,
+        FollowUp,
+        followup_id,
+        actor=actor,
+        resident_id_of=lambda f: f.resident_id,
+        for_update=for_update,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    step: int
+    actor_staff_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+    detail: Mapping[str, Any]
+    note: str | None
+
+
+def get_followup(
+    session: Session, *, actor: Actor, followup_id: uuid.UUID
+) -> tuple[FollowUp, list[EventView]]:
+    followup = load(session, actor, followup_id)
+    events = [
+        _event_view(session, actor, followup, e)
+        for e in session.scalars(
+            select(FollowUpEvent)
+            .where(FollowUpEvent.followup_id == followup.id)
+            .order_by(FollowUpEvent.at, FollowUpEvent.id)
+        )
+    ]
+    if followup.resident_id:
+        access.record(session, actor=actor, action="read", resident_ids=[followup.resident_id])
+    session.commit()
+    return followup, events
+
+
+def claim(session: Session, *, actor: Actor, followup_id: uuid.UUID, now: datetime) -> FollowUp:
+    followup = load(session, actor, followup_id, for_update=True)
+    followup.ensure_live()
+    if followup.assignee_id not in (None, actor.staff_id):
+        raise Conflict("다른 담당자가 이미 맡았습니다 (already claimed)", code="already_claimed")
+    followup.assignee_id = actor.staff_id
+    _event(session, followup.id, "claimed", followup.step, at=now, actor=actor)
+    return _commit_with_record(session, actor, followup)
+
+
+def assign(
+    session: Session, *, actor: Actor, followup_id: uuid.UUID, staff_id: uuid.UUID, now: datetime
+) -> FollowUp:
+    followup = load(session, actor, followup_id, for_update=True)
+    followup.ensure_live()
+    member = session.get(Staff, staff_id)
+    if (
+        member is None
+        or not member.is_active
+        or member.role_enum not in access.RESIDENT_DATA_ROLES
+        or (followup.dong_code and followup.dong_code not in member.dongs)
+    ):
+        raise InvalidInput(
+            {"staff_id": ["이 동을 담당하는 직원이 아닙니다 (not staff of this dong)"]}
+        )
+    followup.assignee_id = staff_id
+    _event(
+        session,
+        followup.id,
+        "assigned",
+        followup.step,
+        at=now,
+        actor=actor,
+        detail={"assignee_id": str(staff_id)},
+    )
+    return _commit_with_record(session, actor, followup)
+
+
+def resolve(
+    session: Session,
+    *,
+    actor: Actor,
+    followup_id: uuid.UUID,
+    outcome: str,
+    note: str | None,
+    now: datetime,
+) -> FollowUp:
+    """Close a follow-up by hand. It re-arms: if the cause persists, the next tick raises anew."""
+    if outcome not in RESOLUTION_OUTCOMES:
+        raise InvalidInput({"outcome": [f"{', '.join(RESOLUTION_OUTCOMES)} 중 하나 (unknown)"]})
+    followup = load(session, actor, followup_id, for_update=True)
+    followup.ensure_live()
+    followup.state = FollowUpState.RESOLVED.value
+    followup.outcome = outcome
+    followup.resolved_at = now
+    followup.resolved_by = actor.staff_id
+    followup.next_escalation_at = None
+    _event(
+        session,
+        followup.id,
+        "resolved",
+        followup.step,
+        at=now,
+        actor=actor,
+        detail={"outcome": outcome},
+        note=note,
+        resident_id=followup.resident_id,
+    )
+    return _commit_with_record(session, actor, followup)
+
+
+def _commit_with_record(session: Session, actor: Actor, followup: FollowUp) -> FollowUp:
+    session.flush()
+    if followup.resident_id:
+        access.record(session, actor=actor, action="update", resident_ids=[followup.resident_id])
+    session.commit()
+    return followup
+
+
+def _event(
+    session: Session,
+    followup_id: uuid.UUID,
+    kind: str,
+    step: int,
+    *,
+    at: datetime,
+    actor: Actor | None = None,
+    run_id: uuid.UUID | None = None,
+    detail: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    resident_id: uuid.UUID | None = None,
+) -> None:
+    event_id = uuid.uuid4()
+    note_enc = None
+    if note and resident_id:
+        note_enc = vault.seal(
+            session, resident_id, "followup_events", "note", event_id, plaintext=note
+        )
+    session.add(
+        FollowUpEvent(
+            id=event_id,
+            followup_id=followup_id,
+            at=at,
+            kind=kind,
+            step=step,
+            actor_staff_id=actor.staff_id if actor else None,
+            run_id=run_id,
+            detail=dict(detail or {}),
+            note_enc=note_enc,
+        )
+    )
+
+
+def _event_view(
+    session: Session, actor: Actor, followup: FollowUp, event: FollowUpEvent
+) -> EventView:
+    note = None
+    if event.note_enc is not None and followup.resident_id and access.may_read_notes(actor):
+        note = vault.open_value(
+            session,
+            actor=actor,
+            subject_id=followup.resident_id,
+            table="followup_events",
+            column="note",
+            row_id=event.id,
+            blob=event.note_enc,
+        )
+    return EventView(
+        id=event.id,
+        at=event.at,
+        kind=event.kind,
+        step=event.step,
+        actor_staff_id=event.actor_staff_id,
+        run_id=event.run_id,
+        detail=event.detail,
+        note=note,
+    )
+
+
+def _notify(
+    session: Session,
+    followup_id: uuid.UUID,
+    *,
+    step: int,
+    action: str,
+    target_role: str,
+    dong: str | None,
+    at: datetime,
+    key_suffix: str = "",
+) -> None:
+    """Queue a notification in the same transaction; ids and codes only, never personal data."""
+    session.add(
+        OutboxMessage(
+            id=uuid.uuid4(),
+            idempotency_key=f"followup:{followup_id}:{step}:{key_suffix}"[:120],
+            kind="followup_step",
+            payload={
+                "followup_id": str(followup_id),
+                "step": step,
+                "action": action,
+                "target_role": target_role,
+                "dong": dong,
+            },
+            created_at=at,
+            next_attempt_at=at,
+            attempts=0,
+        )
+    )
+
+
+__all__ = ["NotFound", "Role", "RuleViolation"]

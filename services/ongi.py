@@ -1,0 +1,294 @@
+"""Ongi use cases: enroll, pause/resume/end, log contacts and gateway signals.
+
+A successful contact moves `last_success_at` and `next_due_at` in the same transaction and
+resolves an open lapse follow-up; contact logging and scheduler ticks serialize on the
+enrollment row (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE), so a fresh contact never
+leaves a stale follow-up open.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from config.ladders import RiskLevel, load_risk_levels
+from services import access, followups, residents, vault
+from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, RuleViolation
+from welfare.models import (
+    Actor,
+    Channel,
+    Contact,
+    EnrollmentStatus,
+    FollowUpReason,
+    OngiEnrollment,
+    Outcome,
+    Resident,
+    ResidentStatus,
+)
+
+CLOCK_SKEW = timedelta(minutes=2)  # a phone's clock may run slightly ahead of ours
+LIVE_STATUSES = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.PAUSED.value)
+
+
+@cache
+def risk_levels() -> dict[str, RiskLevel]:
+    return load_risk_levels()
+
+
+def enroll(
+    session: Session,
+    *,
+    actor: Actor,
+    resident_id: uuid.UUID,
+    risk_level: str,
+    now: datetime,
+    enrolled_at: datetime | None = None,
+) -> OngiEnrollment:
+    resident = residents.load(session, actor, resident_id, for_update=True)
+    if resident.status != ResidentStatus.ACTIVE:
+        raise RuleViolation(
+            "활동 중인 주민만 등록할 수 있습니다 (resident not active)", code="resident_not_active"
+        )
+    level = _level(risk_level)
+    enrolled_at = enrolled_at or now
+    if enrolled_at > now + CLOCK_SKEW:
+        raise InvalidInput({"enrolled_at": ["미래 시각은 안 됩니다 (in the future)"]})
+    if (
+        session.scalar(
+            select(OngiEnrollment.id).where(
+                OngiEnrollment.resident_id == resident.id, OngiEnrollment.status.in_(LIVE_STATUSES)
+            )
+        )
+        is not None
+    ):
+        raise Conflict(
+            "이미 온기 프로젝트에 등록되어 있습니다 (already enrolled)", code="already_enrolled"
+        )
+    enrollment = OngiEnrollment(
+        id=uuid.uuid4(),
+        resident_id=resident.id,
+        dong_code=resident.dong_code,
+        risk_level=level.code,
+        interval_hours=int(level.interval.total_seconds() // 3600),
+        status=EnrollmentStatus.ACTIVE.value,
+        enrolled_at=enrolled_at,
+        created_by=actor.staff_id,
+        updated_at=now,
+        version=1,
+    )
+    enrollment.recompute_due()
+    session.add(enrollment)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(
+            "이미 온기 프로젝트에 등록되어 있습니다 (already enrolled)", code="already_enrolled"
+        ) from None
+    access.record(session, actor=actor, action="create", resident_ids=[resident.id])
+    session.commit()
+    return enrollment
+
+
+def get_enrollment(session: Session, *, actor: Actor, enrollment_id: uuid.UUID) -> OngiEnrollment:
+    enrollment = access.load_scoped(
+        session, OngiEnrollment, enrollment_id, actor=actor, resident_id_of=lambda e: e.resident_id
+    )
+    access.record(session, actor=actor, action="read", resident_ids=[enrollment.resident_id])
+    session.commit()
+    return enrollment
+
+
+def update_enrollment(
+    session: Session,
+    *,
+    actor: Actor,
+    enrollment_id: uuid.UUID,
+    expected_version: int | None,
+    now: datetime,
+    risk_level: str | None = None,
+    status: str | None = None,
+) -> OngiEnrollment:
+    """Change the risk level, or pause / resume / end; ending is final."""
+    enrollment = access.load_scoped(
+        session,
+        OngiEnrollment,
+        enrollment_id,
+        actor=actor,
+        resident_id_of=lambda e: e.resident_id,
+        for_update=True,
+    )
+    if expected_version is not None and enrollment.version != expected_version:
+        raise PreconditionFailed
+    if enrollment.status == EnrollmentStatus.ENDED:
+        raise RuleViolation(
+            "종료된 등록은 바꿀 수 없습니다 (enrollment ended)", code="enrollment_ended"
+        )
+    if risk_level is not None:
+        level = _level(risk_level)
+        enrollment.risk_level = level.code
+        enrollment.interval_hours = int(level.interval.total_seconds() // 3600)
+    if status is not None and status != enrollment.status:
+        enrollment.status = status
+        if status == EnrollmentStatus.PAUSED:
+            enrollment.paused_at = now
+        elif status == EnrollmentStatus.ACTIVE:
+            # Level-triggered: a resident whose last contact is older than the interval is
+            # lapsed at once on resume, so someone checks on them after the pause.
+            enrollment.paused_at = None
+        else:
+            enrollment.ended_at = now
+    enrollment.recompute_due()
+    enrollment.updated_at = now
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        followups.cancel_live(
+            session,
+            subject_id=enrollment.resident_id,
+            reason=FollowUpReason.CONTACT_LAPSED,
+            why=f"enrollment_{enrollment.status}",
+            now=now,
+            actor=actor,
+        )
+    session.flush()
+    access.record(session, actor=actor, action="update", resident_ids=[enrollment.resident_id])
+    session.commit()
+    return enrollment
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedContact:
+    contact: Contact
+    created: bool
+
+
+def log_contact(
+    session: Session,
+    *,
+    actor: Actor,
+    resident_id: uuid.UUID,
+    channel: str,
+    outcome: str,
+    occurred_at: datetime,
+    now: datetime,
+    program: str = "ongi",
+    note: str | None = None,
+    client_ref: str | None = None,
+) -> LoggedContact:
+    """Record a contact; the same `client_ref` again returns the first one."""
+    if client_ref:
+        existing = session.scalar(select(Contact).where(Contact.client_ref == client_ref))
+        if existing is not None:
+            access.load_scoped(
+                session, Contact, existing.id, actor=actor, resident_id_of=lambda c: c.resident_id
+            )
+            return LoggedContact(existing, created=False)
+    if occurred_at > now + CLOCK_SKEW:
+        raise InvalidInput({"occurred_at": ["미래 시각은 기록할 수 없습니다 (in the future)"]})
+    resident = residents.load(session, actor, resident_id)
+    contact = record_contact(
+        session,
+        resident=resident,
+        actor=actor,
+        channel=channel,
+        outcome=outcome,
+        occurred_at=occurred_at,
+        now=now,
+        program=program,
+        note=note,
+        client_ref=client_ref,
+        source="staff",
+    )
+    access.record(session, actor=actor, action="create", resident_ids=[resident.id])
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        again = session.scalar(select(Contact).where(Contact.client_ref == client_ref))
+        if again is None:
+            raise
+        return LoggedContact(again, created=False)
+    return LoggedContact(contact, created=True)
+
+
+def record_contact(
+    session: Session,
+    *,
+    resident: Resident,
+    actor: Actor,
+    channel: str,
+    outcome: str,
+    occurred_at: datetime,
+    now: datetime,
+    program: str,
+    note: str | None,
+    client_ref: str | None,
+    source: str,
+) -> Contact:
+    """The shared core of staff contacts, gateway signals, deliveries and rides."""
+    Channel(channel)
+    result = Outcome(outcome)
+    enrollment = session.scalar(
+        select(OngiEnrollment)
+        .where(OngiEnrollment.resident_id == resident.id, OngiEnrollment.status.in_(LIVE_STATUSES))
+        .with_for_update()
+    )
+    contact_id = uuid.uuid4()
+    contact = Contact(
+        id=contact_id,
+        resident_id=resident.id,
+        dong_code=resident.dong_code,
+        program=program,
+        channel=channel,
+        outcome=outcome,
+        occurred_at=occurred_at,
+        recorded_at=now,
+        staff_id=actor.staff_id,
+        source=source,
+        client_ref=client_ref,
+        note_enc=vault.seal(session, resident.id, "contacts", "note", contact_id, plaintext=note),
+    )
+    session.add(contact)
+    if result.is_success and enrollment is not None:
+        if enrollment.last_success_at is None or occurred_at > enrollment.last_success_at:
+            enrollment.last_success_at = occurred_at
+            enrollment.recompute_due()
+        if enrollment.next_due_at is None or enrollment.next_due_at > now:
+            followups.resolve_live(
+                session,
+                subject_id=resident.id,
+                reason=FollowUpReason.CONTACT_LAPSED,
+                outcome="contact_made",
+                now=now,
+                actor=actor,
+                detail={"contact_id": str(contact_id), "channel": channel},
+            )
+    session.flush()
+    return contact
+
+
+def _level(code: str) -> RiskLevel:
+    level = risk_levels().get(code)
+    if level is None:
+        raise InvalidInput({"risk_level": [f"{', '.join(risk_levels())} 중 하나 (unknown level)"]})
+    return level
+
+
+def end_for_resident(session: Session, resident_id: uuid.UUID, now: datetime) -> None:
+    """Erasure or death ends the enrollment; the tick cancels what it raised."""
+    for enrollment in session.scalars(
+        select(OngiEnrollment).where(
+            OngiEnrollment.resident_id == resident_id, OngiEnrollment.status.in_(LIVE_STATUSES)
+        )
+    ):
+        enrollment.status = EnrollmentStatus.ENDED.value
+        enrollment.ended_at = now
+        enrollment.next_due_at = None
+
+
+__all__ = ["NotFound"]

@@ -1,0 +1,62 @@
+"""A resident's timeline: contacts and follow-up events together, newest first."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services import access, residents
+from welfare.models import Actor, Contact, FollowUp, FollowUpEvent
+
+LIMIT = 200
+
+
+def resident_timeline(
+    session: Session, *, actor: Actor, resident_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    resident = residents.load(session, actor, resident_id)
+    items: list[dict[str, Any]] = [
+        {
+            "at": c.occurred_at,
+            "kind": "contact",
+            "channel": c.channel,
+            "outcome": c.outcome,
+            "followup_id": None,
+            "reason": None,
+            "step": None,
+            "staff_id": c.staff_id,
+        }
+        for c in session.scalars(
+            select(Contact)
+            .where(Contact.resident_id == resident.id)
+            .order_by(Contact.occurred_at.desc())
+            .limit(LIMIT)
+        )
+    ]
+    rows = session.execute(
+        select(FollowUpEvent, FollowUp.reason)
+        .join(FollowUp, FollowUp.id == FollowUpEvent.followup_id)
+        .where(FollowUp.resident_id == resident.id)
+        .order_by(FollowUpEvent.at.desc())
+        .limit(LIMIT)
+    ).all()
+    items += [
+        {
+            "at": e.at,
+            "kind": f"followup_{e.kind}",
+            "channel": None,
+            "outcome": e.detail.get("outcome"),
+            "followup_id": e.followup_id,
+            "reason": reason,
+            "step": e.step,
+            "staff_id": e.actor_staff_id,
+        }
+        for e, reason in rows
+    ]
+    items.sort(key=lambda item: item["at"], reverse=True)
+    access.record(session, actor=actor, action="read", resident_ids=[resident.id])
+    session.commit()
+    return items[:LIMIT]

@@ -1,0 +1,135 @@
+"""The one path for personal data: sealed with each subject's data key, opened with a record.
+
+Values are bound to (table, column, row id); a value moved elsewhere fails closed with a generic
+error and a security event, never plaintext. Data keys are wrapped by the keyring's active master
+key and cached unwrapped for a few minutes; erasure destroys the wrapped key (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from services import audit
+from welfare.crypto.blind_index import BlindIndexer
+from welfare.crypto.cache import DataKeyCache
+from welfare.crypto.cipher import DecryptionError, FieldContext, decrypt_field, encrypt_field
+from welfare.crypto.envelope import WrappedKey, new_data_key, unwrap_data_key, wrap_data_key
+from welfare.database import session_keyring
+from welfare.errors import DomainError, Gone
+from welfare.models import Actor, DataKey
+
+log = logging.getLogger("welfare.vault")
+
+_cache = DataKeyCache(max_entries=20_000, ttl=timedelta(minutes=5))
+
+
+class UnreadableData(DomainError):
+    """A value failed authentication: tampered, moved, or its key is gone. Says nothing more."""
+
+    status = 500
+    code = "data_unreadable"
+    title = "데이터를 읽을 수 없습니다. 보안 담당자에게 알리세요 (data could not be read)"
+
+
+def create_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> bytes:
+    key = new_data_key()
+    wrapped = wrap_data_key(session_keyring(session), key, str(subject_id))
+    session.add(
+        DataKey(
+            subject_id=subject_id,
+            master_key_id=wrapped.master_key_id,
+            wrapped=wrapped.blob,
+            created_at=now,
+        )
+    )
+    return key
+
+
+def data_key(session: Session, subject_id: uuid.UUID) -> bytes:
+    row = session.get(DataKey, subject_id)
+    if row is None or row.wrapped is None or row.master_key_id is None:
+        raise Gone
+    keyring = session_keyring(session)
+    wrapped = WrappedKey(master_key_id=row.master_key_id, blob=row.wrapped)
+    return _cache.get_or_unwrap(
+        str(subject_id), wrapped, lambda w, s: unwrap_data_key(keyring, w, s)
+    )
+
+
+def destroy_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> None:
+    row = session.get(DataKey, subject_id)
+    if row is not None:
+        row.wrapped = None
+        row.master_key_id = None
+        row.destroyed_at = now
+    _cache.invalidate(str(subject_id))
+
+
+def forget_cached_keys() -> None:
+    """Drop every cached data key (after a keyring change)."""
+    _cache.clear()
+
+
+def seal(
+    session: Session,
+    subject_id: uuid.UUID,
+    table: str,
+    column: str,
+    row_id: uuid.UUID,
+    *,
+    plaintext: str | None,
+    key: bytes | None = None,
+) -> bytes | None:
+    if plaintext is None:
+        return None
+    key = key or data_key(session, subject_id)
+    return encrypt_field(key, plaintext, FieldContext(table, column, str(row_id)))
+
+
+def open_value(
+    session: Session,
+    *,
+    actor: Actor,
+    subject_id: uuid.UUID,
+    table: str,
+    column: str,
+    row_id: uuid.UUID,
+    blob: bytes | None,
+    key: bytes | None = None,
+) -> str | None:
+    """Decrypt one value; a failure is a security event and a generic error."""
+    if blob is None:
+        return None
+    try:
+        key = key or data_key(session, subject_id)
+        return decrypt_field(key, blob, FieldContext(table, column, str(row_id)))
+    except DecryptionError:
+        log.warning(
+            "decryption failed",
+            extra={"table": table, "column": column, "subject_id": str(subject_id)},
+        )
+        session.rollback()
+        audit.record_access(
+            session,
+            actor=actor,
+            action="decrypt_failed",
+            resident_ids=[subject_id],
+            outcome="error",
+            category="security",
+        )
+        session.commit()
+        raise UnreadableData from None
+
+
+@lru_cache(maxsize=4)
+def _indexer(index_key: bytes) -> BlindIndexer:
+    return BlindIndexer(index_key)
+
+
+def indexer(session: Session) -> BlindIndexer:
+    return _indexer(session_keyring(session).index_key)

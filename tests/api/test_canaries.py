@@ -1,0 +1,96 @@
+"""Canary residents leave no trace in the raw database, the logs or error bodies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import inspect, text
+
+from config import Settings
+from tests.support.databases import fresh_database
+from tests.support.staff import GASAN, log_in, make_staff
+from welfare.app import create_app
+from welfare.crypto.keyring import Keyring
+from welfare.migrate import upgrade
+from welfare.web import get_database
+
+CANARY = {
+    "name": "카나리아홍길순",
+    "rrn": "851212-2918273",
+    "dong": GASAN,
+    "phone": "010-8642-9753",
+    "address": "카나리아로 77번길 13",
+    "notes": "카나리아메모",
+}
+NEEDLES = ["카나리아", "8512122918273", "851212-2918273", "2918273", "86429753", "+821086429753"]
+
+
+@pytest.fixture
+def committed_app(settings: Settings, keyring: Keyring, tmp_path: Path) -> Iterator[Flask]:
+    """An app on its own fresh database whose writes really commit."""
+    with fresh_database(tmp_path, "canary") as url:
+        app = create_app(replace(settings, database_url=url), keyring=keyring)
+        upgrade(get_database(app).engine)
+        yield app
+        get_database(app).dispose()
+
+
+def raw_database_text(app: Flask, url: str) -> bytes:
+    engine = get_database(app).engine
+    if engine.dialect.name == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        # The main file and its write-ahead log together hold every committed byte.
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    dump = b""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for table in inspect(engine).get_table_names():
+            with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:  # type: ignore[attr-defined]
+                for block in copy:
+                    dump += bytes(block)
+    finally:
+        raw.close()
+    return dump
+
+
+def test_canary_values_never_reach_the_raw_database_logs_or_errors(
+    committed_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = committed_app
+    counselor = log_in(app, make_staff(app, "counselor", (GASAN,)))
+    created = counselor.post("/api/v1/residents", json=CANARY)
+    assert created.status_code == 201
+    resident_id = created.get_json()["id"]
+    bodies: list[str] = []
+    for response in (
+        counselor.post("/api/v1/residents", json=CANARY),  # 409
+        counselor.post("/api/v1/residents", json={**CANARY, "rrn": "851232-2918273"}),  # 422
+        counselor.patch(
+            f"/api/v1/residents/{resident_id}",
+            json={"name": CANARY["name"]},
+            headers={"If-Match": '"v9"'},
+        ),  # 412
+        counselor.post("/api/v1/residents/search", json={"name": CANARY["name"]}),
+        counselor.post("/api/v1/residents/search", json={"phone": CANARY["phone"]}),
+        log_in(app, make_staff(app, "counselor", ("1154561000",))).get(
+            f"/api/v1/residents/{resident_id}"
+        ),  # 404
+    ):
+        bodies.append(response.get_data(as_text=True) if response.status_code >= 400 else "")
+    with get_database(app).engine.connect() as conn:
+        audit_text = str(conn.execute(text("SELECT * FROM audit_events")).all())
+    raw = raw_database_text(app, get_database(app).url)
+    logs = caplog.text + str([r.__dict__ for r in caplog.records])
+    for needle in NEEDLES:
+        assert needle.encode() not in raw, needle
+        assert needle not in logs, needle
+        assert needle not in audit_text, needle
+        assert all(needle not in body for body in bodies), needle
+    assert resident_id in audit_text  # the access records name the resident by id only

@@ -1,0 +1,228 @@
+"""The follow-up tick: exactly once, level-triggered, serialized with contacts, re-arming."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from schedulers.followups import run_followups
+from schedulers.registry import Job
+from schedulers.runner import run_job
+from services import followups, ongi, residents
+from tests.support.staff import GASAN, make_staff
+from welfare.database import Database
+from welfare.models import FollowUp, FollowUpEvent, OutboxMessage
+
+T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 09:00 in Seoul
+TICK = Job("followups", run_followups)
+
+
+@pytest.fixture
+def counselor(app: Flask) -> Any:
+    return make_staff(app, "counselor", (GASAN,)).actor()
+
+
+@pytest.fixture
+def enrolled(db: Database, counselor: Any) -> Callable[..., uuid.UUID]:
+    """Register and enroll a resident at T0 (or `at`); returns the resident id."""
+    counter = iter(range(1, 10_000))
+
+    def make(risk: str = "high", at: datetime = T0) -> uuid.UUID:
+        n = next(counter)
+        with db.new_session() as s:
+            view = residents.register_resident(
+                s,
+                actor=counselor,
+                name=f"주민{n}",
+                rrn=f"40{n % 12 + 1:02d}{n % 28 + 1:02d}-1{n:06d}",
+                dong=GASAN,
+                now=at,
+            )
+            ongi.enroll(
+                s, actor=counselor, resident_id=view.id, risk_level=risk, now=at, enrolled_at=at
+            )
+            return view.id
+
+    return make
+
+
+def tick(db: Database, at: datetime) -> dict[str, Any]:
+    result = run_job(db, TICK, as_of=at)
+    assert result.status == "succeeded", result
+    return result.counts
+
+
+def live(db: Database, resident_id: uuid.UUID | None = None) -> list[FollowUp]:
+    with db.new_session() as s:
+        stmt = select(FollowUp).where(FollowUp.state.in_(("open", "escalated")))
+        if resident_id:
+            stmt = stmt.where(FollowUp.resident_id == resident_id)
+        return list(s.scalars(stmt))
+
+
+def contact(
+    db: Database, actor: Any, resident_id: uuid.UUID, at: datetime, outcome: str = "reached"
+) -> None:
+    with db.new_session() as s:
+        ongi.log_contact(
+            s,
+            actor=actor,
+            resident_id=resident_id,
+            channel="phone",
+            outcome=outcome,
+            occurred_at=at,
+            now=at,
+        )
+
+
+def test_nothing_is_raised_before_the_interval_runs_out(db: Database, enrolled: Any) -> None:
+    enrolled("high")
+    assert tick(db, T0 + timedelta(hours=23, minutes=59))["raised"] == 0
+    assert live(db) == []
+
+
+def test_two_ticks_at_the_same_instant_raise_one_follow_up_per_lapsed_resident(
+    db: Database, enrolled: Any
+) -> None:
+    ids = [enrolled("high") for _ in range(3)]
+    at = T0 + timedelta(hours=25)
+    assert tick(db, at)["raised"] == 3
+    assert tick(db, at)["raised"] == 0
+    assert sorted(f.resident_id for f in live(db)) == sorted(ids)
+
+
+def test_a_scheduler_stopped_for_days_raises_one_follow_up_per_resident(
+    db: Database, enrolled: Any
+) -> None:
+    resident = enrolled("high")
+    tick(db, T0)
+    counts = tick(db, T0 + timedelta(days=5))
+    assert counts["raised"] == 1
+    (followup,) = live(db, resident)
+    assert followup.due_at == T0 + timedelta(hours=24)
+    assert counts["stalled_alarm"] == 1  # and the scheduler reports its own stall
+    with db.new_session() as s:
+        stalls = s.scalar(
+            select(func.count()).select_from(FollowUp).where(FollowUp.reason == "scheduler_stalled")
+        )
+    assert stalls == 1
+
+
+def test_a_contact_logged_after_the_tick_resolves_the_follow_up_at_once(
+    db: Database, enrolled: Any, counselor: Any
+) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    contact(db, counselor, resident, T0 + timedelta(hours=26))
+    assert live(db, resident) == []
+    with db.new_session() as s:
+        (followup,) = s.scalars(select(FollowUp).where(FollowUp.resident_id == resident))
+        assert (followup.state, followup.outcome) == ("resolved", "contact_made")
+
+
+def test_a_contact_logged_before_the_tick_prevents_the_raise(
+    db: Database, enrolled: Any, counselor: Any
+) -> None:
+    resident = enrolled("high")
+    contact(db, counselor, resident, T0 + timedelta(hours=23))
+    assert tick(db, T0 + timedelta(hours=25))["raised"] == 0
+    assert live(db, resident) == []
+
+
+def test_an_unsuccessful_contact_does_not_clear_the_lapse(
+    db: Database, enrolled: Any, counselor: Any
+) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    contact(db, counselor, resident, T0 + timedelta(hours=26), outcome="no_answer")
+    assert len(live(db, resident)) == 1
+
+
+def test_resolution_re_arms_the_next_lapse(db: Database, enrolled: Any, counselor: Any) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    (first,) = live(db, resident)
+    with db.new_session() as s:
+        followups.resolve(
+            s,
+            actor=counselor,
+            followup_id=first.id,
+            outcome="false_alarm",
+            note=None,
+            now=T0 + timedelta(hours=26),
+        )
+    contact(db, counselor, resident, T0 + timedelta(hours=26))
+    assert live(db, resident) == []
+    assert tick(db, T0 + timedelta(hours=51))["raised"] == 1  # 24 h after that contact
+    (second,) = live(db, resident)
+    assert second.id != first.id
+
+
+def test_escalation_climbs_the_ladder_once_per_step(db: Database, enrolled: Any) -> None:
+    resident = enrolled("high")
+    raised_at = T0 + timedelta(hours=25)
+    tick(db, raised_at)
+    (followup,) = live(db, resident)
+    assert (followup.step, followup.next_escalation_at) == (1, raised_at + timedelta(hours=4))
+    tick(db, raised_at + timedelta(hours=4))
+    tick(db, raised_at + timedelta(hours=4))
+    (followup,) = live(db, resident)
+    assert (followup.step, followup.state) == (2, "escalated")
+    with db.new_session() as s:
+        kinds = list(
+            s.scalars(
+                select(FollowUpEvent.kind)
+                .where(FollowUpEvent.followup_id == followup.id)
+                .order_by(FollowUpEvent.at)
+            )
+        )
+        notices = [m.payload for m in s.scalars(select(OutboxMessage))
+                   if m.payload.get("followup_id") == str(followup.id)]
+    assert kinds == ["raised", "escalated"]
+    assert [(n["step"], n["action"]) for n in notices] == [(1, "phone_check"), (2, "home_visit")]
+
+
+def test_a_resident_who_died_has_open_follow_ups_cancelled_with_that_reason(
+    db: Database, enrolled: Any, counselor: Any
+) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    with db.new_session() as s:
+        version = residents.get_resident(s, actor=counselor, resident_id=resident).version
+        residents.change_status(
+            s,
+            actor=counselor,
+            resident_id=resident,
+            status="deceased",
+            expected_version=version,
+            now=T0 + timedelta(hours=26),
+        )
+    assert tick(db, T0 + timedelta(hours=27))["cancelled"] == 1
+    with db.new_session() as s:
+        (followup,) = s.scalars(select(FollowUp).where(FollowUp.resident_id == resident))
+    assert (followup.state, followup.outcome) == ("cancelled", "resident_deceased")
+
+
+def test_a_paused_enrollment_raises_nothing_and_cancels_its_follow_up(
+    db: Database, enrolled: Any, counselor: Any
+) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    with db.new_session() as s:
+        enrollment_id = s.scalar(select(ongi.OngiEnrollment.id))
+        ongi.update_enrollment(
+            s,
+            actor=counselor,
+            enrollment_id=enrollment_id,
+            expected_version=None,
+            status="paused",
+            now=T0 + timedelta(hours=26),
+        )
+    assert live(db, resident) == []
+    assert tick(db, T0 + timedelta(days=3))["raised"] == 0

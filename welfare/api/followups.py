@@ -1,0 +1,225 @@
+"""The follow-up queue, scheduler runs and a resident's timeline (API.md "Follow-ups")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from services import followups, timeline
+from services import scheduler_runs as runs
+from welfare.api.policy import CASEWORK, allow
+from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.security import current_actor
+from welfare.models import FollowUp, FollowUpReason, FollowUpState, Role
+from welfare.web import db_session, now
+
+blp = Blueprint(
+    "followups", __name__, url_prefix="/api/v1", description="Follow-ups, scheduler runs, timelines"
+)
+
+
+class FollowUpArgs(PageArgs):
+    state = fields.String(
+        load_default=None, validate=validate.OneOf([s.value for s in FollowUpState])
+    )
+    reason = fields.String(
+        load_default=None, validate=validate.OneOf([r.value for r in FollowUpReason])
+    )
+    dong = fields.String(load_default=None, validate=validate.Regexp(r"^\d{10}$"))
+    program = fields.String(load_default=None, validate=validate.Length(max=20))
+    assignee = fields.UUID(load_default=None)
+    overdue = fields.Boolean(load_default=None)
+
+
+class FollowUpOut(StrictSchema):
+    id = fields.UUID()
+    resident_id = fields.UUID(allow_none=True)
+    program = fields.String()
+    reason = fields.String()
+    state = fields.String()
+    step = fields.Integer()
+    due_at = fields.DateTime()
+    next_escalation_at = fields.DateTime(allow_none=True)
+    assignee_id = fields.UUID(allow_none=True)
+    raised_at = fields.DateTime()
+    raised_by_run_id = fields.UUID(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    dong = fields.String(allow_none=True)
+    risk_level = fields.String(allow_none=True)
+    evidence = fields.Dict()
+
+
+class EventOut(StrictSchema):
+    id = fields.UUID()
+    at = fields.DateTime()
+    kind = fields.String()
+    step = fields.Integer()
+    actor_staff_id = fields.UUID(allow_none=True)
+    run_id = fields.UUID(allow_none=True)
+    detail = fields.Dict()
+    note = fields.String(allow_none=True)
+
+
+class FollowUpDetail(FollowUpOut):
+    events = fields.List(fields.Nested(EventOut))
+
+
+class FollowUpList(StrictSchema):
+    items = fields.List(fields.Nested(FollowUpOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AssignIn(StrictSchema):
+    staff_id = fields.UUID(required=True)
+
+
+class ResolveIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(followups.RESOLUTION_OUTCOMES))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class RunOut(StrictSchema):
+    id = fields.UUID()
+    job = fields.String()
+    as_of = fields.DateTime()
+    node = fields.String()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    status = fields.String()
+    counts = fields.Dict()
+    error = fields.String(allow_none=True)
+
+
+class RunList(StrictSchema):
+    items = fields.List(fields.Nested(RunOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class RunArgs(PageArgs):
+    job = fields.String(load_default=None, validate=validate.Length(max=60))
+
+
+class TimelineEntry(StrictSchema):
+    at = fields.DateTime()
+    kind = fields.String(metadata={"description": "contact or followup_<event>"})
+    channel = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    followup_id = fields.UUID(allow_none=True)
+    reason = fields.String(allow_none=True)
+    step = fields.Integer(allow_none=True)
+    staff_id = fields.UUID(allow_none=True)
+
+
+class TimelineOut(StrictSchema):
+    items = fields.List(fields.Nested(TimelineEntry))
+
+
+def followup_body(f: FollowUp) -> dict[str, Any]:
+    data = {k: getattr(f, k) for k in FollowUpOut._declared_fields if hasattr(f, k)}
+    data["dong"] = f.dong_code
+    return data
+
+
+@blp.route("/followups")
+class FollowUps(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(FollowUpArgs, location="query")
+    @blp.response(200, FollowUpList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Live follow-ups of the caller's dongs (or `state=`), oldest due first."""
+        page = followups.list_followups(db_session(), actor=current_actor(), now=now(), **args)
+        return {"items": [followup_body(f) for f in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/followups/<uuid:followup_id>")
+class FollowUpItem(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, FollowUpDetail)
+    def get(self, followup_id: uuid.UUID) -> Any:
+        """One follow-up with its history: why it was raised and everything since."""
+        followup, events = followups.get_followup(
+            db_session(), actor=current_actor(), followup_id=followup_id
+        )
+        return {
+            **followup_body(followup),
+            "events": [
+                e.__dict__
+                if hasattr(e, "__dict__")
+                else {k: getattr(e, k) for k in EventOut._declared_fields}
+                for e in events
+            ],
+        }
+
+
+@blp.route("/followups/<uuid:followup_id>/claim")
+class FollowUpClaim(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, FollowUpOut)
+    def post(self, followup_id: uuid.UUID) -> Any:
+        """Take a follow-up on yourself."""
+        return followup_body(
+            followups.claim(db_session(), actor=current_actor(), followup_id=followup_id, now=now())
+        )
+
+
+@blp.route("/followups/<uuid:followup_id>/assign")
+class FollowUpAssign(MethodView):
+    @allow(Role.SUPERVISOR, Role.COUNSELOR)
+    @blp.arguments(AssignIn)
+    @blp.response(200, FollowUpOut)
+    def post(self, payload: dict[str, Any], followup_id: uuid.UUID) -> Any:
+        """Give a follow-up to a staff member of its dong."""
+        return followup_body(
+            followups.assign(
+                db_session(),
+                actor=current_actor(),
+                followup_id=followup_id,
+                staff_id=payload["staff_id"],
+                now=now(),
+            )
+        )
+
+
+@blp.route("/followups/<uuid:followup_id>/resolve")
+class FollowUpResolve(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(ResolveIn)
+    @blp.response(200, FollowUpOut)
+    def post(self, payload: dict[str, Any], followup_id: uuid.UUID) -> Any:
+        """Close a follow-up; if its cause persists, the next tick raises a new one."""
+        return followup_body(
+            followups.resolve(
+                db_session(), actor=current_actor(), followup_id=followup_id, now=now(), **payload
+            )
+        )
+
+
+@blp.route("/scheduler/runs")
+class SchedulerRuns(MethodView):
+    @allow(Role.SUPERVISOR, Role.ADMIN)
+    @blp.arguments(RunArgs, location="query")
+    @blp.response(200, RunList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Every scheduler run, newest first: what it did and whether it worked."""
+        page = runs.list_runs(
+            db_session(), job=args["job"], cursor=args["cursor"], limit=args["limit"]
+        )
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/residents/<uuid:resident_id>/timeline")
+class ResidentTimeline(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, TimelineOut)
+    def get(self, resident_id: uuid.UUID) -> Any:
+        """Contacts and follow-up events of one resident, newest first."""
+        return {
+            "items": timeline.resident_timeline(
+                db_session(), actor=current_actor(), resident_id=resident_id
+            )
+        }

@@ -1,0 +1,201 @@
+"""Ongi enrollments, the contact log and gateway signals (API.md "Ongi")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from services import ongi, signals
+from welfare.api.etags import if_match_version, set_etag
+from welfare.api.policy import CASEWORK, allow
+from welfare.api.schemas import StrictSchema
+from welfare.api.security import current_actor
+from welfare.models import Channel, OngiEnrollment, Outcome, Role
+from welfare.web import db_session, now
+
+blp = Blueprint("ongi", __name__, url_prefix="/api/v1", description="Ongi checks and contacts")
+
+RISK = validate.OneOf(["high", "medium", "low"])
+
+
+class EnrollmentIn(StrictSchema):
+    resident_id = fields.UUID(required=True)
+    risk_level = fields.String(required=True, validate=RISK)
+    enrolled_at = fields.AwareDateTime(load_default=None)
+
+
+class EnrollmentPatch(StrictSchema):
+    risk_level = fields.String(validate=RISK)
+    status = fields.String(validate=validate.OneOf(["active", "paused", "ended"]))
+
+
+class EnrollmentOut(StrictSchema):
+    id = fields.UUID()
+    resident_id = fields.UUID()
+    risk_level = fields.String()
+    interval_hours = fields.Integer()
+    status = fields.String()
+    enrolled_at = fields.DateTime()
+    last_success_at = fields.DateTime(allow_none=True)
+    next_due_at = fields.DateTime(allow_none=True)
+
+
+class ContactIn(StrictSchema):
+    resident_id = fields.UUID(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
+    outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in Outcome]))
+    occurred_at = fields.AwareDateTime(required=True)
+    program = fields.String(
+        load_default="ongi", validate=validate.OneOf(["ongi", "care_center", "kimchi", "mobility"])
+    )
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    client_ref = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=8, max=100)
+    )
+
+
+class ContactOut(StrictSchema):
+    id = fields.UUID()
+    resident_id = fields.UUID()
+    channel = fields.String()
+    outcome = fields.String()
+    occurred_at = fields.DateTime()
+    recorded_at = fields.DateTime()
+    program = fields.String()
+    client_ref = fields.String(allow_none=True)
+
+
+class SignalIn(StrictSchema):
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    kind = fields.String(required=True, validate=validate.OneOf(list(signals.SIGNAL_KINDS)))
+    source_ref = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={"description": "Device or account id at the gateway"},
+    )
+    occurred_at = fields.AwareDateTime(required=True)
+
+
+class SignalBatchIn(StrictSchema):
+    events = fields.List(
+        fields.Nested(SignalIn), required=True, validate=validate.Length(min=1, max=500)
+    )
+
+
+class SignalResultOut(StrictSchema):
+    event_id = fields.String()
+    status = fields.String(
+        metadata={"description": "accepted, duplicate, unknown_source, rejected"}
+    )
+
+
+class SignalBatchOut(StrictSchema):
+    results = fields.List(fields.Nested(SignalResultOut))
+
+
+class SignalSourceIn(StrictSchema):
+    resident_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(list(signals.SIGNAL_KINDS)))
+    source_ref = fields.String(required=True, validate=validate.Length(min=1, max=120))
+
+
+class SignalSourceOut(StrictSchema):
+    id = fields.UUID()
+    resident_id = fields.UUID()
+    kind = fields.String()
+    created_at = fields.DateTime()
+
+
+def enrollment_body(e: OngiEnrollment) -> dict[str, Any]:
+    return {k: getattr(e, k) for k in EnrollmentOut._declared_fields}
+
+
+@blp.route("/ongi/enrollments")
+class Enrollments(MethodView):
+    @allow(Role.COUNSELOR, Role.SUPERVISOR)
+    @blp.arguments(EnrollmentIn)
+    @blp.response(201, EnrollmentOut)
+    @blp.alt_response(409, description="Already enrolled")
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Enroll a resident at a risk level; the first contact is due one interval later."""
+        enrollment = ongi.enroll(db_session(), actor=current_actor(), now=now(), **payload)
+        return set_etag(
+            enrollment_body(enrollment),
+            enrollment.version,
+            201,
+            location=f"/api/v1/ongi/enrollments/{enrollment.id}",
+        )
+
+
+@blp.route("/ongi/enrollments/<uuid:enrollment_id>")
+class Enrollment(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, EnrollmentOut)
+    def get(self, enrollment_id: uuid.UUID) -> Any:
+        enrollment = ongi.get_enrollment(
+            db_session(), actor=current_actor(), enrollment_id=enrollment_id
+        )
+        return set_etag(enrollment_body(enrollment), enrollment.version)
+
+    @allow(Role.COUNSELOR, Role.SUPERVISOR)
+    @blp.arguments(EnrollmentPatch)
+    @blp.response(200, EnrollmentOut)
+    def patch(self, payload: dict[str, Any], enrollment_id: uuid.UUID) -> Any:
+        """Change the risk level, or pause, resume or end (If-Match required)."""
+        enrollment = ongi.update_enrollment(
+            db_session(),
+            actor=current_actor(),
+            enrollment_id=enrollment_id,
+            expected_version=if_match_version(request),
+            now=now(),
+            **payload,
+        )
+        return set_etag(enrollment_body(enrollment), enrollment.version)
+
+
+@blp.route("/contacts")
+class Contacts(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(ContactIn)
+    @blp.response(201, ContactOut)
+    @blp.alt_response(200, description="Same client_ref again: the first contact")
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Log a call, visit or other contact; `reached` proves the person is well."""
+        logged = ongi.log_contact(db_session(), actor=current_actor(), now=now(), **payload)
+        c = logged.contact
+        data = {k: getattr(c, k) for k in ContactOut._declared_fields}
+        return data, 201 if logged.created else 200, {"Location": f"/api/v1/contacts/{c.id}"}
+
+
+@blp.route("/signals")
+class Signals(MethodView):
+    @allow(Role.GATEWAY)
+    @blp.arguments(SignalBatchIn)
+    @blp.response(200, SignalBatchOut)
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Gateway batch of sensor activity, AI calls and messages read; idempotent by event."""
+        results = signals.ingest(
+            db_session(), actor=current_actor(), events=payload["events"], now=now()
+        )
+        return {"results": [{"event_id": r.event_id, "status": r.status} for r in results]}
+
+
+@blp.route("/signals/sources")
+class SignalSources(MethodView):
+    @allow(Role.COUNSELOR, Role.SUPERVISOR)
+    @blp.arguments(SignalSourceIn)
+    @blp.response(201, SignalSourceOut)
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Link a device or account at a gateway to a resident, so its signals count."""
+        source = signals.register_source(db_session(), actor=current_actor(), now=now(), **payload)
+        return {
+            "id": source.id,
+            "resident_id": source.resident_id,
+            "kind": source.kind,
+            "created_at": source.created_at,
+        }
