@@ -26,6 +26,7 @@ import holidays
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Table,
     and_,
     case,
     delete,
@@ -204,7 +205,7 @@ class ChainHead:
 def read_head(session: Session, chain: AuditChain | str) -> ChainHead | None:
     """The chain's head row, or None when it is missing (which means tampering)."""
     chain = AuditChain(chain)
-    t = AuditChainHead.__table__
+    t = cast(Table, AuditChainHead.__table__)
     row = session.execute(
         select(t.c.last_seq, t.c.last_hash, t.c.anchor_seq, t.c.anchor_prev_hash, t.c.mac).where(
             t.c.chain == chain.value
@@ -255,7 +256,7 @@ def _authentic_head(session: Session, chain: AuditChain, key: bytes) -> ChainHea
 
 
 def _move_head(session: Session, old: ChainHead, new: ChainHead, key: bytes, now: datetime) -> None:
-    t = AuditChainHead.__table__
+    t = cast(Table, AuditChainHead.__table__)
     result = session.execute(
         update(t)
         .where(
@@ -460,7 +461,7 @@ def _walk(
     result = session.execute(stmt)
     try:
         for row in result:
-            values = row._mapping
+            values = dict(row._mapping)
             seq = values["seq"]
             walk.failure = _check_link(model, key, values, walk, first_seq)
             if walk.failure is not None:
@@ -517,7 +518,7 @@ def prune_chain(session: Session, *, chain: AuditChain | str, older_than: dateti
     key = session_keyring(session).audit_key
     _lock_chain(session, chain)
     head = _authentic_head(session, chain, key)
-    t = model.__table__
+    t = cast(Table, model.__table__)
     first_young = session.scalar(
         select(t.c.seq)
         .where(t.c.seq >= head.anchor_seq, t.c.at >= older_than)
@@ -709,7 +710,8 @@ def monthly_review(
             )
             .group_by(AuditEvent.staff_id)
         ):
-            per_staff.setdefault(staff_id, _empty_counts())["out_of_hours"] += count
+            if staff_id is not None:
+                per_staff.setdefault(staff_id, _empty_counts())["out_of_hours"] += count
 
     volumes = [c["events"] for c in per_staff.values() if c["events"] > 0]
     median = float(statistics.median(volumes)) if volumes else 0.0

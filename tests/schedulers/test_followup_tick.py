@@ -182,8 +182,11 @@ def test_escalation_climbs_the_ladder_once_per_step(db: Database, enrolled: Any)
                 .order_by(FollowUpEvent.at)
             )
         )
-        notices = [m.payload for m in s.scalars(select(OutboxMessage))
-                   if m.payload.get("followup_id") == str(followup.id)]
+        notices = [
+            m.payload
+            for m in s.scalars(select(OutboxMessage))
+            if m.payload.get("followup_id") == str(followup.id)
+        ]
     assert kinds == ["raised", "escalated"]
     assert [(n["step"], n["action"]) for n in notices] == [(1, "phone_check"), (2, "home_visit")]
 

@@ -100,8 +100,8 @@ class RightChange(StrEnum):
     UNLOCKED = "unlocked"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a change name, not a password
     TOTP_RESET = "totp_reset"
-    TOKEN_ISSUED = "token_issued"
-    TOKEN_REVOKED = "token_revoked"
+    TOKEN_ISSUED = "token_issued"  # noqa: S105 - a change name, not a token
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - a change name, not a token
 
 
 class ChainedRecord(Base):
