@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from schedulers import registry
 from schedulers.registry import Job
@@ -62,23 +63,26 @@ def advisory_key(job: str) -> int:
 
 
 def run_job(
-    database: Database, job: Job, *, as_of: datetime | None = None, node: str | None = None
+    database: Database,
+    job: Job,
+    *,
+    as_of: datetime | None = None,
+    node: str | None = None,
+    coordinate: bool = True,
 ) -> JobResult:
-    """Run one job once; a failure rolls its work back and is recorded as a failed run."""
+    """Run one job once; a failure rolls its work back and is recorded as a failed run.
+
+    With `coordinate`, a job another node is running (PostgreSQL advisory lock) or ran within
+    its interval (SQLite lease) is skipped. The lease is taken inside the job's transaction, so a
+    run killed mid-way leaves no lease behind and the next tick does the work.
+    """
     node = node or default_node()
     sqlite = database.dialect == "sqlite"
-    if sqlite and not _take_lease(database, job.name, node):
-        return JobResult(job=job.name, status="skipped", as_of=as_of or _now(database))
     try:
         with database.transaction() as session:
             started_at = database_now(session)
             effective_as_of = as_of or started_at
-            if (
-                not sqlite
-                and not session.execute(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": advisory_key(job.name)}
-                ).scalar_one()
-            ):
+            if coordinate and not _coordinate(session, job, node, started_at, sqlite=sqlite):
                 return JobResult(job=job.name, status="skipped", as_of=effective_as_of)
             run = SchedulerRun(
                 id=uuid.uuid4(),
@@ -113,9 +117,25 @@ def run_job(
             run_id=run_id,
             error=type(exc).__name__,
         )
-    finally:
-        if sqlite:
-            _release_lease(database, job.name, node)
+
+
+def _coordinate(session: Session, job: Job, node: str, now: datetime, *, sqlite: bool) -> bool:
+    """Whether this node should run `job` now (saves duplicate work; never needed for safety)."""
+    if not sqlite:
+        return bool(
+            session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": advisory_key(job.name)}
+            ).scalar_one()
+        )
+    lease = session.get(SchedulerLease, job.name)
+    if lease is not None and lease.holder != node and lease.expires_at > now:
+        return False
+    expires = now + min(job.every, LEASE_TTL)
+    if lease is None:
+        session.add(SchedulerLease(job=job.name, holder=node, expires_at=expires))
+    else:
+        lease.holder, lease.expires_at = node, expires
+    return True
 
 
 def tick(
@@ -129,7 +149,8 @@ def tick(
     jobs = registry.SCHEDULE if jobs is None else jobs
     if as_of is None:
         as_of = _now(database)
-    return [run_job(database, job, as_of=as_of, node=node) for job in jobs]
+    # An operator's explicit tick runs regardless of leases: correctness never depends on them.
+    return [run_job(database, job, as_of=as_of, node=node, coordinate=False) for job in jobs]
 
 
 class SchedulerLoop:
@@ -196,26 +217,6 @@ class SchedulerLoop:
 def _now(database: Database) -> datetime:
     with database.new_session() as session:
         return database_now(session)
-
-
-def _take_lease(database: Database, job: str, node: str) -> bool:
-    with database.transaction() as session:
-        now = database_now(session)
-        lease = session.get(SchedulerLease, job)
-        if lease is not None and lease.holder != node and lease.expires_at > now:
-            return False
-        if lease is None:
-            session.add(SchedulerLease(job=job, holder=node, expires_at=now + LEASE_TTL))
-        else:
-            lease.holder, lease.expires_at = node, now + LEASE_TTL
-        return True
-
-
-def _release_lease(database: Database, job: str, node: str) -> None:
-    with database.transaction() as session:
-        lease = session.get(SchedulerLease, job)
-        if lease is not None and lease.holder == node:
-            session.delete(lease)
 
 
 def _record_failure(
