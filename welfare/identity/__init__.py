@@ -1,0 +1,17 @@
+"""Validation and normal forms of Korean identity data: RRNs, phone numbers and names.
+
+Pure functions and values: no Flask, no database. Every refusal is an `IdentityError` with a
+stable English code and a Korean-first message that never repeats the input.
+"""
+
+from __future__ import annotations
+
+from welfare.identity.errors import IdentityError
+from welfare.identity.rrn import Rrn, Sex, parse_rrn
+
+__all__ = [
+    "IdentityError",
+    "Rrn",
+    "Sex",
+    "parse_rrn",
+]
