@@ -7,11 +7,14 @@ stable English code and a Korean-first message that never repeats the input.
 from __future__ import annotations
 
 from welfare.identity.errors import IdentityError
+from welfare.identity.phone import format_phone, normalize_phone
 from welfare.identity.rrn import Rrn, Sex, parse_rrn
 
 __all__ = [
     "IdentityError",
     "Rrn",
     "Sex",
+    "format_phone",
+    "normalize_phone",
     "parse_rrn",
 ]
