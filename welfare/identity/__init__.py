@@ -7,14 +7,17 @@ stable English code and a Korean-first message that never repeats the input.
 from __future__ import annotations
 
 from welfare.identity.errors import IdentityError
+from welfare.identity.names import MAX_NAME_LENGTH, normalize_name
 from welfare.identity.phone import format_phone, normalize_phone
 from welfare.identity.rrn import Rrn, Sex, parse_rrn
 
 __all__ = [
+    "MAX_NAME_LENGTH",
     "IdentityError",
     "Rrn",
     "Sex",
     "format_phone",
+    "normalize_name",
     "normalize_phone",
     "parse_rrn",
 ]
