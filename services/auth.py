@@ -12,11 +12,12 @@ from argon2 import PasswordHasher
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from services import audit
 from welfare.crypto.passwords import verify_password
 from welfare.crypto.sealed import SealError, open_sealed, seal
 from welfare.database import session_keyring
 from welfare.errors import DomainError
-from welfare.models import ApiToken, Role, Staff, StaffSession
+from welfare.models import Actor, ApiToken, Role, Staff, StaffSession
 from welfare.models.staff import SESSION_ABSOLUTE_TIMEOUT
 
 TOKEN_PREFIX = "gwf_"  # noqa: S105 - a marker that tells a token apart, not a secret
@@ -59,6 +60,7 @@ def login(
     hasher: PasswordHasher,
     require_totp_for_privileged: bool = False,
     replaces_token: str | None = None,
+    request_id: str | None = None,
 ) -> LoginResult:
     """Check credentials and open a new session (a fresh id: never reuse a pre-login one)."""
     staff = session.scalar(
@@ -66,9 +68,13 @@ def login(
     )
     if staff is None or not staff.is_active or staff.role == Role.GATEWAY:
         verify_password(hasher, None, password)
+        _security_event(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
+        session.commit()
         raise AuthenticationFailed
     if staff.is_locked(now):
         verify_password(hasher, None, password)
+        _security_event(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
+        session.commit()
         raise AuthenticationFailed
     ok = verify_password(hasher, staff.password_hash, password)
     if ok and staff.totp_enabled:
@@ -82,6 +88,9 @@ def login(
         ok = False  # SECURITY.md 11: supervisors and admins need a second factor in production
     if not ok:
         staff.record_failed_login(now)
+        _security_event(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
+        if staff.is_locked(now):
+            _security_event(session, staff, "locked_out", ip=ip, request_id=request_id, now=now)
         session.commit()
         raise AuthenticationFailed
     staff.record_successful_login()
@@ -102,8 +111,28 @@ def login(
         ip=ip,
     )
     session.add(row)
+    _security_event(session, staff, "login", ip=ip, request_id=request_id, now=now, outcome="ok")
     session.commit()
     return LoginResult(staff=staff, session_token=token, session=row)
+
+
+def _security_event(
+    session: Session,
+    staff: Staff | None,
+    action: str,
+    *,
+    ip: str | None,
+    request_id: str | None,
+    now: datetime,
+    outcome: str = "denied",
+) -> None:
+    """Authentication events go to the access-record chain (category security)."""
+    actor = (
+        staff.actor(ip=ip, request_id=request_id)
+        if staff is not None
+        else Actor(staff_id=None, role=Role.SYSTEM, ip=ip, request_id=request_id)
+    )
+    audit.record_access(session, actor=actor, action=action, outcome=outcome, at=now)
 
 
 def resolve_session(
@@ -124,8 +153,10 @@ def resolve_session(
     return row, staff
 
 
-def logout(session: Session, *, token: str) -> None:
+def logout(session: Session, *, token: str, actor: Actor | None = None) -> None:
     session.execute(delete(StaffSession).where(StaffSession.token_hash == token_digest(token)))
+    if actor is not None:
+        audit.record_access(session, actor=actor, action="logout")
     session.commit()
 
 

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import auth
+from services import audit, auth
 from services.pagination import Page, decode_cursor, encode_cursor
 from services.reference import known_dong_codes
 from welfare.crypto.passwords import PasswordPolicyError, check_password_policy, verify_password
@@ -67,6 +67,8 @@ def create_staff(
     )
     staff.set_dongs(list(dongs))
     session.add(staff)
+    session.flush()
+    _right_change(session, actor, staff, "created", before={}, after=_rights(staff))
     session.commit()
     return staff
 
@@ -117,6 +119,7 @@ def update_staff(
         _check_dongs(session, dongs, errors)
     if errors:
         raise InvalidInput(errors)
+    before = _rights(staff)
     rights_changed = False
     if parsed_role is not None and parsed_role != staff.role_enum:
         staff.role = str(parsed_role)
@@ -129,6 +132,10 @@ def update_staff(
     staff.updated_at = now
     if rights_changed:
         auth.end_sessions(session, staff_id=staff.id)
+        session.flush()
+        after = _rights(staff)
+        change = "role_changed" if before["role"] != after["role"] else "dongs_changed"
+        _right_change(session, actor, staff, change, before=before, after=after)
     session.commit()
     return staff
 
@@ -137,10 +144,12 @@ def deactivate_staff(
     session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime
 ) -> Staff:
     staff = get_staff(session, staff_id)
+    before = _rights(staff)
     staff.is_active = False
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id)
     auth.revoke_tokens(session, staff_id=staff.id, now=now)
+    _right_change(session, actor, staff, "deactivated", before=before, after=_rights(staff))
     session.commit()
     return staff
 
@@ -149,6 +158,7 @@ def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: da
     staff = get_staff(session, staff_id)
     staff.record_successful_login()
     staff.updated_at = now
+    _right_change(session, actor, staff, "unlocked", before={}, after={})
     session.commit()
     return staff
 
@@ -177,6 +187,7 @@ def change_password(
     staff.password_changed_at = now
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id, keep_session_id=keep_session_id)
+    audit.record_access(session, actor=staff.actor(), action="password_changed")
     session.commit()
 
 
@@ -215,6 +226,9 @@ def issue_token(
 ) -> tuple[str, ApiToken]:
     member = get_staff(session, staff_id)
     plaintext, token = auth.issue_token(session, staff=member, label=label, now=now)
+    _right_change(
+        session, actor, member, "token_issued", before={}, after={"token_prefix": token.prefix}
+    )
     session.commit()
     return plaintext, token
 
@@ -236,4 +250,32 @@ def revoke_token(
         raise NotFound
     if token.revoked_at is None:
         token.revoked_at = now
+        member = get_staff(session, staff_id)
+        _right_change(
+            session, actor, member, "token_revoked", before={"token_prefix": token.prefix}, after={}
+        )
     session.commit()
+
+
+def _rights(staff: Staff) -> dict[str, object]:
+    return {"role": staff.role, "dongs": staff.dongs, "is_active": staff.is_active}
+
+
+def _right_change(
+    session: Session,
+    actor: Actor | None,
+    staff: Staff,
+    change: str,
+    *,
+    before: dict[str, object],
+    after: dict[str, object],
+) -> None:
+    """Every grant, change and revocation of access rights is kept 3 years (PIPA)."""
+    audit.record_right_change(
+        session,
+        actor=actor or Actor.system("cli"),
+        target_staff_id=staff.id,
+        change=change,
+        before=before,
+        after=after,
+    )

@@ -10,6 +10,7 @@ from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
 from welfare.api import (
+    audit,
     auth,
     followups,
     health,
@@ -61,5 +62,13 @@ def init_app(app: Flask) -> None:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
 
     app.register_blueprint(health.blp)
-    for blueprint in (auth.blp, staff.blp, reference.blp, residents.blp, ongi.blp, followups.blp):
+    for blueprint in (
+        audit.blp,
+        auth.blp,
+        staff.blp,
+        reference.blp,
+        residents.blp,
+        ongi.blp,
+        followups.blp,
+    ):
         api.register_blueprint(blueprint)

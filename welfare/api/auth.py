@@ -22,7 +22,7 @@ from welfare.api.security import (
     session_cookie_name,
     set_session_cookie,
 )
-from welfare.web import db_session, get_settings, now
+from welfare.web import db_session, get_settings, now, request_id
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Staff sessions")
 
@@ -83,6 +83,7 @@ class Login(MethodView):
                 hasher=hasher(),
                 require_totp_for_privileged=get_settings().is_production,
                 replaces_token=request.cookies.get(session_cookie_name()),
+                request_id=request_id(),
             )
         except auth.AuthenticationFailed:
             return _login_failed_response()
@@ -108,7 +109,7 @@ class Logout(MethodView):
         """End this session server-side; the cookie stops working everywhere."""
         token = request.cookies.get(session_cookie_name())
         if token:
-            auth.logout(db_session(), token=token)
+            auth.logout(db_session(), token=token, actor=current_principal().actor())
         response = Response(status=204)
         clear_session_cookie(response)
         return response

@@ -1,0 +1,94 @@
+"""Supervisors query access records and the monthly review; every security event is there."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from services import audit
+from tests.support.staff import GASAN, PASSWORD, make_staff
+from welfare.models import AccessRightChange
+from welfare.web import get_database
+
+
+def test_supervisors_query_access_records_by_resident_and_action(login_as: Any) -> None:
+    counselor = login_as("counselor")
+    rid = counselor.post(
+        "/api/v1/residents", json={"name": "최말순", "rrn": "350505-2234561", "dong": GASAN}
+    ).get_json()["id"]
+    counselor.get(f"/api/v1/residents/{rid}")
+    supervisor = login_as("supervisor")
+    items = supervisor.get(f"/api/v1/audit/events?resident_id={rid}").get_json()["items"]
+    assert [(i["action"], i["staff_id"]) for i in items] == [
+        ("read", str(counselor.staff.id)),
+        ("create", str(counselor.staff.id)),
+    ]
+    assert all(i["request_id"] for i in items)
+    reads = supervisor.get("/api/v1/audit/events?action=read").get_json()["items"]
+    assert {i["action"] for i in reads} == {"read"}
+    assert "최말순" not in str(items)
+    assert login_as("counselor").get("/api/v1/audit/events").status_code == 403
+
+
+def test_logins_failures_lockouts_and_logouts_are_recorded(app: Flask, login_as: Any) -> None:
+    member = make_staff(app, "outreach")
+    client = app.test_client()
+    for _ in range(5):
+        client.post(
+            "/api/v1/auth/login", json={"username": member.username, "password": "nope nope nope"}
+        )
+    client.post("/api/v1/auth/login", json={"username": "ghost", "password": PASSWORD})
+    supervisor = login_as("supervisor")
+    actions = [
+        i["action"]
+        for i in supervisor.get(f"/api/v1/audit/events?staff_id={member.id}").get_json()["items"]
+    ]
+    assert actions.count("login_failed") == 5
+    assert "locked_out" in actions
+    ghost = supervisor.get("/api/v1/audit/events?action=login_failed").get_json()["items"]
+    assert any(i["staff_id"] is None for i in ghost)
+    supervisor.post("/api/v1/auth/logout")
+    with get_database(app).new_session() as s:
+        assert audit.verify_chain(s, "access").ok
+
+
+def test_every_change_of_access_rights_is_kept_in_its_own_chain(app: Flask, login_as: Any) -> None:
+    admin = login_as("admin", dongs=())
+    created = admin.post(
+        "/api/v1/staff",
+        json={
+            "username": "rights.test",
+            "role": "counselor",
+            "dongs": [GASAN],
+            "password": "a perfectly fine passphrase",
+        },
+    ).get_json()
+    etag = admin.get(f"/api/v1/staff/{created['id']}").headers["ETag"]
+    admin.patch(
+        f"/api/v1/staff/{created['id']}", json={"role": "supervisor"}, headers={"If-Match": etag}
+    )
+    admin.post(f"/api/v1/staff/{created['id']}/deactivate")
+    with get_database(app).new_session() as s:
+        changes = list(
+            s.scalars(
+                select(AccessRightChange)
+                .where(AccessRightChange.target_staff_id == uuid.UUID(created["id"]))
+                .order_by(AccessRightChange.seq)
+            )
+        )
+        assert audit.verify_chain(s, "access_rights").ok
+    assert [c.change for c in changes] == ["created", "role_changed", "deactivated"]
+    assert changes[1].before["role"] == "counselor"
+    assert changes[1].after["role"] == "supervisor"
+    assert all(c.actor_staff_id == admin.staff.id for c in changes)
+
+
+def test_the_monthly_review_is_served_to_supervisors(login_as: Any) -> None:
+    supervisor = login_as("supervisor")
+    response = supervisor.get("/api/v1/audit/review?month=2026-11")
+    assert response.status_code == 200
+    assert isinstance(response.get_json(), dict)
+    assert supervisor.get("/api/v1/audit/review?month=2026-13").status_code == 422

@@ -1,0 +1,78 @@
+"""Access records (접속기록) for supervisors and admins: the query and the monthly review."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from services import audit
+from welfare.api.policy import allow
+from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.models import AuditAction, Role
+from welfare.web import db_session
+
+blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Access records")
+
+
+class EventArgs(PageArgs):
+    resident_id = fields.UUID(load_default=None)
+    staff_id = fields.UUID(load_default=None)
+    action = fields.String(
+        load_default=None, validate=validate.OneOf([a.value for a in AuditAction])
+    )
+    since = fields.AwareDateTime(load_default=None)
+    until = fields.AwareDateTime(load_default=None)
+
+
+class AuditEventOut(StrictSchema):
+    id = fields.UUID()
+    seq = fields.Integer()
+    at = fields.DateTime()
+    staff_id = fields.UUID(allow_none=True)
+    actor_role = fields.String()
+    action = fields.String()
+    resident_ids = fields.List(fields.String())
+    outcome = fields.String()
+    ip = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    category = fields.String()
+
+
+class EventList(StrictSchema):
+    items = fields.List(fields.Nested(AuditEventOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReviewArgs(StrictSchema):
+    month = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+        metadata={"example": "2026-11"},
+    )
+
+
+@blp.route("/events")
+class Events(MethodView):
+    @allow(Role.SUPERVISOR, Role.ADMIN)
+    @blp.arguments(EventArgs, location="query")
+    @blp.response(200, EventList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Access records, newest first; resident ids only, never personal data."""
+        items, cursor = audit.query_events(db_session(), **args)
+        return {"items": items, "next_cursor": cursor}
+
+
+@blp.route("/review")
+class Review(MethodView):
+    @allow(Role.SUPERVISOR, Role.ADMIN)
+    @blp.arguments(ReviewArgs, location="query")
+    @blp.response(200)
+    def get(self, args: dict[str, Any]) -> Any:
+        """The monthly review: volume outliers, out-of-hours access, denials, reveals, exports."""
+        year, month = (int(part) for part in args["month"].split("-"))
+        return audit.monthly_review(db_session(), month=date(year, month, 1))
