@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from schedulers.followups import run_followups
+from schedulers.outbox import deliver_outbox
 
 Counts = Mapping[str, int]
 JobFunction = Callable[[Session, datetime], Counts]
@@ -23,5 +24,8 @@ class Job:
     every: timedelta = timedelta(minutes=1)
 
 
-SCHEDULE: tuple[Job, ...] = (Job("followups", run_followups, every=timedelta(minutes=1)),)
+SCHEDULE: tuple[Job, ...] = (
+    Job("followups", run_followups, every=timedelta(minutes=1)),
+    Job("outbox", deliver_outbox, every=timedelta(seconds=30)),
+)
 """Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""

@@ -51,3 +51,13 @@ def last_success(session: Session, job: str | None = None) -> datetime | None:
     if job:
         stmt = stmt.where(SchedulerRun.job == job)
     return session.scalar(stmt.order_by(SchedulerRun.as_of.desc()).limit(1))
+
+
+def last_finished(session: Session, job: str) -> datetime | None:
+    """When the latest successful run of `job` finished, on the database clock."""
+    return session.scalar(
+        select(SchedulerRun.finished_at)
+        .where(SchedulerRun.status == "succeeded", SchedulerRun.job == job)
+        .order_by(SchedulerRun.finished_at.desc())
+        .limit(1)
+    )

@@ -90,9 +90,11 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     database = get_database()
     upgrade(database.engine)
     loop = None
+    app.extensions["welfare.started_at"] = datetime.now(UTC)
     if not no_scheduler:
-        loop = SchedulerLoop(database)
+        loop = SchedulerLoop(database, poll=get_settings().scheduler_interval / 6)
         loop.start_thread()
+        app.extensions["welfare.scheduler_embedded"] = True
     click.echo(
         f"Geumcheon Welfare serving on http://{host}:{port} "
         f"(docs: http://{host}:{port}/api/v1/docs; scheduler "

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from services import scheduler_runs
 from welfare.api.policy import public
+from welfare.database import Database, database_now
 from welfare.migrate import current_revision, head_revision
-from welfare.web import get_database, get_keyring
+from welfare.web import get_database, get_keyring, get_settings
 
 blp = Blueprint("health", __name__)
 
@@ -42,7 +45,40 @@ def readyz() -> Any:
         checks["keys"] = {"ok": True, "active_key": keyring.active.id}
     except Exception as exc:
         checks["keys"] = {"ok": False, "error": type(exc).__name__}
+    checks["scheduler"] = _scheduler_check(database)
     ready = all(check["ok"] for check in checks.values())
     response = jsonify(status="ready" if ready else "not_ready", checks=checks)
     response.status_code = 200 if ready else 503
     return response
+
+
+def _scheduler_check(database: Database) -> dict[str, Any]:
+    """The last successful follow-up tick. A stale one fails readiness only where this process
+    runs the scheduler (embedded mode); web nodes of a cluster report it without failing."""
+    settings = get_settings()
+    embedded = bool(current_app.extensions.get("welfare.scheduler_embedded"))
+    try:
+        with database.new_session() as session:
+            last = scheduler_runs.last_finished(session, "followups")
+            now = database_now(session)
+    except Exception as exc:
+        return {"ok": not embedded, "error": type(exc).__name__}
+    stale = last is None or now - last > settings.scheduler_stale_after
+    if not embedded:
+        ok = True
+    elif last is None:
+        ok = not _started_long_ago()  # give a fresh process one staleness window to tick
+    else:
+        ok = not stale
+    return {
+        "ok": ok,
+        "last_success_at": last.isoformat() if last else None,
+        "stale": stale,
+        "embedded": embedded,
+    }
+
+
+def _started_long_ago() -> bool:
+    started = current_app.extensions.get("welfare.started_at")
+    settings = get_settings()
+    return started is not None and datetime.now(UTC) - started > settings.scheduler_stale_after
