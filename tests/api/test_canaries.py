@@ -82,6 +82,35 @@ def test_canary_values_never_reach_the_raw_database_logs_or_errors(
         log_in(app, make_staff(app, "counselor", ("1154561000",))).get(
             f"/api/v1/residents/{resident_id}"
         ),  # 404
+        counselor.post(
+            "/api/v1/ongi/enrollments", json={"resident_id": resident_id, "risk_level": "high"}
+        ),
+        counselor.post(
+            "/api/v1/ongi/enrollments", json={"resident_id": resident_id, "risk_level": "high"}
+        ),  # 409
+        counselor.post(
+            "/api/v1/contacts",
+            json={
+                "resident_id": resident_id,
+                "channel": "visit",
+                "outcome": "reached",
+                "occurred_at": "2026-01-01T09:00:00+09:00",
+                "note": "카나리아 방문 메모",
+                "client_ref": "canary-contact-1",
+            },
+        ),
+        counselor.post(
+            "/api/v1/contacts",
+            json={
+                "resident_id": resident_id,
+                "channel": "visit",
+                "outcome": "reached",
+                "occurred_at": "2999-01-01T09:00:00+09:00",
+                "note": "카나리아 미래",
+            },
+        ),  # 422
+        counselor.get(f"/api/v1/residents/{resident_id}/timeline"),
+        counselor.post(f"/api/v1/residents/{resident_id}/reveal-rrn", json={"reason": "확인"}),
     ):
         bodies.append(response.get_data(as_text=True) if response.status_code >= 400 else "")
     with get_database(app).engine.connect() as conn:
