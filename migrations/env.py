@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -13,10 +15,25 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _for_this_dialect(dialect: str) -> Any:
+    """Compare an object declared with `ddl_if(dialect=...)` only on that dialect (e.g. the
+    PostgreSQL-only GIN index on audit_events.resident_ids)."""
+
+    def include_object(obj: Any, _name: Any, _type: str, reflected: bool, _other: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        if reflected or condition is None or condition.dialect is None:
+            return True
+        wanted = condition.dialect
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include_object
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_for_this_dialect(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         # BEGIN IMMEDIATE (welfare.database) makes SQLite DDL transactional too.

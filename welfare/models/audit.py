@@ -1,0 +1,247 @@
+"""Access records (접속기록) and access-right changes: two append-only, HMAC-chained logs.
+
+Each row carries its position in its chain (`seq`, gapless from 1), the previous link's hash and
+its own hash, HMAC-SHA256(audit key, prev_hash || canonical JSON of its fields). A head row per
+chain, MAC'd with the same key, names the newest link and the oldest one kept after retention
+pruning, so deleting rows at either end is detectable. Rows hold pseudonymous ids only: staff ids
+and resident ids, never names, RRNs or search terms. Staff ids carry no foreign key on purpose:
+the records must outlive the accounts they name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from welfare.models.base import Base, UUIDPk
+
+
+class AuditChain(StrEnum):
+    """The two chains; each has its own sequence, head and retention period."""
+
+    ACCESS = "access"  # access records: who touched which resident's data, and security events
+    ACCESS_RIGHTS = "access_rights"  # grants, changes and revocations of access rights
+
+    @property
+    def label(self) -> str:
+        return {"access": "access records", "access_rights": "access-right changes"}[self.value]
+
+
+class AuditAction(StrEnum):
+    """What was done. Stored as text so a new action needs no migration."""
+
+    READ = "read"
+    SEARCH = "search"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    EXPORT = "export"
+    REVEAL = "reveal"  # full RRN (or another masked field) shown; needs a reason
+    ACCESS_DENIED = "access_denied"  # out-of-scope or forbidden attempt
+    ERASE = "erase"
+    DECRYPT_FAILED = "decrypt_failed"  # a ciphertext that failed to open (moved or corrupted)
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    LOCKED_OUT = "locked_out"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an action name, not a password
+
+    @property
+    def is_security(self) -> bool:
+        return self in SECURITY_ACTIONS
+
+    @property
+    def needs_reason(self) -> bool:
+        """PIPA's safeguard standard wants a confirmed reason for every download; a reveal of a
+        full RRN is justified case by case (SECURITY.md 14)."""
+        return self in (AuditAction.REVEAL, AuditAction.EXPORT)
+
+
+SECURITY_ACTIONS = frozenset(
+    {
+        AuditAction.DECRYPT_FAILED,
+        AuditAction.LOGIN,
+        AuditAction.LOGIN_FAILED,
+        AuditAction.LOGOUT,
+        AuditAction.LOCKED_OUT,
+        AuditAction.PASSWORD_CHANGED,
+    }
+)
+
+
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+
+
+class AuditCategory(StrEnum):
+    ACCESS = "access"  # processing of residents' personal data
+    SECURITY = "security"  # authentication and integrity events
+
+
+class RightChange(StrEnum):
+    """What changed about a staff member's access."""
+
+    CREATED = "created"
+    ROLE_CHANGED = "role_changed"
+    DONGS_CHANGED = "dongs_changed"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    UNLOCKED = "unlocked"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a change name, not a password
+    TOTP_RESET = "totp_reset"
+    TOKEN_ISSUED = "token_issued"  # noqa: S105 - a change name, not a token
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - a change name, not a token
+
+
+class ChainedRecord(Base):
+    """Columns and hashing shared by both chains; each subclass is its own table and chain."""
+
+    __abstract__ = True
+
+    CHAIN: ClassVar[AuditChain]
+    # The fields covered by the link hash, besides prev_hash (which is hashed as the prefix).
+    HASHED_FIELDS: ClassVar[tuple[str, ...]]
+
+    # sort_order puts the chain position first and the links last in every table.
+    id: Mapped[UUIDPk] = mapped_column(sort_order=-3)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True, sort_order=-2)
+    at: Mapped[datetime] = mapped_column(sort_order=-1)
+    ip: Mapped[str | None] = mapped_column(String(45), sort_order=1)
+    request_id: Mapped[str | None] = mapped_column(String(64), sort_order=1)
+    prev_hash: Mapped[str] = mapped_column(String(64), sort_order=2)
+    hash: Mapped[str] = mapped_column(String(64), sort_order=2)
+
+    @classmethod
+    def link_fields(cls, values: Mapping[Any, Any]) -> dict[str, Any]:
+        """The fields one link's hash covers, from the values being inserted or from a streamed
+        result row; welfare.crypto.chain turns them into canonical bytes."""
+        fields = {name: values[name] for name in cls.HASHED_FIELDS}
+        fields["chain"] = cls.CHAIN.value
+        return cls._normalize(fields)
+
+    @classmethod
+    def _normalize(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        return fields
+
+
+class AuditEvent(ChainedRecord):
+    """One access record: who did what to which residents' data, when, from where, with what
+    outcome (PIPA safeguard standard art. 8: 식별자·접속일시·접속지·처리한 정보주체·수행업무)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_staff_id_at", "staff_id", "at"),
+    )
+
+    CHAIN = AuditChain.ACCESS
+    HASHED_FIELDS = (
+        "id",
+        "seq",
+        "at",
+        "staff_id",
+        "actor_role",
+        "action",
+        "resident_ids",
+        "outcome",
+        "ip",
+        "request_id",
+        "reason",
+        "category",
+    )
+
+    staff_id: Mapped[uuid.UUID | None]  # None for the system (scheduler jobs, maintenance)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    # Sorted, distinct UUID strings; jsonb on PostgreSQL for the containment index.
+    resident_ids: Mapped[list[str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(20))
+
+    @classmethod
+    def _normalize(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields["resident_ids"] = sorted(str(r) for r in fields["resident_ids"])
+        return fields
+
+
+# "Who looked at this resident?" On PostgreSQL the ids are jsonb with a GIN index answering `@>`
+# containment; SQLite has no such index and scans json_each within the other filters (embedded
+# installations are small). migrations/env.py compares a `ddl_if(dialect=...)` index only there.
+Index(
+    "ix_audit_events_resident_ids",
+    AuditEvent.__table__.c.resident_ids,
+    postgresql_using="gin",
+    postgresql_ops={"resident_ids": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")
+
+
+class AccessRightChange(ChainedRecord):
+    """One grant, change or revocation of a staff member's access, with the before and after
+    states (PIPA safeguard standard art. 5: kept three years)."""
+
+    __tablename__ = "access_right_changes"
+    __table_args__ = (
+        Index("ix_access_right_changes_at", "at"),
+        Index("ix_access_right_changes_target_staff_id_at", "target_staff_id", "at"),
+    )
+
+    CHAIN = AuditChain.ACCESS_RIGHTS
+    HASHED_FIELDS = (
+        "id",
+        "seq",
+        "at",
+        "actor_staff_id",
+        "actor_role",
+        "target_staff_id",
+        "change",
+        "before",
+        "after",
+        "ip",
+        "request_id",
+    )
+
+    actor_staff_id: Mapped[uuid.UUID | None]  # None for the system
+    actor_role: Mapped[str] = mapped_column(String(20))
+    target_staff_id: Mapped[uuid.UUID]
+    change: Mapped[str] = mapped_column(String(40))
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditChainHead(Base):
+    """The newest link of a chain and the oldest one kept, MAC'd with the audit key.
+
+    Updated in the same transaction as every append, so deleting the newest rows leaves the head
+    pointing past the end of the table; after retention pruning `anchor_seq` and
+    `anchor_prev_hash` say where the kept part of the chain starts. `mac` is null only in the
+    pristine state the migration writes (nothing appended yet).
+    """
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    anchor_seq: Mapped[int] = mapped_column(BigInteger)
+    anchor_prev_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+    MAC_FIELDS: ClassVar[tuple[str, ...]] = (
+        "chain",
+        "last_seq",
+        "last_hash",
+        "anchor_seq",
+        "anchor_prev_hash",
+    )
