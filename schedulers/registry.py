@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from schedulers.audit_retention import prune_audit_records
+
 Counts = Mapping[str, int]
 JobFunction = Callable[[Session, datetime], Counts]
 
@@ -21,5 +23,7 @@ class Job:
     every: timedelta = timedelta(minutes=1)
 
 
-SCHEDULE: tuple[Job, ...] = ()
+SCHEDULE: tuple[Job, ...] = (
+    Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
+)
 """Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""
