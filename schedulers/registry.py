@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from schedulers.audit_retention import prune_audit_records
 from schedulers.followups import run_followups
 from schedulers.outbox import deliver_outbox
 
@@ -27,5 +28,6 @@ class Job:
 SCHEDULE: tuple[Job, ...] = (
     Job("followups", run_followups, every=timedelta(minutes=1)),
     Job("outbox", deliver_outbox, every=timedelta(seconds=30)),
+    Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
 )
 """Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""

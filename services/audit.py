@@ -1,4 +1,4 @@
-"""Access records (접속기록): append to the keyed chains, verify them, query them, review a month.
+"""Access records (접속기록): append to the keyed chains, verify and prune them, query them.
 
 Appends to one chain are serialized: PostgreSQL takes a transaction-scoped advisory lock per chain
 before reading the head (writers in several processes and nodes queue there), SQLite already holds
@@ -13,26 +13,20 @@ import base64
 import binascii
 import hashlib
 import json
-import statistics
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar, cast
-from zoneinfo import ZoneInfo
 
-import holidays
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Table,
-    and_,
-    case,
     delete,
     func,
     literal,
-    or_,
     select,
     text,
     type_coerce,
@@ -57,6 +51,7 @@ from welfare.models import (
     Role,
 )
 from welfare.models.audit import ChainedRecord
+from welfare.models.base import Base
 
 R = TypeVar("R", bound=ChainedRecord)
 
@@ -103,6 +98,9 @@ def record_access(
     `resident_ids` are the pseudonymous ids touched (for a search: those returned, never the
     terms). `category` defaults to `security` for authentication and integrity actions and to
     `access` otherwise. A reveal or an export that succeeded needs a reason.
+
+    Call it as the last write before commit: from here to the end of the transaction the chain
+    is locked (PostgreSQL advisory lock), so every other writer of access records waits.
     """
     try:
         action = AuditAction(action)
@@ -114,7 +112,7 @@ def record_access(
         )
     except ValueError as exc:
         raise InvalidInput({"audit": [str(exc)]}) from None
-    reason = reason.strip() or None if reason is not None else None
+    reason = (reason.strip() or None) if reason is not None else None
     if action.needs_reason and outcome is AuditOutcome.OK and reason is None:
         raise InvalidInput({"reason": [f"a reason is required for {action.value}"]})
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
@@ -205,7 +203,7 @@ class ChainHead:
 def read_head(session: Session, chain: AuditChain | str) -> ChainHead | None:
     """The chain's head row, or None when it is missing (which means tampering)."""
     chain = AuditChain(chain)
-    t = cast(Table, AuditChainHead.__table__)
+    t = AuditChainHead.__table__
     row = session.execute(
         select(t.c.last_seq, t.c.last_hash, t.c.anchor_seq, t.c.anchor_prev_hash, t.c.mac).where(
             t.c.chain == chain.value
@@ -231,12 +229,16 @@ def _append(session: Session, model: type[R], values: dict[str, Any]) -> R:
     now = database_now(session)
     seq = head.last_seq + 1
     values.update(id=uuid.uuid4(), seq=seq, prev_hash=head.last_hash, at=values["at"] or now)
-    values["hash"] = link_hash(key, head.last_hash, model.link_payload(values))
+    values["hash"] = link_hash(key, head.last_hash, canonical_json(model.link_fields(values)))
     record = model(**values)
     session.add(record)
     session.flush()
     _move_head(session, head, replace(head, last_seq=seq, last_hash=values["hash"]), key, now)
     return record
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _lock_chain(session: Session, chain: AuditChain) -> None:
@@ -256,7 +258,7 @@ def _authentic_head(session: Session, chain: AuditChain, key: bytes) -> ChainHea
 
 
 def _move_head(session: Session, old: ChainHead, new: ChainHead, key: bytes, now: datetime) -> None:
-    t = cast(Table, AuditChainHead.__table__)
+    t = _table(AuditChainHead)
     result = session.execute(
         update(t)
         .where(
@@ -313,6 +315,28 @@ class ChainProblem(StrEnum):
     BROKEN_LINK = "broken_link"  # a row's prev_hash is not the previous link's hash
     TRUNCATED = "truncated"  # the newest rows are gone: the head names a later seq
     HEAD_MISMATCH = "head_mismatch"  # the newest row is not the one the head names
+    ROLLED_BACK = "rolled_back"  # the head is behind an off-site checkpoint (an old head replayed)
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the checkpointed link was replaced
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A chain's head as shipped off-site; verifying against it later catches what the database
+    alone cannot: a head restored from an old backup together with a truncated table."""
+
+    chain: AuditChain
+    seq: int
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"chain": self.chain.value, "seq": self.seq, "hash": self.hash}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
+        seq, digest = data["seq"], data["hash"]
+        if not isinstance(seq, int) or seq < 0 or not isinstance(digest, str):
+            raise ValueError("a checkpoint has an integer seq and a hex hash")
+        return cls(chain=AuditChain(data["chain"]), seq=seq, hash=digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,13 +369,16 @@ def verify_chain(
     *,
     progress: Progress | None = None,
     batch_size: int = VERIFY_BATCH,
+    checkpoint: Checkpoint | None = None,
 ) -> VerifyResult:
     """Walk one chain in seq order, streaming, and name the first bad link.
 
     Detects an altered row (hash mismatch), a broken link (prev_hash mismatch), a missing seq,
     missing oldest rows (the MAC'd anchor names an earlier seq) and missing newest rows (the MAC'd
-    head names a later seq). `progress(checked, expected)` is called every `batch_size` links.
-    Run it in one snapshot (`Database.snapshot()`), or concurrent pruning can look like a gap.
+    head names a later seq). With a `checkpoint` taken earlier and kept off-site, it also detects
+    a head rolled back behind it, and a checkpointed link that was replaced.
+    `progress(checked, expected)` is called every `batch_size` links. Run it in one snapshot
+    (`Database.snapshot()`), or concurrent pruning can look like a gap.
     """
     chain = AuditChain(chain)
     model = CHAIN_MODELS[chain]
@@ -366,6 +393,16 @@ def verify_chain(
             ChainProblem.HEAD_ALTERED,
             None,
             "the chain head was altered: its MAC does not match (rewound or forged)",
+            head_seq=head.last_seq,
+        )
+    if checkpoint is not None and checkpoint.seq > head.last_seq:
+        return _failed(
+            chain,
+            0,
+            ChainProblem.ROLLED_BACK,
+            head.last_seq + 1,
+            f"the chain head (seq {head.last_seq}) is behind the checkpoint (seq "
+            f"{checkpoint.seq}): records from seq {head.last_seq + 1} were removed",
             head_seq=head.last_seq,
         )
     seq_column = model.__table__.c.seq
@@ -402,6 +439,8 @@ def verify_chain(
             head.last_seq,
             f"seq {head.last_seq} is not the record the chain head names",
         )
+    if walk.failure is None and checkpoint is not None:
+        walk.failure = _check_checkpoint(session, model, head, checkpoint)
     if walk.failure is not None:
         kind, seq, problem = walk.failure
         return _failed(chain, walk.checked, kind, seq, problem, head_seq=head.last_seq)
@@ -412,6 +451,30 @@ def verify_chain(
         problem=None,
         chain=chain,
         head_seq=head.last_seq,
+    )
+
+
+def take_checkpoint(session: Session, chain: AuditChain | str) -> Checkpoint:
+    """The chain's current head, to be kept outside the database (another system, another
+    administrator) and passed to `verify_chain` later."""
+    chain = AuditChain(chain)
+    head = _authentic_head(session, chain, session_keyring(session).audit_key)
+    return Checkpoint(chain=chain, seq=head.last_seq, hash=head.last_hash)
+
+
+def _check_checkpoint(
+    session: Session, model: type[ChainedRecord], head: ChainHead, checkpoint: Checkpoint
+) -> tuple[ChainProblem, int | None, str] | None:
+    if checkpoint.seq < head.anchor_seq:
+        return None  # pruned since (the anchor is MAC'd, so that move was the retention job's)
+    t = _table(model)
+    stored = session.scalar(select(t.c.hash).where(t.c.seq == checkpoint.seq))
+    if same_digest(stored, checkpoint.hash):
+        return None
+    return (
+        ChainProblem.CHECKPOINT_MISMATCH,
+        checkpoint.seq,
+        f"seq {checkpoint.seq} is not the record the checkpoint names (the chain was rebuilt)",
     )
 
 
@@ -461,7 +524,7 @@ def _walk(
     result = session.execute(stmt)
     try:
         for row in result:
-            values = dict(row._mapping)
+            values = row._mapping
             seq = values["seq"]
             walk.failure = _check_link(model, key, values, walk, first_seq)
             if walk.failure is not None:
@@ -481,7 +544,7 @@ def _walk(
 def _check_link(
     model: type[ChainedRecord],
     key: bytes,
-    values: Mapping[str, Any],
+    values: Mapping[Any, Any],
     walk: _Walk,
     first_seq: int,
 ) -> tuple[ChainProblem, int | None, str] | None:
@@ -491,7 +554,7 @@ def _check_link(
         where = "the oldest kept records" if walk.next_seq == first_seq else "records"
         return (ChainProblem.MISSING, walk.next_seq, f"{where} missing: {missing}")
     try:
-        expected = link_hash(key, values["prev_hash"], model.link_payload(values))
+        expected = link_hash(key, values["prev_hash"], canonical_json(model.link_fields(values)))
     except (TypeError, ValueError, UnicodeError):
         expected = None  # a field rewritten into something that no longer even serializes
     if not same_digest(expected, values["hash"]):
@@ -518,7 +581,7 @@ def prune_chain(session: Session, *, chain: AuditChain | str, older_than: dateti
     key = session_keyring(session).audit_key
     _lock_chain(session, chain)
     head = _authentic_head(session, chain, key)
-    t = cast(Table, model.__table__)
+    t = _table(model)
     first_young = session.scalar(
         select(t.c.seq)
         .where(t.c.seq >= head.anchor_seq, t.c.at >= older_than)
@@ -620,186 +683,3 @@ def _decode_cursor(cursor: str) -> int:
     if seq < 1:
         raise InvalidInput({"cursor": ["not a cursor this service issued"]})
     return seq
-
-
-# -- monthly review ---------------------------------------------------------------------------
-SEOUL = "Asia/Seoul"
-# A robust spread: 1.4826 × MAD estimates the standard deviation of normally distributed data.
-MAD_TO_SIGMA = 1.4826
-
-
-@dataclass(frozen=True, slots=True)
-class WorkingHours:
-    """When access is expected; anything outside is reported as out-of-hours."""
-
-    start: time = time(8, 0)
-    end: time = time(20, 0)
-    weekends_off: bool = True
-    public_holidays_off: bool = True  # Korean public holidays, substitute days included
-    extra_days_off: frozenset[date] = frozenset()
-    timezone: str = SEOUL
-
-    def is_working_day(self, day: date, public_holidays: Iterable[date]) -> bool:
-        if self.weekends_off and day.weekday() >= 5:
-            return False
-        if self.public_holidays_off and day in public_holidays:
-            return False
-        return day not in self.extra_days_off
-
-
-def monthly_review(
-    session: Session,
-    *,
-    month: date,
-    working_hours: WorkingHours | None = None,
-    outlier_factor: float = 3.0,
-) -> dict[str, Any]:
-    """The supervisors' monthly review of access records (PIPA: reviewed at least monthly).
-
-    Per staff member: volume of access records, with outliers (above `outlier_factor` × median,
-    or above median + `outlier_factor` × 1.4826 × MAD); out-of-hours access in the given
-    working hours (Asia/Seoul by default); out-of-scope attempts (access_denied); reveals and
-    exports, and exports without a reason. Counts and staff ids only, never personal data.
-    """
-    hours = working_hours or WorkingHours()
-    zone = ZoneInfo(hours.timezone)
-    first_day = month.replace(day=1)
-    next_month = (first_day + timedelta(days=32)).replace(day=1)
-    period_start = datetime.combine(first_day, time(0), zone).astimezone(UTC)
-    period_end = datetime.combine(next_month, time(0), zone).astimezone(UTC)
-    in_month = and_(AuditEvent.at >= period_start, AuditEvent.at < period_end)
-
-    by_action: dict[str, int] = {}
-    per_staff: dict[uuid.UUID, dict[str, int]] = {}
-    missing_reason = func.sum(case((AuditEvent.reason.is_(None), 1), else_=0))
-    grouped = session.execute(
-        select(
-            AuditEvent.staff_id,
-            AuditEvent.category,
-            AuditEvent.action,
-            func.count(),
-            missing_reason,
-        )
-        .where(in_month)
-        .group_by(AuditEvent.staff_id, AuditEvent.category, AuditEvent.action)
-    )
-    for staff_id, category, action, count, without_reason in grouped:
-        by_action[action] = by_action.get(action, 0) + count
-        if staff_id is None:
-            continue
-        counts = per_staff.setdefault(staff_id, _empty_counts())
-        if category == AuditCategory.ACCESS.value:
-            counts["events"] += count
-        if action == AuditAction.ACCESS_DENIED.value:
-            counts["access_denied"] += count
-        elif action == AuditAction.REVEAL.value:
-            counts["reveals"] += count
-        elif action == AuditAction.EXPORT.value:
-            counts["exports"] += count
-            counts["exports_without_reason"] += int(without_reason or 0)
-
-    off_hours = _off_hours_intervals(first_day, next_month, hours, zone)
-    if off_hours:
-        for staff_id, count in session.execute(
-            select(AuditEvent.staff_id, func.count())
-            .where(
-                in_month,
-                AuditEvent.staff_id.is_not(None),
-                AuditEvent.category == AuditCategory.ACCESS.value,
-                or_(*(and_(AuditEvent.at >= a, AuditEvent.at < b) for a, b in off_hours)),
-            )
-            .group_by(AuditEvent.staff_id)
-        ):
-            if staff_id is not None:
-                per_staff.setdefault(staff_id, _empty_counts())["out_of_hours"] += count
-
-    volumes = [c["events"] for c in per_staff.values() if c["events"] > 0]
-    median = float(statistics.median(volumes)) if volumes else 0.0
-    mad = float(statistics.median(abs(v - median) for v in volumes)) if volumes else 0.0
-    threshold = outlier_factor * median
-    if mad > 0:
-        threshold = min(threshold, median + outlier_factor * MAD_TO_SIGMA * mad)
-    for counts in per_staff.values():
-        counts["is_outlier"] = int(bool(volumes) and counts["events"] > threshold)
-
-    def listing(name: str) -> list[dict[str, Any]]:
-        rows = [(str(s), c[name]) for s, c in per_staff.items() if c[name] > 0]
-        return [{"staff_id": s, "events": n} for s, n in sorted(rows, key=lambda r: (-r[1], r[0]))]
-
-    return {
-        "month": f"{first_day:%Y-%m}",
-        "timezone": hours.timezone,
-        "period": {"from": period_start.isoformat(), "until": period_end.isoformat()},
-        "working_hours": {
-            "start": hours.start.isoformat("minutes"),
-            "end": hours.end.isoformat("minutes"),
-            "weekends_off": hours.weekends_off,
-            "public_holidays_off": hours.public_holidays_off,
-            "extra_days_off": sorted(d.isoformat() for d in hours.extra_days_off),
-        },
-        "totals": {
-            "events": sum(by_action.values()),
-            "staff": len(per_staff),
-            "out_of_hours": sum(c["out_of_hours"] for c in per_staff.values()),
-            "access_denied": by_action.get(AuditAction.ACCESS_DENIED.value, 0),
-            "reveals": by_action.get(AuditAction.REVEAL.value, 0),
-            "exports": by_action.get(AuditAction.EXPORT.value, 0),
-            "exports_without_reason": sum(c["exports_without_reason"] for c in per_staff.values()),
-            "by_action": dict(sorted(by_action.items())),
-        },
-        "volume": {
-            "median": median,
-            "mad": mad,
-            "threshold": threshold,
-            "outliers": [
-                {"staff_id": str(s), "events": c["events"]}
-                for s, c in sorted(per_staff.items(), key=lambda i: (-i[1]["events"], str(i[0])))
-                if c["is_outlier"]
-            ],
-        },
-        "out_of_hours": listing("out_of_hours"),
-        "access_denied": listing("access_denied"),
-        "reveals": listing("reveals"),
-        "exports": listing("exports"),
-        "per_staff": [
-            {"staff_id": str(s), **{k: v for k, v in c.items() if k != "is_outlier"}}
-            | {"is_outlier": bool(c["is_outlier"])}
-            for s, c in sorted(per_staff.items(), key=lambda i: str(i[0]))
-        ],
-    }
-
-
-def _empty_counts() -> dict[str, int]:
-    return {
-        "events": 0,
-        "out_of_hours": 0,
-        "access_denied": 0,
-        "reveals": 0,
-        "exports": 0,
-        "exports_without_reason": 0,
-    }
-
-
-def _off_hours_intervals(
-    first_day: date, next_month: date, hours: WorkingHours, zone: ZoneInfo
-) -> list[tuple[datetime, datetime]]:
-    """The month minus its working windows, as UTC intervals [start, end)."""
-    public = (
-        holidays.country_holidays("KR", years=sorted({first_day.year, next_month.year}))
-        if hours.public_holidays_off
-        else {}
-    )
-    intervals: list[tuple[datetime, datetime]] = []
-    cursor = datetime.combine(first_day, time(0), zone)
-    day = first_day
-    while day < next_month:
-        if hours.is_working_day(day, public) and hours.start < hours.end:
-            opens = datetime.combine(day, hours.start, zone)
-            if opens > cursor:
-                intervals.append((cursor, opens))
-            cursor = max(cursor, datetime.combine(day, hours.end, zone))
-        day += timedelta(days=1)
-    end = datetime.combine(next_month, time(0), zone)
-    if end > cursor:
-        intervals.append((cursor, end))
-    return [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in intervals]

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from services import audit
+from services import audit, audit_review
 from welfare.api.policy import allow
 from welfare.api.schemas import PageArgs, StrictSchema
 from welfare.models import AuditAction, Role
@@ -75,4 +75,4 @@ class Review(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """The monthly review: volume outliers, out-of-hours access, denials, reveals, exports."""
         year, month = (int(part) for part in args["month"].split("-"))
-        return audit.monthly_review(db_session(), month=date(year, month, 1))
+        return audit_review.monthly_review(db_session(), month=date(year, month, 1))

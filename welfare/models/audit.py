@@ -20,7 +20,6 @@ from sqlalchemy import JSON, BigInteger, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from welfare.crypto.chain import canonical_json
 from welfare.models.base import Base, UUIDPk
 
 
@@ -123,11 +122,12 @@ class ChainedRecord(Base):
     hash: Mapped[str] = mapped_column(String(64), sort_order=2)
 
     @classmethod
-    def link_payload(cls, values: Mapping[str, Any]) -> bytes:
-        """The canonical bytes of one row, from the ORM values or from a streamed result row."""
+    def link_fields(cls, values: Mapping[Any, Any]) -> dict[str, Any]:
+        """The fields one link's hash covers, from the values being inserted or from a streamed
+        result row; welfare.crypto.chain turns them into canonical bytes."""
         fields = {name: values[name] for name in cls.HASHED_FIELDS}
         fields["chain"] = cls.CHAIN.value
-        return canonical_json(cls._normalize(fields))
+        return cls._normalize(fields)
 
     @classmethod
     def _normalize(cls, fields: dict[str, Any]) -> dict[str, Any]:
