@@ -53,7 +53,9 @@ def raise_contact_lapses(session: Session, as_of: datetime, calendar: BusinessCa
     )
     stmt = (
         select(OngiEnrollment)
+        .join(Resident, Resident.id == OngiEnrollment.resident_id)
         .where(
+            Resident.status == ResidentStatus.ACTIVE.value,
             OngiEnrollment.status == EnrollmentStatus.ACTIVE.value,
             OngiEnrollment.next_due_at <= as_of,
             ~live,

@@ -279,16 +279,4 @@ def _level(code: str) -> RiskLevel:
     return level
 
 
-def end_for_resident(session: Session, resident_id: uuid.UUID, now: datetime) -> None:
-    """Erasure or death ends the enrollment; the tick cancels what it raised."""
-    for enrollment in session.scalars(
-        select(OngiEnrollment).where(
-            OngiEnrollment.resident_id == resident_id, OngiEnrollment.status.in_(LIVE_STATUSES)
-        )
-    ):
-        enrollment.status = EnrollmentStatus.ENDED.value
-        enrollment.ended_at = now
-        enrollment.next_due_at = None
-
-
 __all__ = ["NotFound"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,15 @@ from services.reference import known_dong_codes
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
 from welfare.errors import Conflict, Forbidden, Gone, InvalidInput, PreconditionFailed
 from welfare.identity import IdentityError, format_phone, normalize_name, normalize_phone, parse_rrn
-from welfare.models import Actor, HouseholdType, Resident, ResidentStatus, Role
+from welfare.models import (
+    Actor,
+    EnrollmentStatus,
+    HouseholdType,
+    OngiEnrollment,
+    Resident,
+    ResidentStatus,
+    Role,
+)
 from welfare.models.resident import ENCRYPTED_FIELDS
 
 TABLE = "residents"
@@ -98,9 +106,10 @@ def register_resident(
         session.rollback()
         _refuse_duplicate(session, actor, rrn_index)
         raise
+    result = view(session, actor, resident)
     access.record(session, actor=actor, action="create", resident_ids=[resident.id])
     session.commit()
-    return view(session, actor, resident)
+    return result
 
 
 def validate_identity(
@@ -192,8 +201,8 @@ def _refuse_duplicate(session: Session, actor: Actor, rrn_index: bytes) -> None:
 
 def get_resident(session: Session, *, actor: Actor, resident_id: uuid.UUID) -> ResidentView:
     resident = load(session, actor, resident_id)
-    access.record(session, actor=actor, action="read", resident_ids=[resident.id])
     result = view(session, actor, resident)
+    access.record(session, actor=actor, action="read", resident_ids=[resident.id])
     session.commit()
     return result
 
@@ -269,8 +278,8 @@ def update_resident(
         raise InvalidInput(errors)
     resident.updated_at = now
     session.flush()
-    access.record(session, actor=actor, action="update", resident_ids=[resident.id])
     result = view(session, actor, resident, key=key)
+    access.record(session, actor=actor, action="update", resident_ids=[resident.id])
     session.commit()
     return result
 
@@ -292,9 +301,11 @@ def change_status(
         raise InvalidInput({"status": ["active, moved_out, deceased 중 하나 (unknown status)"]})
     resident.status = status
     resident.updated_at = now
+    if status != ResidentStatus.ACTIVE:
+        end_programs(session, resident.id, now)
     session.flush()
-    access.record(session, actor=actor, action="update", resident_ids=[resident.id])
     result = view(session, actor, resident)
+    access.record(session, actor=actor, action="update", resident_ids=[resident.id])
     session.commit()
     return result
 
@@ -322,8 +333,8 @@ def list_residents(
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    access.record(session, actor=actor, action="search", resident_ids=[r.id for r in rows])
     items = [view(session, actor, r) for r in rows]
+    access.record(session, actor=actor, action="search", resident_ids=[r.id for r in rows])
     session.commit()
     return Page(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
 
@@ -376,8 +387,8 @@ def search_residents(
     except IdentityError as exc:
         field = "rrn" if rrn is not None else "phone" if phone is not None else "name"
         raise InvalidInput({field: [exc.message]}) from None
-    access.record(session, actor=actor, action="search", resident_ids=[r.id for r in matches])
     items = [view(session, actor, r) for r in matches]
+    access.record(session, actor=actor, action="search", resident_ids=[r.id for r in matches])
     session.commit()
     return items
 
@@ -387,10 +398,10 @@ def reveal_rrn(session: Session, *, actor: Actor, resident_id: uuid.UUID, reason
     if not reason.strip():
         raise InvalidInput({"reason": ["사유를 입력하세요 (a reason is required)"]})
     resident = load(session, actor, resident_id)
+    digits = _opened(session, actor, resident, "rrn") or ""
     access.record(
         session, actor=actor, action="reveal", resident_ids=[resident.id], reason=reason.strip()
     )
-    digits = _opened(session, actor, resident, "rrn") or ""
     session.commit()
     return f"{digits[:6]}-{digits[6:]}"
 
@@ -410,16 +421,30 @@ def erase_resident(
     resident.rrn_index = resident.phone_index = resident.name_index = None
     resident.status = ResidentStatus.ERASED.value
     resident.erased_at = resident.updated_at = now
-    for hook in ERASURE_HOOKS:
-        hook(session, resident.id, now)
+    end_programs(session, resident.id, now)
     access.record(
         session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
     )
     session.commit()
 
 
-ERASURE_HOOKS: list[Any] = []
-"""Programs register here what erasure means for their records (e.g. end enrollments)."""
+def end_programs(session: Session, resident_id: uuid.UUID, now: datetime) -> None:
+    """A resident who died, moved away or was erased is no longer watched; the next tick
+    cancels what was raised, naming why."""
+    session.execute(
+        update(OngiEnrollment)
+        .where(
+            OngiEnrollment.resident_id == resident_id,
+            OngiEnrollment.status.in_(("active", "paused")),
+        )
+        .values(
+            status=EnrollmentStatus.ENDED.value,
+            ended_at=now,
+            next_due_at=None,
+            version=OngiEnrollment.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _opened(session: Session, actor: Actor, resident: Resident, field: str) -> str | None:

@@ -229,3 +229,22 @@ def test_a_paused_enrollment_raises_nothing_and_cancels_its_follow_up(
         )
     assert live(db, resident) == []
     assert tick(db, T0 + timedelta(days=3))["raised"] == 0
+
+
+def test_an_erased_resident_is_never_raised_again(db: Database, enrolled: Any, app: Flask) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    supervisor = make_staff(app, "supervisor", (GASAN,)).actor()
+    with db.new_session() as s:
+        residents.erase_resident(
+            s,
+            actor=supervisor,
+            resident_id=resident,
+            reason="파기 요청",
+            now=T0 + timedelta(hours=26),
+        )
+    first = tick(db, T0 + timedelta(hours=27))
+    assert first["cancelled"] == 1
+    for hours in (28, 60, 200):
+        counts = tick(db, T0 + timedelta(hours=hours))
+        assert (counts["raised"], counts["cancelled"]) == (0, 0)
