@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
@@ -147,12 +148,7 @@ class FollowUpItem(MethodView):
         )
         return {
             **followup_body(followup),
-            "events": [
-                e.__dict__
-                if hasattr(e, "__dict__")
-                else {k: getattr(e, k) for k in EventOut._declared_fields}
-                for e in events
-            ],
+            "events": [asdict(e) for e in events],
         }
 
 
