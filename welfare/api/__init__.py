@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from welfare.api import (
     auth,
+    cases,
     followups,
     health,
     ongi,
@@ -61,5 +62,13 @@ def init_app(app: Flask) -> None:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
 
     app.register_blueprint(health.blp)
-    for blueprint in (auth.blp, staff.blp, reference.blp, residents.blp, ongi.blp, followups.blp):
+    for blueprint in (
+        auth.blp,
+        staff.blp,
+        reference.blp,
+        residents.blp,
+        ongi.blp,
+        followups.blp,
+        cases.blp,
+    ):
         api.register_blueprint(blueprint)
