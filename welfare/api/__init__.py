@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from welfare.api import (
     auth,
+    care,
     cases,
     followups,
     health,
@@ -70,5 +71,6 @@ def init_app(app: Flask) -> None:
         ongi.blp,
         followups.blp,
         cases.blp,
+        care.blp,
     ):
         api.register_blueprint(blueprint)
