@@ -17,7 +17,11 @@ from welfare.web import get_database
 
 def events(app: Flask, action: str) -> list[AuditEvent]:
     with get_database(app).new_session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(
+            s.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+            )
+        )
 
 
 def created(client: Any, **overrides: Any) -> dict[str, Any]:

@@ -16,7 +16,11 @@ from welfare.web import get_database
 
 def events(app: Flask, action: str) -> list[AuditEvent]:
     with get_database(app).new_session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(
+            s.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+            )
+        )
 
 
 def case_in(client: Any, program: str = "care_center") -> dict[str, Any]:
@@ -39,7 +43,11 @@ def test_opening_a_case_answers_it_in_its_programs_first_status(login_as: Any) -
     assert response.headers["Location"] == f"/api/v1/cases/{body['id']}"
     assert response.headers["ETag"] == '"v1"'
     assert body["resident_id"] == resident["id"]
-    assert (body["program"], body["status"], body["priority"]) == ("care_center", "intake", "normal")
+    assert (body["program"], body["status"], body["priority"]) == (
+        "care_center",
+        "intake",
+        "normal",
+    )
     assert body["assignee_id"] == str(client.staff.id)
     assert body["opened_at"] and body["closed_at"] is None
     assert body["next_statuses"] == ["active", "assessment"]
@@ -136,7 +144,9 @@ def test_a_stale_if_match_on_a_transition_is_refused(login_as: Any) -> None:
     case = case_in(client)
     assert move(client, case, "assessment").status_code == 200
     stale = client.post(
-        f"/api/v1/cases/{case['id']}/transitions", json={"to": "active"}, headers={"If-Match": '"v1"'}
+        f"/api/v1/cases/{case['id']}/transitions",
+        json={"to": "active"},
+        headers={"If-Match": '"v1"'},
     )
     assert stale.status_code == 412
 
@@ -164,9 +174,7 @@ def test_outreach_workers_cannot_read_or_write_notes(login_as: Any) -> None:
     case = case_in(counselor)
     counselor.post(f"/api/v1/cases/{case['id']}/notes", json={"body": "우울감 호소"})
     assert outreach.get(f"/api/v1/cases/{case['id']}/notes").status_code == 403
-    assert (
-        outreach.post(f"/api/v1/cases/{case['id']}/notes", json={"body": "x"}).status_code == 403
-    )
+    assert outreach.post(f"/api/v1/cases/{case['id']}/notes", json={"body": "x"}).status_code == 403
     seen = outreach.get(f"/api/v1/cases/{case['id']}")
     assert seen.status_code == 200
     assert "우울감" not in seen.get_data(as_text=True)
