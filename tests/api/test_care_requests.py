@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import Connection, select, text
 
@@ -221,3 +223,23 @@ def test_the_handover_view_lists_open_requests_by_deadline(login_as: Any) -> Non
     assert first["items"][0]["is_overdue"] is True
     gasan = client.get(f"/api/v1/care-requests/handover?dong={GASAN}").get_json()["items"]
     assert urgent["id"] not in [r["id"] for r in gasan]
+
+
+def test_caller_canaries_reach_no_log_line_and_no_error_body(
+    login_as: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    canary = {"caller_name": "카나리아신고자", "caller_phone": "010-8642-1357"}
+    counselor = login_as("counselor")
+    request = created(counselor, summary="카나리아요약", **canary)
+    outsider = login_as("counselor", dongs=(DOKSAN1,))
+    bodies = [
+        care_request(counselor, urgency="whenever", **canary).get_data(as_text=True),
+        care_request(counselor, dong=DOKSAN1, **canary).get_data(as_text=True),
+        outsider.get(f"/api/v1/care-requests/{request['id']}").get_data(as_text=True),
+    ]
+    counselor.post(f"/api/v1/care-requests/{request['id']}/respond", json={"note": "카나리아응대"})
+    logs = caplog.text + str([r.__dict__ for r in caplog.records])
+    for needle in ("카나리아", "86421357", "8642-1357"):
+        assert needle not in logs, needle
+        assert all(needle not in body for body in bodies), needle

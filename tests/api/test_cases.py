@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.support.casework import consent, open_case, register
 from tests.support.staff import DOKSAN1, GASAN
-from welfare.models import AuditEvent
+from welfare.models import AuditEvent, Case
 from welfare.web import get_database
 
 
@@ -368,3 +371,22 @@ def test_every_case_read_leaves_an_access_record(login_as: Any, app: Flask) -> N
     reader.get(f"/api/v1/cases/{case['id']}/notes")
     reads = [e for e in events(app, "read") if e.staff_id == reader.staff.id]
     assert [e.resident_ids for e in reads] == [[case["resident_id"]]] * 2
+
+
+def test_the_database_itself_refuses_a_second_open_case(login_as: Any, app: Flask) -> None:
+    client = login_as("counselor")
+    case = case_in(client)
+    with get_database(app).new_session() as s:
+        s.add(
+            Case(
+                id=uuid.uuid4(),
+                resident_id=uuid.UUID(case["resident_id"]),
+                dong_code=GASAN,
+                program="care_center",
+                status="intake",
+                opened_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+        )
+        with pytest.raises(IntegrityError):
+            s.flush()
