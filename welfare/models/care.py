@@ -133,8 +133,9 @@ class CareRequest(Base):
 
 
 class CareRequestEvent(Base):
-    """One thing that happened to a care request; never updated, never deleted. A note is sealed
-    with the same key as its request's fields."""
+    """One thing that happened to a care request; never deleted, and never updated except that
+    linking the request re-seals its note under the resident's key (the same key as its
+    request's fields)."""
 
     __tablename__ = "care_request_events"
     __table_args__ = (Index("ix_care_request_events_request_id_at", "care_request_id", "at"),)
