@@ -1,7 +1,10 @@
-"""The follow-up tick: raise missing lapse follow-ups, cancel cleared ones, escalate due ones.
+"""The follow-up tick: raise missing follow-ups, cancel cleared ones, escalate due ones.
 
-One transaction and one `as_of` for all three, so a tick sees one consistent state. The cost
-follows the number of lapsed residents: a partial index on active `next_due_at` finds them.
+One transaction and one `as_of` for all of it, so a tick sees one consistent state. Two kinds of
+follow-up are raised here: `contact_lapsed` for Ongi residents past their contact interval, and
+`care_response_overdue` for care requests nobody answered by their deadline. The cost follows the
+number of lapsed residents and overdue requests: partial indexes on active `next_due_at` and on
+unanswered `respond_by` find them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from services.followups import LIVE_STATES, Raise
 from services.scheduler_runs import last_success
 from welfare.calendar import BusinessCalendar
 from welfare.models import (
+    CareRequest,
+    CareState,
     EnrollmentStatus,
     FollowUp,
     FollowUpReason,
@@ -38,6 +43,8 @@ def run_followups(session: Session, as_of: datetime) -> Mapping[str, int]:
     counts = {"stalled_alarm": raise_stall_alarm(session, as_of, calendar)}
     counts["raised"] = raise_contact_lapses(session, as_of, calendar)
     counts["cancelled"] = cancel_cleared_lapses(session, as_of)
+    counts["care_overdue_raised"] = raise_care_overdue(session, as_of, calendar)
+    counts["care_overdue_cancelled"] = cancel_answered_care(session, as_of)
     counts["escalated"] = followups.escalate_due(
         session, as_of=as_of, run_id=_run_id(session), calendar=calendar
     )
@@ -140,6 +147,89 @@ def cancel_cleared_lapses(session: Session, as_of: datetime) -> int:
             subject_id=subject_id,
             reason=FollowUpReason.CONTACT_LAPSED.value,
             why=why,
+            now=as_of,
+            run_id=_run_id(session),
+        )
+    return cancelled
+
+
+def raise_care_overdue(session: Session, as_of: datetime, calendar: BusinessCalendar) -> int:
+    """One `care_response_overdue` follow-up per unanswered request past its deadline, however
+    many ticks run: the live-follow-up index makes a second raise a no-op. A request without a
+    resident is scoped by its own dong, and so is its follow-up."""
+    live = exists().where(
+        FollowUp.subject_id == CareRequest.id,
+        FollowUp.reason == FollowUpReason.CARE_RESPONSE_OVERDUE.value,
+        FollowUp.state.in_(LIVE_STATES),
+    )
+    stmt = (
+        select(CareRequest)
+        .where(
+            CareRequest.state == CareState.RECEIVED.value,
+            CareRequest.respond_by <= as_of,
+            ~live,
+        )
+        .order_by(CareRequest.respond_by)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialize with a response on the request row: an answer committed while we wait is
+        # seen when PostgreSQL re-checks the row, and that request drops out.
+        stmt = stmt.with_for_update(of=CareRequest)
+    raised = 0
+    run_id = _run_id(session)
+    for chunk in session.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
+        raised += followups.raise_many(
+            session,
+            [
+                Raise(
+                    subject_type="care_request",
+                    subject_id=r.id,
+                    resident_id=r.resident_id,
+                    dong_code=r.dong_code,
+                    program="care_center",
+                    reason=FollowUpReason.CARE_RESPONSE_OVERDUE.value,
+                    # Ladders may differ by urgency; without one the reason's default applies.
+                    risk_level=r.urgency,
+                    due_at=r.respond_by,
+                    evidence={
+                        "care_request_id": str(r.id),
+                        "urgency": r.urgency,
+                        "care_type": r.care_type,
+                        "received_at": r.received_at.isoformat(),
+                        "respond_by": r.respond_by.isoformat(),
+                    },
+                )
+                for r in chunk
+            ],
+            as_of=as_of,
+            run_id=run_id,
+            calendar=calendar,
+        )
+    return raised
+
+
+def cancel_answered_care(session: Session, as_of: datetime) -> int:
+    """Cancel overdue follow-ups of requests that are no longer waiting for an answer.
+
+    Responding resolves the follow-up in its own transaction; this repairs anything that slipped
+    past that (level-triggered, like every other step of the tick).
+    """
+    rows = session.execute(
+        select(FollowUp.subject_id, CareRequest.state)
+        .join(CareRequest, CareRequest.id == FollowUp.subject_id)
+        .where(
+            FollowUp.reason == FollowUpReason.CARE_RESPONSE_OVERDUE.value,
+            FollowUp.state.in_(LIVE_STATES),
+            CareRequest.state != CareState.RECEIVED.value,
+        )
+    ).all()
+    cancelled = 0
+    for subject_id, state in rows:
+        cancelled += followups.cancel_live(
+            session,
+            subject_id=subject_id,
+            reason=FollowUpReason.CARE_RESPONSE_OVERDUE.value,
+            why="responded" if state == CareState.RESPONDED else "request_closed",
             now=as_of,
             run_id=_run_id(session),
         )

@@ -31,7 +31,11 @@ def register(client: Any, **overrides: Any) -> Any:
 
 def events(app: Flask, action: str) -> list[AuditEvent]:
     with get_database(app).new_session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(
+            s.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+            )
+        )
 
 
 def test_registering_a_resident_answers_the_masked_body(login_as: Any) -> None:

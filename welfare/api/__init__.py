@@ -12,6 +12,8 @@ from werkzeug.exceptions import HTTPException
 from welfare.api import (
     audit,
     auth,
+    care,
+    cases,
     followups,
     health,
     ongi,
@@ -70,5 +72,7 @@ def init_app(app: Flask) -> None:
         residents.blp,
         ongi.blp,
         followups.blp,
+        cases.blp,
+        care.blp,
     ):
         api.register_blueprint(blueprint)

@@ -12,6 +12,24 @@ from welfare.models.audit import (
     RightChange,
 )
 from welfare.models.base import Base, UTCDateTime, utcnow
+from welfare.models.care import (
+    CareChannel,
+    CareOutcome,
+    CareRequest,
+    CareRequestEvent,
+    CareState,
+    CareType,
+    Urgency,
+)
+from welfare.models.case import (
+    Case,
+    CaseEvent,
+    CaseNote,
+    CaseNoteKind,
+    CasePriority,
+    Program,
+    Referral,
+)
 from welfare.models.followup import (
     ExtraHoliday,
     FollowUp,
@@ -44,6 +62,17 @@ __all__ = [
     "AuditEvent",
     "AuditOutcome",
     "Base",
+    "CareChannel",
+    "CareOutcome",
+    "CareRequest",
+    "CareRequestEvent",
+    "CareState",
+    "CareType",
+    "Case",
+    "CaseEvent",
+    "CaseNote",
+    "CaseNoteKind",
+    "CasePriority",
     "Channel",
     "Contact",
     "DataKey",
@@ -58,6 +87,8 @@ __all__ = [
     "OngiEnrollment",
     "OutboxMessage",
     "Outcome",
+    "Program",
+    "Referral",
     "Resident",
     "ResidentStatus",
     "RightChange",
@@ -70,5 +101,6 @@ __all__ = [
     "StaffSession",
     "SystemMarker",
     "UTCDateTime",
+    "Urgency",
     "utcnow",
 ]

@@ -1,0 +1,308 @@
+"""Generated out-of-scope matrix: every route that names a record answers 404 to staff of
+another dong, for every role its policy allows, and leaves an `access_denied` record.
+
+The routes come from the app's URL map, so a new route with a `<uuid:…>` parameter fails
+`test_every_route_with_a_path_parameter_has_an_out_of_scope_factory` until it gets a factory
+here (a real record in dong A and a valid body per method), or an exemption with its reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from services import care, cases, followups, ongi, residents
+from services.followups import Raise
+from tests.api.test_route_policies import routes
+from tests.support.casework import unique_rrn
+from tests.support.staff import DOKSAN1, GASAN, log_in, make_staff
+from welfare.api.policy import Policy, policy_for
+from welfare.database import Database
+from welfare.models import Actor, AuditEvent, Role
+
+HOME, ELSEWHERE = GASAN, DOKSAN1  # records live in dong A; the callers work in dong B
+SCOPED_ROLES = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR)
+SOME_ID = "00000000-0000-4000-8000-0000000000aa"
+CONSENT = {"given_by": "본인", "given_at": "2026-01-05T10:00:00+09:00", "scope": "연락처 제공"}
+
+
+@dataclass(slots=True)
+class World:
+    """Records of dong A, made on demand through the real use cases."""
+
+    db: Database
+    actor: Actor
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, name: str, make: Callable[[], Any]) -> Any:
+        if name not in self.made:
+            self.made[name] = make()
+        return self.made[name]
+
+    def resident(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                return residents.register_resident(
+                    s, actor=self.actor, name="김범위", rrn=unique_rrn(), dong=HOME, now=self.now
+                ).id
+
+        return self.once("resident", make)  # type: ignore[no-any-return]
+
+    def enrollment(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                return ongi.enroll(
+                    s,
+                    actor=self.actor,
+                    resident_id=self.resident(),
+                    risk_level="high",
+                    now=self.now,
+                ).id
+
+        return self.once("enrollment", make)  # type: ignore[no-any-return]
+
+    def followup(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            resident_id = self.resident()
+            with self.db.new_session() as s:
+                followups.raise_many(
+                    s,
+                    [
+                        Raise(
+                            subject_type="resident",
+                            subject_id=resident_id,
+                            resident_id=resident_id,
+                            dong_code=HOME,
+                            program="ongi",
+                            reason="contact_lapsed",
+                            risk_level="high",
+                            due_at=self.now,
+                            evidence={},
+                        )
+                    ],
+                    as_of=self.now,
+                    run_id=None,
+                    calendar=followups.business_calendar(s),
+                )
+                s.commit()
+                found = followups.list_followups(s, actor=self.actor, now=self.now).items
+                return found[0].id
+
+        return self.once("followup", make)  # type: ignore[no-any-return]
+
+    def case(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                case = cases.open_case(
+                    s,
+                    actor=self.actor,
+                    resident_id=self.resident(),
+                    program="care_center",
+                    now=self.now,
+                )
+                cases.add_note(
+                    s, actor=self.actor, case_id=case.id, body="범위 밖 메모", now=self.now
+                )
+                return case.id
+
+        return self.once("case", make)  # type: ignore[no-any-return]
+
+    def care_request(self) -> uuid.UUID:
+        """A request that arrived before the person was registered: scoped by its own dong."""
+
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                return care.receive_request(
+                    s,
+                    actor=self.actor,
+                    dong=HOME,
+                    care_type="crisis",
+                    urgency="urgent",
+                    summary="범위 밖 요청",
+                    now=self.now,
+                ).id
+
+        return self.once("care_request", make)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Factory:
+    """How to name a real record of dong A in one route, and a valid body for each method."""
+
+    params: Callable[[World], Mapping[str, uuid.UUID]]
+    bodies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def resident(w: World) -> Mapping[str, uuid.UUID]:
+    return {"resident_id": w.resident()}
+
+
+def case(w: World) -> Mapping[str, uuid.UUID]:
+    return {"case_id": w.case()}
+
+
+def followup(w: World) -> Mapping[str, uuid.UUID]:
+    return {"followup_id": w.followup()}
+
+
+def care_request(w: World) -> Mapping[str, uuid.UUID]:
+    return {"request_id": w.care_request()}
+
+
+FACTORIES: dict[str, Factory] = {
+    # the registry
+    "/api/v1/residents/<uuid:resident_id>": Factory(resident, {"PATCH": {"address": "x"}}),
+    "/api/v1/residents/<uuid:resident_id>/status": Factory(
+        resident, {"POST": {"status": "moved_out"}}
+    ),
+    "/api/v1/residents/<uuid:resident_id>/reveal-rrn": Factory(
+        resident, {"POST": {"reason": "확인 필요"}}
+    ),
+    "/api/v1/residents/<uuid:resident_id>/erasure": Factory(
+        resident, {"POST": {"reason": "파기 요청"}}
+    ),
+    "/api/v1/residents/<uuid:resident_id>/timeline": Factory(resident),
+    "/api/v1/residents/<uuid:resident_id>/cases": Factory(resident),
+    # Ongi
+    "/api/v1/ongi/enrollments/<uuid:enrollment_id>": Factory(
+        lambda w: {"enrollment_id": w.enrollment()}, {"PATCH": {"risk_level": "low"}}
+    ),
+    # follow-ups
+    "/api/v1/followups/<uuid:followup_id>": Factory(followup),
+    "/api/v1/followups/<uuid:followup_id>/claim": Factory(followup),
+    "/api/v1/followups/<uuid:followup_id>/assign": Factory(
+        followup, {"POST": {"staff_id": SOME_ID}}
+    ),
+    "/api/v1/followups/<uuid:followup_id>/resolve": Factory(
+        followup, {"POST": {"outcome": "confirmed_safe"}}
+    ),
+    # cases and referrals
+    "/api/v1/cases/<uuid:case_id>": Factory(case, {"PATCH": {"priority": "high"}}),
+    "/api/v1/cases/<uuid:case_id>/transitions": Factory(case, {"POST": {"to": "active"}}),
+    "/api/v1/cases/<uuid:case_id>/notes": Factory(case, {"POST": {"body": "메모"}}),
+    "/api/v1/cases/<uuid:case_id>/closure-request": Factory(case, {"POST": {}}),
+    "/api/v1/cases/<uuid:case_id>/closure-decision": Factory(case, {"POST": {"approve": True}}),
+    "/api/v1/cases/<uuid:case_id>/referrals": Factory(
+        case, {"POST": {"program": "mobility", "reason": "이동 지원", "consent": CONSENT}}
+    ),
+    # the 24-hour care center
+    "/api/v1/care-requests/<uuid:request_id>": Factory(care_request),
+    "/api/v1/care-requests/<uuid:request_id>/respond": Factory(
+        care_request, {"POST": {"note": "응대"}}
+    ),
+    "/api/v1/care-requests/<uuid:request_id>/handover": Factory(
+        care_request, {"POST": {"to_staff_id": SOME_ID}}
+    ),
+    "/api/v1/care-requests/<uuid:request_id>/outcome": Factory(
+        care_request, {"POST": {"outcome": "handled"}}
+    ),
+    "/api/v1/care-requests/<uuid:request_id>/link": Factory(
+        care_request, {"POST": {"resident_id": SOME_ID}}
+    ),
+}
+
+# Routes with a record id that dong scope does not apply to, each with its reason.
+NOT_DONG_SCOPED: dict[str, str] = {
+    rule: "staff accounts are administered district-wide by admins; no resident data"
+    for rule in (
+        "/api/v1/staff/<uuid:staff_id>",
+        "/api/v1/staff/<uuid:staff_id>/deactivate",
+        "/api/v1/staff/<uuid:staff_id>/unlock",
+        "/api/v1/staff/<uuid:staff_id>/tokens",
+        "/api/v1/staff/<uuid:staff_id>/tokens/<uuid:token_id>",
+    )
+}
+
+
+def rules_with_a_record(app: Flask) -> set[str]:
+    return {path for _, _, path in routes(app) if "<uuid:" in path}
+
+
+def test_every_route_with_a_path_parameter_has_an_out_of_scope_factory(app: Flask) -> None:
+    named = rules_with_a_record(app)
+    assert sorted(named - FACTORIES.keys() - NOT_DONG_SCOPED.keys()) == []
+    assert sorted((FACTORIES.keys() | NOT_DONG_SCOPED.keys()) - named) == []  # no stale entries
+
+
+def test_exempt_routes_are_closed_to_every_role_that_works_with_residents(app: Flask) -> None:
+    for endpoint, method, path in routes(app):
+        if path in NOT_DONG_SCOPED:
+            policy = policy_for(app, endpoint, method)
+            assert isinstance(policy, Policy)
+            assert not policy.public and not policy.roles & set(SCOPED_ROLES), (method, path)
+
+
+def denials(db: Database) -> int:
+    with db.new_session() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "access_denied")
+            )
+            or 0
+        )
+
+
+def concrete(path: str, params: Mapping[str, uuid.UUID]) -> str:
+    for name, value in params.items():
+        path = path.replace(f"<uuid:{name}>", str(value))
+    assert "<" not in path, path
+    return path
+
+
+@pytest.fixture
+def world(app: Flask, db: Database) -> World:
+    return World(db=db, actor=make_staff(app, "counselor", (HOME,)).actor())
+
+
+def test_staff_of_another_dong_get_404_on_every_route_that_names_a_record(
+    app: Flask, db: Database, world: World
+) -> None:
+    callers = {role: log_in(app, make_staff(app, str(role), (ELSEWHERE,))) for role in SCOPED_ROLES}
+    checked: list[tuple[str, str, str]] = []
+    wrong: list[tuple[str, str, str, int]] = []
+    for endpoint, method, rule in sorted(routes(app), key=lambda r: (r[2], r[1])):
+        if rule not in FACTORIES:
+            continue
+        factory = FACTORIES[rule]
+        policy = policy_for(app, endpoint, method)
+        assert isinstance(policy, Policy)
+        allowed = [role for role in SCOPED_ROLES if policy.allows(role)]
+        assert allowed, f"{method} {rule}: no role that works with residents may call it"
+        url = concrete(rule, factory.params(world))
+        body = factory.bodies.get(method, {}) if method != "GET" else None
+        for role in allowed:
+            before = denials(db)
+            response = callers[role].open(
+                url, method=method, json=body, headers={"If-Match": '"v1"'}
+            )
+            checked.append((role, method, rule))
+            if response.status_code != 404 or denials(db) != before + 1:
+                wrong.append((role, method, rule, response.status_code))
+            assert "범위 밖" not in response.get_data(as_text=True)
+    assert wrong == []
+    assert {rule for _, _, rule in checked} == set(FACTORIES)
+    assert len(checked) >= 40
+
+
+def test_the_matrix_fails_for_a_new_route_without_a_factory(app: Flask) -> None:
+    """A guard on the guard: a route added later is caught by the coverage check above."""
+    blp_rule = "/api/v1/_test/widgets/<uuid:widget_id>"
+
+    @app.get(blp_rule)
+    def widget(widget_id: uuid.UUID) -> str:
+        return str(widget_id)
+
+    assert blp_rule in rules_with_a_record(app)
+    assert blp_rule not in FACTORIES and blp_rule not in NOT_DONG_SCOPED
+    with pytest.raises(AssertionError):
+        test_every_route_with_a_path_parameter_has_an_out_of_scope_factory(app)

@@ -1,0 +1,59 @@
+"""Helpers that register residents and open cases and care requests through the real API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.support.staff import GASAN
+
+_serial = iter(range(1, 1_000_000))
+
+
+def unique_rrn() -> str:
+    """A valid, never-repeated RRN of someone born in the 1950s to 1980s."""
+    n = next(_serial)
+    year = 50 + n % 40
+    month = n % 12 + 1
+    day = n % 28 + 1
+    return f"{year:02d}{month:02d}{day:02d}-{1 + n % 2}{n:06d}"
+
+
+def register(client: Any, dong: str = GASAN, **overrides: Any) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/residents",
+        json={"name": "이순자", "rrn": unique_rrn(), "dong": dong, **overrides},
+    )
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def open_case(client: Any, resident_id: str, program: str = "care_center", **extra: Any) -> Any:
+    return client.post(
+        "/api/v1/cases", json={"resident_id": resident_id, "program": program, **extra}
+    )
+
+
+def consent(**overrides: Any) -> dict[str, Any]:
+    given = datetime.now(UTC) - timedelta(hours=1)
+    return {
+        "given_by": "본인",
+        "given_at": given.isoformat(),
+        "scope": "이동지원센터에 연락처와 보행 상태 제공",
+        **overrides,
+    }
+
+
+def care_request(client: Any, dong: str = GASAN, **overrides: Any) -> Any:
+    return client.post(
+        "/api/v1/care-requests",
+        json={
+            "dong": dong,
+            "care_type": "elder_care",
+            "urgency": "emergency",
+            "summary": "어르신이 쓰러졌다는 이웃의 신고",
+            "caller_name": "이웃 김씨",
+            "caller_phone": "010-3456-7890",
+            **overrides,
+        },
+    )
