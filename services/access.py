@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services import audit
@@ -62,9 +62,13 @@ def load_scoped(
     actor: Actor,
     resident_id_of: Any = None,
     for_update: bool = False,
+    also_visible: ColumnElement[bool] | None = None,
 ) -> T:
     """Load one record of the caller's dongs, or record the denial and raise NotFound."""
-    stmt = select(model).where(model.id == record_id, dong_scope(actor, model.dong_code))
+    visible = dong_scope(actor, model.dong_code)
+    if also_visible is not None:
+        visible = or_(visible, also_visible)
+    stmt = select(model).where(model.id == record_id, visible)
     if for_update:
         stmt = stmt.with_for_update()
     found = session.scalar(stmt)

@@ -435,6 +435,14 @@ def link_resident(
         event.note_enc = vault.seal(
             session, resident.id, EVENTS_TABLE, "note", event.id, plaintext=plaintext, key=new_key
         )
+    followups.move_notes(
+        session,
+        actor=actor,
+        subject_id=request.id,
+        from_key=old_key,
+        to_subject=resident.id,
+        to_key=new_key,
+    )
     vault.destroy_data_key(session, request.id, now)
     request.resident_id = resident.id
     request.linked_at = now

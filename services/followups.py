@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -307,7 +307,7 @@ def list_followups(
     limit: int = 50,
 ) -> Page[FollowUp]:
     """Follow-ups of the caller's dongs by due time (oldest first), with a keyset cursor."""
-    stmt: Select[FollowUp] = select(FollowUp).where(access.dong_scope(actor, FollowUp.dong_code))
+    stmt: Select[FollowUp] = select(FollowUp).where(visible_to(actor))
     if state:
         stmt = stmt.where(FollowUp.state == state)
     else:
@@ -352,6 +352,15 @@ def list_followups(
     )
 
 
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """Follow-ups of the caller's dongs; supervisors also see the system's own alarms
+    (e.g. a stalled scheduler), which belong to no dong."""
+    scope = access.dong_scope(actor, FollowUp.dong_code)
+    if actor.role is Role.SUPERVISOR:
+        return or_(scope, FollowUp.subject_type == "system")
+    return scope
+
+
 def load(
     session: Session, actor: Actor, followup_id: uuid.UUID, *, for_update: bool = False
 ) -> FollowUp:
@@ -362,6 +371,7 @@ def load(
         actor=actor,
         resident_id_of=lambda f: f.resident_id,
         for_update=for_update,
+        also_visible=(FollowUp.subject_type == "system") if actor.role is Role.SUPERVISOR else None,
     )
 
 
@@ -447,6 +457,10 @@ def resolve(
         raise InvalidInput({"outcome": [f"{', '.join(RESOLUTION_OUTCOMES)} 중 하나 (unknown)"]})
     followup = load(session, actor, followup_id, for_update=True)
     followup.ensure_live()
+    if note and key_subject(followup) is None:
+        raise InvalidInput(
+            {"note": ["시스템 후속조치에는 메모를 남기지 않습니다 (no notes on system follow-ups)"]}
+        )
     followup.state = FollowUpState.RESOLVED.value
     followup.outcome = outcome
     followup.resolved_at = now
@@ -461,7 +475,7 @@ def resolve(
         actor=actor,
         detail={"outcome": outcome},
         note=note,
-        resident_id=followup.resident_id,
+        key_subject=key_subject(followup),
     )
     return _commit_with_record(session, actor, followup)
 
@@ -485,13 +499,13 @@ def _event(
     run_id: uuid.UUID | None = None,
     detail: Mapping[str, Any] | None = None,
     note: str | None = None,
-    resident_id: uuid.UUID | None = None,
+    key_subject: uuid.UUID | None = None,
 ) -> None:
     event_id = uuid.uuid4()
     note_enc = None
-    if note and resident_id:
+    if note and key_subject:
         note_enc = vault.seal(
-            session, resident_id, "followup_events", "note", event_id, plaintext=note
+            session, key_subject, "followup_events", "note", event_id, plaintext=note
         )
     session.add(
         FollowUpEvent(
@@ -508,15 +522,62 @@ def _event(
     )
 
 
+def key_subject(followup: FollowUp) -> uuid.UUID | None:
+    """Whose data key seals this follow-up's notes: the resident's, or an unlinked care
+    request's own; system follow-ups keep no notes (they are about no person)."""
+    if followup.resident_id is not None:
+        return followup.resident_id
+    return followup.subject_id if followup.subject_type == "care_request" else None
+
+
+def move_notes(
+    session: Session,
+    *,
+    actor: Actor,
+    subject_id: uuid.UUID,
+    from_key: bytes,
+    to_subject: uuid.UUID,
+    to_key: bytes,
+) -> None:
+    """Re-seal the notes of follow-ups about `subject_id` under another subject's key (a care
+    request linked to a resident), before the old key is destroyed."""
+    events = session.scalars(
+        select(FollowUpEvent)
+        .join(FollowUp, FollowUp.id == FollowUpEvent.followup_id)
+        .where(FollowUp.subject_id == subject_id, FollowUpEvent.note_enc.is_not(None))
+    )
+    for event in events:
+        plaintext = vault.open_value(
+            session,
+            actor=actor,
+            subject_id=subject_id,
+            table="followup_events",
+            column="note",
+            row_id=event.id,
+            blob=event.note_enc,
+            key=from_key,
+        )
+        event.note_enc = vault.seal(
+            session,
+            to_subject,
+            "followup_events",
+            "note",
+            event.id,
+            plaintext=plaintext,
+            key=to_key,
+        )
+
+
 def _event_view(
     session: Session, actor: Actor, followup: FollowUp, event: FollowUpEvent
 ) -> EventView:
     note = None
-    if event.note_enc is not None and followup.resident_id and access.may_read_notes(actor):
+    subject = key_subject(followup)
+    if event.note_enc is not None and subject and access.may_read_notes(actor):
         note = vault.open_value(
             session,
             actor=actor,
-            subject_id=followup.resident_id,
+            subject_id=subject,
             table="followup_events",
             column="note",
             row_id=event.id,

@@ -20,7 +20,10 @@ from welfare.errors import Conflict, Forbidden, Gone, InvalidInput, Precondition
 from welfare.identity import IdentityError, format_phone, normalize_name, normalize_phone, parse_rrn
 from welfare.models import (
     Actor,
+    Case,
+    Contact,
     EnrollmentStatus,
+    FollowUp,
     HouseholdType,
     OngiEnrollment,
     Resident,
@@ -265,9 +268,11 @@ def update_resident(
             )
         except IdentityError as exc:
             errors["phone"] = [exc.message]
-    if "dong" in changes:
+    if "dong" in changes and changes["dong"] != resident.dong_code:
         check_dong(session, actor, changes["dong"], errors)
         resident.dong_code = changes["dong"]
+        if not errors:
+            follow_to_dong(session, resident.id, changes["dong"])
     for field in ("address", "notes"):
         if field in changes:
             setattr(resident, f"{field}_enc", sealed(field, changes[field]))
@@ -421,14 +426,28 @@ def erase_resident(
     resident.rrn_index = resident.phone_index = resident.name_index = None
     resident.status = ResidentStatus.ERASED.value
     resident.erased_at = resident.updated_at = now
-    end_programs(session, resident.id, now)
+    end_programs(session, resident.id, now, close_cases=True)
     access.record(
         session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
     )
     session.commit()
 
 
-def end_programs(session: Session, resident_id: uuid.UUID, now: datetime) -> None:
+def follow_to_dong(session: Session, resident_id: uuid.UUID, dong: str) -> None:
+    """A resident who moves within the district takes their records to the new dong's team:
+    every scoped row carries the dong it is scoped by."""
+    for model in (OngiEnrollment, Contact, Case, FollowUp):
+        session.execute(
+            update(model)
+            .where(model.resident_id == resident_id)
+            .values(dong_code=dong)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def end_programs(
+    session: Session, resident_id: uuid.UUID, now: datetime, *, close_cases: bool = False
+) -> None:
     """A resident who died, moved away or was erased is no longer watched; the next tick
     cancels what was raised, naming why."""
     session.execute(
@@ -445,6 +464,13 @@ def end_programs(session: Session, resident_id: uuid.UUID, now: datetime) -> Non
         )
         .execution_options(synchronize_session=False)
     )
+    if close_cases:
+        session.execute(
+            update(Case)
+            .where(Case.resident_id == resident_id, Case.closed_at.is_(None))
+            .values(status="closed", closed_at=now, updated_at=now, version=Case.version + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _opened(session: Session, actor: Actor, resident: Resident, field: str) -> str | None:

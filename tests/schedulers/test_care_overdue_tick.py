@@ -14,7 +14,7 @@ from sqlalchemy import select
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import care, residents
+from services import care, followups, residents
 from tests.support.casework import unique_rrn
 from tests.support.staff import DOKSAN1, GASAN, log_in, make_staff
 from welfare.database import Database
@@ -199,3 +199,33 @@ def test_linking_the_request_later_puts_its_follow_up_on_the_residents_timeline(
         )
     (followup,) = overdue(db, request_id)
     assert followup.resident_id == resident.id
+
+
+def test_a_note_on_an_unlinked_request_follow_up_survives_linking(
+    db: Database, received: Any, counselor: Any
+) -> None:
+    request_id = received("emergency")
+    tick(db, T0 + timedelta(hours=2))
+    (followup,) = overdue(db, request_id)
+    with db.new_session() as s:
+        followups.resolve(
+            s,
+            actor=counselor,
+            followup_id=followup.id,
+            outcome="other",
+            note="현장 도착, 보호자 연락 중",
+            now=T0 + timedelta(hours=3),
+        )
+        view = residents.register_resident(
+            s, actor=counselor, name="연결대상", rrn=unique_rrn(), dong=GASAN, now=T0
+        )
+        care.link_resident(
+            s,
+            actor=counselor,
+            request_id=request_id,
+            resident_id=view.id,
+            now=T0 + timedelta(hours=4),
+        )
+    with db.new_session() as s:
+        _, events = followups.get_followup(s, actor=counselor, followup_id=followup.id)
+    assert events[-1].note == "현장 도착, 보호자 연락 중"

@@ -15,8 +15,9 @@ from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
 from services import followups, ongi, residents
-from tests.support.staff import GASAN, make_staff
+from tests.support.staff import DOKSAN1, GASAN, make_staff
 from welfare.database import Database
+from welfare.errors import InvalidInput
 from welfare.models import FollowUp, FollowUpEvent, OutboxMessage
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 09:00 in Seoul
@@ -248,3 +249,63 @@ def test_an_erased_resident_is_never_raised_again(db: Database, enrolled: Any, a
     for hours in (28, 60, 200):
         counts = tick(db, T0 + timedelta(hours=hours))
         assert (counts["raised"], counts["cancelled"]) == (0, 0)
+
+
+def test_a_resident_who_moves_dong_takes_their_follow_ups_to_the_new_team(
+    db: Database, enrolled: Any, app: Flask
+) -> None:
+    resident = enrolled("high")
+    tick(db, T0 + timedelta(hours=25))
+    both = make_staff(app, "counselor", (GASAN, DOKSAN1)).actor()
+    with db.new_session() as s:
+        version = residents.get_resident(s, actor=both, resident_id=resident).version
+        residents.update_resident(
+            s,
+            actor=both,
+            resident_id=resident,
+            expected_version=version,
+            changes={"dong": DOKSAN1},
+            now=T0 + timedelta(hours=26),
+        )
+    gasan = make_staff(app, "counselor", (GASAN,)).actor()
+    doksan = make_staff(app, "counselor", (DOKSAN1,)).actor()
+    with db.new_session() as s:
+        now = T0 + timedelta(hours=27)
+        assert followups.list_followups(s, actor=gasan, now=now).items == []
+        (moved,) = followups.list_followups(s, actor=doksan, now=now).items
+        assert moved.resident_id == resident
+        enrollment = s.scalar(
+            select(ongi.OngiEnrollment).where(ongi.OngiEnrollment.resident_id == resident)
+        )
+        assert enrollment is not None
+        assert enrollment.dong_code == DOKSAN1
+
+
+def test_supervisors_see_and_resolve_the_schedulers_own_alarm(
+    db: Database, enrolled: Any, counselor: Any, app: Flask
+) -> None:
+    enrolled("high")
+    tick(db, T0)
+    tick(db, T0 + timedelta(days=2))  # the stall raises a system follow-up
+    supervisor = make_staff(app, "supervisor", (GASAN,)).actor()
+    now = T0 + timedelta(days=2, hours=1)
+    with db.new_session() as s:
+        seen = followups.list_followups(s, actor=supervisor, now=now, reason="scheduler_stalled")
+        (stall,) = seen.items
+        assert (
+            followups.list_followups(s, actor=counselor, now=now, reason="scheduler_stalled").items
+            == []
+        )
+        with pytest.raises(InvalidInput):
+            followups.resolve(
+                s,
+                actor=supervisor,
+                followup_id=stall.id,
+                outcome="other",
+                note="서버 재시작",
+                now=now,
+            )
+        resolved = followups.resolve(
+            s, actor=supervisor, followup_id=stall.id, outcome="other", note=None, now=now
+        )
+    assert resolved.state == "resolved"
