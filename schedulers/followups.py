@@ -10,10 +10,11 @@ unanswered `respond_by` find them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from services import followups
@@ -69,39 +70,54 @@ def raise_contact_lapses(session: Session, as_of: datetime, calendar: BusinessCa
         )
         .order_by(OngiEnrollment.next_due_at)
     )
+    # Serialize with contact logging on the enrollment row: a contact committed while we
+    # wait is seen when PostgreSQL re-checks the row, and that resident drops out.
+    return _raise_locked(
+        session,
+        stmt,
+        lock=OngiEnrollment,
+        as_of=as_of,
+        calendar=calendar,
+        make=lambda e: Raise(
+            subject_type="resident",
+            subject_id=e.resident_id,
+            resident_id=e.resident_id,
+            dong_code=e.dong_code,
+            program="ongi",
+            reason=FollowUpReason.CONTACT_LAPSED.value,
+            risk_level=e.risk_level,
+            due_at=e.next_due_at or as_of,
+            evidence={
+                "enrollment_id": str(e.id),
+                "risk_level": e.risk_level,
+                "interval_hours": e.interval_hours,
+                "last_success_at": e.last_success_at.isoformat() if e.last_success_at else None,
+                "next_due_at": e.next_due_at.isoformat() if e.next_due_at else None,
+            },
+        ),
+    )
+
+
+def _raise_locked(
+    session: Session,
+    stmt: Select[Any],
+    *,
+    lock: type[Any],
+    make: Callable[[Any], Raise],
+    as_of: datetime,
+    calendar: BusinessCalendar,
+) -> int:
+    """Raise a follow-up for every candidate row, in chunks. On PostgreSQL the candidate rows
+    are locked, so the tick serializes with whatever changes them (a contact, a response)."""
     if session.get_bind().dialect.name == "postgresql":
-        # Serialize with contact logging on the enrollment row: a contact committed while we
-        # wait is seen when PostgreSQL re-checks the row, and that resident drops out.
-        stmt = stmt.with_for_update(of=OngiEnrollment)
+        stmt = stmt.with_for_update(of=lock)
     raised = 0
-    run_id = _run_id(session)
     for chunk in session.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
         raised += followups.raise_many(
             session,
-            [
-                Raise(
-                    subject_type="resident",
-                    subject_id=e.resident_id,
-                    resident_id=e.resident_id,
-                    dong_code=e.dong_code,
-                    program="ongi",
-                    reason=FollowUpReason.CONTACT_LAPSED.value,
-                    risk_level=e.risk_level,
-                    due_at=e.next_due_at or as_of,
-                    evidence={
-                        "enrollment_id": str(e.id),
-                        "risk_level": e.risk_level,
-                        "interval_hours": e.interval_hours,
-                        "last_success_at": e.last_success_at.isoformat()
-                        if e.last_success_at
-                        else None,
-                        "next_due_at": e.next_due_at.isoformat() if e.next_due_at else None,
-                    },
-                )
-                for e in chunk
-            ],
+            [make(row) for row in chunk],
             as_of=as_of,
-            run_id=run_id,
+            run_id=_run_id(session),
             calendar=calendar,
         )
     return raised
@@ -171,41 +187,33 @@ def raise_care_overdue(session: Session, as_of: datetime, calendar: BusinessCale
         )
         .order_by(CareRequest.respond_by)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialize with a response on the request row: an answer committed while we wait is
-        # seen when PostgreSQL re-checks the row, and that request drops out.
-        stmt = stmt.with_for_update(of=CareRequest)
-    raised = 0
-    run_id = _run_id(session)
-    for chunk in session.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
-        raised += followups.raise_many(
-            session,
-            [
-                Raise(
-                    subject_type="care_request",
-                    subject_id=r.id,
-                    resident_id=r.resident_id,
-                    dong_code=r.dong_code,
-                    program="care_center",
-                    reason=FollowUpReason.CARE_RESPONSE_OVERDUE.value,
-                    # Ladders may differ by urgency; without one the reason's default applies.
-                    risk_level=r.urgency,
-                    due_at=r.respond_by,
-                    evidence={
-                        "care_request_id": str(r.id),
-                        "urgency": r.urgency,
-                        "care_type": r.care_type,
-                        "received_at": r.received_at.isoformat(),
-                        "respond_by": r.respond_by.isoformat(),
-                    },
-                )
-                for r in chunk
-            ],
-            as_of=as_of,
-            run_id=run_id,
-            calendar=calendar,
-        )
-    return raised
+    # Serialize with a response on the request row: an answer committed while we wait is
+    # seen when PostgreSQL re-checks the row, and that request drops out.
+    return _raise_locked(
+        session,
+        stmt,
+        lock=CareRequest,
+        as_of=as_of,
+        calendar=calendar,
+        make=lambda r: Raise(
+            subject_type="care_request",
+            subject_id=r.id,
+            resident_id=r.resident_id,
+            dong_code=r.dong_code,
+            program="care_center",
+            reason=FollowUpReason.CARE_RESPONSE_OVERDUE.value,
+            # Ladders may differ by urgency; without one the reason's default applies.
+            risk_level=r.urgency,
+            due_at=r.respond_by,
+            evidence={
+                "care_request_id": str(r.id),
+                "urgency": r.urgency,
+                "care_type": r.care_type,
+                "received_at": r.received_at.isoformat(),
+                "respond_by": r.respond_by.isoformat(),
+            },
+        ),
+    )
 
 
 def cancel_answered_care(session: Session, as_of: datetime) -> int:

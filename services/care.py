@@ -202,8 +202,8 @@ def get_request(
     session: Session, *, actor: Actor, request_id: uuid.UUID, now: datetime
 ) -> CareRequestView:
     request = load(session, actor, request_id)
-    access.record(session, actor=actor, action="read", resident_ids=_residents_of(request))
     result = view(session, actor, request, now=now, with_events=True)
+    access.record(session, actor=actor, action="read", resident_ids=_residents_of(request))
     session.commit()
     return result
 
