@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -125,8 +125,16 @@ def validate_identity(
     return Identity(name=parsed_name, rrn=parsed_rrn, phone=parsed_phone)
 
 
-def check_dong(session: Session, actor: Actor, dong: str, errors: dict[str, list[str]]) -> None:
-    if dong not in known_dong_codes(session):
+def check_dong(
+    session: Session,
+    actor: Actor,
+    dong: str,
+    errors: dict[str, list[str]],
+    *,
+    known: Set[str] | None = None,
+) -> None:
+    """A known dong in the caller's scope; bulk callers pass `known` to read the codes once."""
+    if dong not in (known_dong_codes(session) if known is None else known):
         errors["dong"] = ["알 수 없는 행정동 코드입니다 (unknown dong code)"]
     elif not access.in_scope(actor, dong):
         errors["dong"] = ["담당 행정동이 아닙니다 (dong outside your scope)"]
