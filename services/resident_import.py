@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TextIO, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ COLUMNS: Final = ("name", "rrn", "dong", "phone", "address", "household_type")
 REQUIRED: Final = ("name", "rrn", "dong")
 DEFAULT_BATCH: Final = 1000
 MAX_ADDRESS_LENGTH: Final = 300  # as the API's schema
+ANALYZE_AFTER: Final = 1000  # residents imported in one run that call for fresh statistics
 _EXTRA: Final = "\x00extra"  # DictReader's key for fields beyond the header
 HOUSEHOLD_TYPES: Final = frozenset(t.value for t in HouseholdType)
 
@@ -172,6 +173,11 @@ def import_residents(
             _insert_batch(session, actor, valid, now, summary)
         if on_progress is not None:
             on_progress(len(chunk))
+    if summary.imported >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # Fresh planner statistics at once: until autovacuum gets round to it, PostgreSQL may
+        # plan searches on the small table it last saw and pass over the blind indexes.
+        session.execute(text("ANALYZE residents, data_keys"))
+        session.commit()
     return summary
 
 
