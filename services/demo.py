@@ -1,21 +1,341 @@
-"""A fictional demo district, seeded once; grows as features land."""
+"""A fictional demo district, seeded once; grows as features land.
+
+Everything here is made up: names drawn from common syllables, RRNs with valid dates and sex
+digits but random serial numbers, 010 phones, street addresses of Geumcheon-gu with invented
+building numbers. The seed goes through the same use cases as real work (bulk registration,
+Ongi enrollment, contact logging), so the district it leaves behind behaves like a real one:
+some residents are already past their contact interval, and the next scheduler tick raises
+their follow-ups.
+
+Re-running is safe: the `demo_seeded` marker is written last, and every step before it skips
+what exists (staff by username, residents by RRN, enrollments by resident), so a run that was
+interrupted completes on the next one.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import calendar
+import random
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services import access, ongi, resident_import, vault
+from services import staff as staff_service
+from services.resident_import import ImportRow
+from services.residents import RRN_INDEX
 from welfare.database import database_now
-from welfare.models import Dong, SystemMarker
+from welfare.identity import parse_rrn
+from welfare.models import (
+    Actor,
+    Dong,
+    OngiEnrollment,
+    Resident,
+    Role,
+    Staff,
+    SystemMarker,
+)
 
 DEMO_MARKER = "demo_seeded"
+DEMO_RESIDENTS = 300
+ENROLLED_SHARE = 0.4
+LAPSED_SHARE = 0.2  # of enrollments: past their interval, so the next tick raises follow-ups
+DEMO_SEED = 20261124
+
+SURNAMES = (
+    "김김김김이이이박박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민"
+)
+GIVEN_SYLLABLES = (
+    "민서준지우현하은도윤수아예채원영희철순자숙옥미경정혜진성호동훈재석상태광명숙례분말금복"
+)
+STREETS: dict[str, tuple[str, ...]] = {
+    "가산": ("가산디지털1로", "가산디지털2로", "벚꽃로", "디지털로", "가산로"),
+    "독산": ("독산로", "시흥대로", "범안로", "남부순환로", "독산로50길"),
+    "시흥": ("시흥대로", "금하로", "한내로", "탑골로", "은행나무로", "문성로", "금천로"),
+}
+BUILDINGS = (
+    "현대아파트",
+    "벽산아파트",
+    "두산아파트",
+    "남서울힐스테이트",
+    "금천롯데캐슬",
+    "한신아파트",
+)
+HOUSEHOLDS = (
+    ("single", 45),
+    ("elderly_couple", 15),
+    ("single_parent", 8),
+    ("grandparent_family", 5),
+    ("disabled", 10),
+    ("other", 17),
+)
+RISK_SPREAD = (("high", 25), ("medium", 35), ("low", 40))
+CHANNELS = {
+    "high": ("phone", "visit", "ai_call", "sensor"),
+    "medium": ("phone", "message", "ai_call", "visit"),
+    "low": ("message", "phone", "sensor"),
+}
+GATEWAY_CHANNELS = frozenset({"message", "ai_call", "sensor"})
+WELL_NOTES = ("안부 통화, 특이사항 없음", "방문, 식사 잘 하심", "건강 양호, 복지관 프로그램 안내")
+UNWELL_NOTES = ("무릎 통증 호소, 보건소 연계 안내", "식사량 감소, 다음 주 재방문 예정")
+# Dongs that get their own demo counselor and outreach worker (the supervisor sees all ten).
+STAFFED_DONGS = {"1154551000": "gasan", "1154561000": "doksan1", "1154567000": "siheung1"}
 
 
-def seed_demo_district(session: Session) -> dict[str, int] | None:
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    username: str
+    role: str
+    dongs: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class DemoDistrict:
+    """What a seed added, and the demo credentials to show once (never stored in clear)."""
+
+    counts: dict[str, int]
+    accounts: list[DemoAccount] = field(default_factory=list)
+    password: str | None = None
+
+
+def seed_demo_district(
+    session: Session,
+    *,
+    hasher: PasswordHasher,
+    residents: int = DEMO_RESIDENTS,
+    seed: int = DEMO_SEED,
+) -> DemoDistrict | None:
     """Seed the demo district unless it was seeded before; returns what was added, or None."""
     if session.get(SystemMarker, DEMO_MARKER) is not None:
         return None
     now = database_now(session)
-    summary = {"dongs": session.scalar(select(func.count()).select_from(Dong)) or 0}
+    rng = random.Random(seed)  # noqa: S311 - fictional data must repeat, not be secret
+    dongs = {d.code: d.name for d in session.scalars(select(Dong).where(Dong.is_active))}
+    district = DemoDistrict(counts={"dongs": len(dongs)})
+    _seed_staff(session, district, dongs, hasher, now)
+    people = list(fictional_residents(rng, residents, dongs, today=now))
+    imported = resident_import.import_residents(
+        session, actor=Actor.system("demo"), rows=people, now=now
+    )
+    district.counts["residents"] = imported.imported
+    ids = _resident_ids(session, people)
+    _seed_ongi(session, district, rng, ids, now)
     session.add(SystemMarker(key=DEMO_MARKER, value="1", set_at=now))
-    return summary
+    session.commit()
+    return district
+
+
+def _seed_staff(
+    session: Session,
+    district: DemoDistrict,
+    dongs: dict[str, str],
+    hasher: PasswordHasher,
+    now: datetime,
+) -> None:
+    wanted = [DemoAccount("demo.admin", Role.ADMIN.value, ())]
+    wanted.append(DemoAccount("demo.supervisor", Role.SUPERVISOR.value, tuple(sorted(dongs))))
+    for code, slug in STAFFED_DONGS.items():
+        if code in dongs:
+            wanted.append(DemoAccount(f"demo.counselor.{slug}", Role.COUNSELOR.value, (code,)))
+            wanted.append(DemoAccount(f"demo.outreach.{slug}", Role.OUTREACH.value, (code,)))
+    existing = set(
+        session.scalars(
+            select(Staff.username).where(Staff.username.in_(a.username for a in wanted))
+        )
+    )
+    password = f"demo-{secrets.token_urlsafe(12)}"
+    for account in wanted:
+        if account.username in existing:
+            continue
+        staff_service.create_staff(
+            session,
+            actor=None,
+            username=account.username,
+            role=account.role,
+            dongs=list(account.dongs),
+            display_name=f"데모 {account.role}",
+            password=password,
+            hasher=hasher,
+            now=now,
+        )
+        district.accounts.append(account)
+    district.password = password if district.accounts else None
+    district.counts["staff"] = len(district.accounts)
+
+
+def fictional_residents(
+    rng: random.Random, count: int, dongs: dict[str, str], *, today: datetime
+) -> Iterator[ImportRow]:
+    """`count` made-up residents spread over `dongs` (code -> Korean name), as import rows."""
+    codes = sorted(dongs)
+    households = [h for h, _ in HOUSEHOLDS]
+    weights = [w for _, w in HOUSEHOLDS]
+    for n in range(count):
+        code = codes[n % len(codes)]
+        name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN_SYLLABLES, k=2))
+        yield ImportRow(
+            line=n + 2,
+            values={
+                "name": name,
+                "rrn": fictional_rrn(rng, today=today),
+                "dong": code,
+                "phone": _phone(rng),
+                "address": _address(rng, dongs[code]),
+                "household_type": rng.choices(households, weights)[0],
+            },
+        )
+
+
+def fictional_rrn(rng: random.Random, *, today: datetime) -> str:
+    """A valid RRN: a real date, the sex digit of its century, a legacy check digit."""
+    band = rng.random()
+    if band < 0.45:  # the Ongi program's elders
+        year = rng.randint(1932, 1960)
+    elif band < 0.85:
+        year = rng.randint(1961, 1999)
+    else:
+        year = rng.randint(2000, min(2015, today.year - 1))
+    month = rng.randint(1, 12)
+    day = rng.randint(1, calendar.monthrange(year, month)[1])
+    foreigner = rng.random() < 0.03
+    sex = rng.randint(0, 1)
+    digit = (5 if foreigner else 1) + sex if year < 2000 else (7 if foreigner else 3) + sex
+    body = f"{year % 100:02d}{month:02d}{day:02d}{digit}{rng.randint(0, 99999):05d}"
+    weights = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+    check = (11 - sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11) % 10
+    return f"{body[:6]}-{body[6:]}{check}"
+
+
+def _phone(rng: random.Random) -> str | None:
+    roll = rng.random()
+    if roll < 0.05:
+        return None
+    if roll < 0.2:  # a Geumcheon landline
+        return f"02-8{rng.randint(0, 99):02d}-{rng.randint(0, 9999):04d}"
+    return f"010-{rng.randint(2000, 9999):04d}-{rng.randint(0, 9999):04d}"
+
+
+def _address(rng: random.Random, dong_name: str) -> str:
+    area = next((k for k in STREETS if dong_name.startswith(k)), "시흥")
+    street = f"서울특별시 금천구 {rng.choice(STREETS[area])} {rng.randint(1, 320)}"
+    kind = rng.random()
+    if kind < 0.5:
+        return (
+            f"{street}, {rng.choice(BUILDINGS)} {rng.randint(101, 115)}동 "
+            f"{rng.randint(1, 20)}{rng.randint(1, 4):02d}호 ({dong_name})"
+        )
+    if kind < 0.8:
+        return f"{street}, {rng.randint(1, 4)}층 {rng.randint(1, 3):02d}호 ({dong_name})"
+    return f"{street} ({dong_name})"
+
+
+def _resident_ids(session: Session, people: Sequence[ImportRow]) -> list[uuid.UUID]:
+    """The ids of the seeded residents, in the order they were generated."""
+    indexer = vault.indexer(session)
+    index_of = {
+        indexer.full(RRN_INDEX, parse_rrn(p.values["rrn"] or "", today=date.max).digits): i
+        for i, p in enumerate(people)
+    }
+    found = session.execute(
+        select(Resident.rrn_index, Resident.id).where(Resident.rrn_index.in_(list(index_of)))
+    ).all()
+    by_position = sorted((index_of[idx], rid) for idx, rid in found if idx is not None)
+    return [rid for _, rid in by_position]
+
+
+def _seed_ongi(
+    session: Session,
+    district: DemoDistrict,
+    rng: random.Random,
+    resident_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> None:
+    system = Actor.system("demo")
+    outreach = _outreach_by_dong(session)
+    enrolled_already = set(
+        session.scalars(
+            select(OngiEnrollment.resident_id).where(OngiEnrollment.resident_id.in_(resident_ids))
+        )
+    )
+    chosen = [r for r in resident_ids if rng.random() < ENROLLED_SHARE]
+    levels = [code for code, _ in RISK_SPREAD]
+    weights = [w for _, w in RISK_SPREAD]
+    enrollments = contacts = lapsed = 0
+    for resident_id in chosen:
+        risk = rng.choices(levels, weights)[0]
+        is_lapsed = rng.random() < LAPSED_SHARE
+        if resident_id in enrolled_already:
+            continue
+        enrollment = ongi.enroll(
+            session,
+            actor=system,
+            resident_id=resident_id,
+            risk_level=risk,
+            now=now,
+            enrolled_at=now - timedelta(days=rng.randint(30, 180)),
+        )
+        resident = session.get_one(Resident, resident_id)
+        actor = outreach.get(resident.dong_code, system)
+        history = [
+            contact
+            for contact in _contact_history(rng, enrollment.interval, risk, now, lapsed=is_lapsed)
+            if contact[0] >= enrollment.enrolled_at
+        ]
+        for occurred_at, channel, outcome, note in history:
+            ongi.record_contact(
+                session,
+                resident=resident,
+                actor=system if channel in GATEWAY_CHANNELS else actor,
+                channel=channel,
+                outcome=outcome,
+                occurred_at=occurred_at,
+                now=now,
+                program="ongi",
+                note=note,
+                client_ref=None,
+                source="gateway" if channel in GATEWAY_CHANNELS else "staff",
+            )
+        access.record(session, actor=system, action="create", resident_ids=[resident_id])
+        session.commit()
+        enrollments += 1
+        contacts += len(history)
+        lapsed += is_lapsed
+    district.counts.update(enrollments=enrollments, contacts=contacts, lapsed=lapsed)
+
+
+def _contact_history(
+    rng: random.Random, interval: timedelta, risk: str, now: datetime, *, lapsed: bool
+) -> list[tuple[datetime, str, str, str | None]]:
+    """A few weeks of contacts, oldest first, ending before `now` (long before, when lapsed)."""
+    last = now - interval * (rng.uniform(1.2, 3.0) if lapsed else rng.uniform(0.1, 0.85))
+    history: list[tuple[datetime, str, str, str | None]] = []
+    at = last
+    for _ in range(rng.randint(2, 6)):
+        channel = rng.choice(CHANNELS[risk])
+        unwell = rng.random() < 0.1
+        notes = UNWELL_NOTES if unwell else WELL_NOTES
+        note = rng.choice(notes) if channel in ("phone", "visit") and rng.random() < 0.6 else None
+        history.append((at, channel, "unwell" if unwell else "reached", note))
+        if rng.random() < 0.3:  # a failed attempt some hours before the success
+            missed = at - timedelta(hours=rng.uniform(2, 20))
+            history.append((missed, "phone", rng.choice(("no_answer", "not_home")), None))
+        at -= interval * rng.uniform(0.5, 0.95)
+    if lapsed and rng.random() < 0.7:  # tried since, without reaching the person
+        history.append((now - interval * rng.uniform(0.2, 1.0), "phone", "no_answer", None))
+    return sorted(history)
+
+
+def _outreach_by_dong(session: Session) -> dict[str, Actor]:
+    """The demo outreach worker of each staffed dong, who logs that dong's calls and visits."""
+    actors: dict[str, Actor] = {}
+    for code, slug in STAFFED_DONGS.items():
+        member = session.scalar(select(Staff).where(Staff.username == f"demo.outreach.{slug}"))
+        if member is not None:
+            actors[code] = member.actor()
+    return actors

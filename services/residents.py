@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -137,8 +137,16 @@ def validate_identity(
     return Identity(name=parsed_name, rrn=parsed_rrn, phone=parsed_phone)
 
 
-def check_dong(session: Session, actor: Actor, dong: str, errors: dict[str, list[str]]) -> None:
-    if dong not in known_dong_codes(session):
+def check_dong(
+    session: Session,
+    actor: Actor,
+    dong: str,
+    errors: dict[str, list[str]],
+    *,
+    known: Set[str] | None = None,
+) -> None:
+    """A known dong in the caller's scope; bulk callers pass `known` to read the codes once."""
+    if dong not in (known_dong_codes(session) if known is None else known):
         errors["dong"] = ["알 수 없는 행정동 코드입니다 (unknown dong code)"]
     elif not access.in_scope(actor, dong):
         errors["dong"] = ["담당 행정동이 아닙니다 (dong outside your scope)"]
@@ -159,6 +167,39 @@ def build_resident(
     """A new Resident row with its data key; the caller adds it to the session."""
     resident_id = uuid.uuid4()
     key = key or vault.create_data_key(session, resident_id, now)
+    return Resident(
+        **resident_row(
+            session,
+            resident_id=resident_id,
+            key=key,
+            identity=identity,
+            rrn_index=rrn_index,
+            dong=dong,
+            address=address,
+            household_type=household_type,
+            notes=notes,
+            now=now,
+        )
+    )
+
+
+def resident_row(
+    session: Session,
+    *,
+    resident_id: uuid.UUID,
+    key: bytes,
+    identity: Identity,
+    rrn_index: bytes,
+    dong: str,
+    address: str | None,
+    household_type: str | None,
+    notes: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of a new resident, every personal field sealed under `key`.
+
+    `build_resident` makes the model from them; bulk registration inserts them as they are.
+    """
     indexer = vault.indexer(session)
 
     def sealed(column: str, value: str | None) -> bytes | None:
@@ -166,28 +207,28 @@ def build_resident(
             session, resident_id, TABLE, column, resident_id, plaintext=value, key=key
         )
 
-    return Resident(
-        id=resident_id,
-        dong_code=dong,
-        birth_year=identity.rrn.birth_date.year,
-        sex=identity.rrn.sex,
-        is_foreigner=identity.rrn.is_foreigner,
-        household_type=household_type,
-        status=ResidentStatus.ACTIVE.value,
-        name_enc=sealed("name", identity.name),
-        rrn_enc=sealed("rrn", identity.rrn.digits),
-        phone_enc=sealed("phone", identity.phone),
-        address_enc=sealed("address", address),
-        notes_enc=sealed("notes", notes),
-        rrn_index=rrn_index,
-        phone_index=indexer.truncated(PHONE_INDEX, identity.phone, PHONE_INDEX_BITS)
+    return {
+        "id": resident_id,
+        "dong_code": dong,
+        "birth_year": identity.rrn.birth_date.year,
+        "sex": identity.rrn.sex,
+        "is_foreigner": identity.rrn.is_foreigner,
+        "household_type": household_type,
+        "status": ResidentStatus.ACTIVE.value,
+        "name_enc": sealed("name", identity.name),
+        "rrn_enc": sealed("rrn", identity.rrn.digits),
+        "phone_enc": sealed("phone", identity.phone),
+        "address_enc": sealed("address", address),
+        "notes_enc": sealed("notes", notes),
+        "rrn_index": rrn_index,
+        "phone_index": indexer.truncated(PHONE_INDEX, identity.phone, PHONE_INDEX_BITS)
         if identity.phone
         else None,
-        name_index=indexer.truncated(NAME_INDEX, identity.name, NAME_INDEX_BITS),
-        created_at=now,
-        updated_at=now,
-        version=1,
-    )
+        "name_index": indexer.truncated(NAME_INDEX, identity.name, NAME_INDEX_BITS),
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
 
 
 def _refuse_duplicate(session: Session, actor: Actor, rrn_index: bytes) -> None:

@@ -11,6 +11,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,17 +38,23 @@ class UnreadableData(DomainError):
 
 
 def create_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> bytes:
+    key, row = data_key_row(session, subject_id, now)
+    session.add(DataKey(**row))
+    return key
+
+
+def data_key_row(
+    session: Session, subject_id: uuid.UUID, now: datetime
+) -> tuple[bytes, dict[str, Any]]:
+    """A fresh data key and the column values of its wrapped row (bulk inserts use them)."""
     key = new_data_key()
     wrapped = wrap_data_key(session_keyring(session), key, str(subject_id))
-    session.add(
-        DataKey(
-            subject_id=subject_id,
-            master_key_id=wrapped.master_key_id,
-            wrapped=wrapped.blob,
-            created_at=now,
-        )
-    )
-    return key
+    return key, {
+        "subject_id": subject_id,
+        "master_key_id": wrapped.master_key_id,
+        "wrapped": wrapped.blob,
+        "created_at": now,
+    }
 
 
 def data_key(session: Session, subject_id: uuid.UUID) -> bytes:

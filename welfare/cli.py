@@ -15,18 +15,21 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from config import SettingsError
 from schedulers.runner import SchedulerLoop, tick
+from services import access, vault
 from services import audit as audit_service
 from services import demo as demo_service
+from services import keys as keys_service
+from services import resident_import as import_service
 from services import staff as staff_service
 from services.audit_review import WorkingHours, monthly_review
 from services.staff import STAFF_ROLES
-from welfare.crypto.keyring import KeyringError
+from welfare.crypto.keyring import Keyring, KeyringError, KeyState, load_keyring, save_keyring
 from welfare.crypto.passwords import make_hasher
 from welfare.database import database_now
 from welfare.errors import DomainError
 from welfare.migrate import downgrade, upgrade
-from welfare.models import AuditChain
-from welfare.web import get_database, get_settings
+from welfare.models import Actor, AuditChain
+from welfare.web import get_database, get_settings, use_keyring
 
 
 def _create_app() -> Flask:
@@ -52,7 +55,7 @@ def main() -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the commands to the app, so `welfare` and the test runner see the same ones."""
-    for command in (db, serve, scheduler, demo, staff, tokens, audit):
+    for command in (db, serve, scheduler, demo, staff, tokens, audit, keys, residents):
         app.cli.add_command(command)
 
 
@@ -247,14 +250,245 @@ def demo() -> None:
 @with_appcontext
 def demo_seed() -> None:
     """Fill the database with a realistic fictional district (once; re-running is safe)."""
-
-    database = get_database()
-    with database.transaction() as session:
-        summary = demo_service.seed_demo_district(session)
-    if summary is None:
+    settings = get_settings()
+    if settings.is_production:
+        click.echo("welfare: demo seed never runs in production (fictional residents)", err=True)
+        sys.exit(2)
+    with get_database().new_session() as session:
+        district = demo_service.seed_demo_district(
+            session, hasher=make_hasher(settings.argon2_profile)
+        )
+    if district is None:
         click.echo("demo district already seeded; nothing to do")
-    else:
-        click.echo("demo district seeded: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+        return
+    click.echo("demo district seeded: " + ", ".join(f"{k}={v}" for k, v in district.counts.items()))
+    if district.accounts and district.password:
+        # Shown once, here: only the Argon2 hashes are stored.
+        click.echo("")
+        click.echo("DEMO CREDENTIALS (fictional district, not for real data; shown only once):")
+        for account in district.accounts:
+            scope = ", ".join(account.dongs) if len(account.dongs) < 4 else "all dongs"
+            click.echo(f"  {account.username:<26} {account.role:<11} {scope}")
+        click.echo(f"  password for all of them: {district.password}")
+
+
+# -- keys -------------------------------------------------------------------------------------
+@click.group()
+def keys() -> None:
+    """Master keys: status, rotation, rewrapping data keys, retirement."""
+
+
+def _keyring_file() -> Path:
+    return get_settings().keyring_file
+
+
+def _read_keyring() -> Keyring:
+    """The keyring file is the truth (another process may have rotated); use it from now on."""
+    try:
+        keyring = load_keyring(_keyring_file())
+    except KeyringError as exc:
+        click.echo(f"welfare: {exc}", err=True)
+        sys.exit(2)
+    _use(keyring)
+    return keyring
+
+
+def _use(keyring: Keyring) -> None:
+    use_keyring(current_app._get_current_object(), keyring)  # type: ignore[attr-defined]
+    vault.forget_cached_keys()
+
+
+def _print_status(keyring: Keyring) -> None:
+    with get_database().new_session() as session:
+        rows = keys_service.status(session, keyring)
+        session.rollback()
+    click.echo(f"{'master key':<22} {'state':<13} {'created':<10} {'data keys':>10} {'staff':>6}")
+    for row in rows:
+        created = f"{row.created_at:%Y-%m-%d}" if row.created_at else "(unknown)"
+        click.echo(
+            f"{row.id:<22} {row.state.value:<13} {created:<10} "
+            f"{row.data_keys:>10,} {row.staff_secrets:>6}"
+        )
+    idle = [r.id for r in rows if r.state is KeyState.DECRYPT_ONLY and not r.dependents]
+    for key_id in idle:
+        click.echo(f"{key_id} wraps nothing any more: `welfare keys retire {key_id}` may retire it")
+
+
+@keys.command("status")
+@with_appcontext
+def keys_status() -> None:
+    """List the master keys with their state and what still depends on each."""
+    _print_status(_read_keyring())
+
+
+@keys.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Add a new active master key; the old active key becomes decrypt-only."""
+    path = _keyring_file()
+    old = _read_keyring()
+    rotated = keys_service.rotate(old, now=datetime.now(UTC))
+    save_keyring(rotated, path)
+    _use(rotated)
+    click.echo(f"new active master key: {rotated.active.id}")
+    click.echo(f"{old.active.id} is now decrypt-only; keyring written to {path}")
+    click.echo("next:")
+    click.echo(
+        "  1. install this keyring file on every web node and scheduler and restart or redeploy "
+        "them: until they do, they cannot read data keys wrapped under the new key"
+    )
+    click.echo("  2. welfare keys rewrap")
+    click.echo(f"  3. welfare keys retire {old.active.id}   (refused while anything depends on it)")
+
+
+@keys.command("rewrap")
+@click.option(
+    "--batch",
+    "batch_size",
+    default=keys_service.DEFAULT_BATCH,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Data keys per transaction",
+)
+@click.option(
+    "--max-batches",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many batches (run again to continue)",
+)
+@with_appcontext
+def keys_rewrap(batch_size: int, max_batches: int | None) -> None:
+    """Rewrap every data key not on the active master key (resumable, idempotent)."""
+    keyring = _read_keyring()
+    now = datetime.now(UTC)
+    report = keys_service.RewrapReport()
+    with get_database().new_session() as session:
+        total = keys_service.pending_rewrap(session, keyring)
+        try:
+            report.staff_secrets = keys_service.reseal_staff_secrets(session, keyring)
+            with click.progressbar(length=total, label="rewrapping data keys") as bar:
+                for batch in keys_service.rewrap_batches(
+                    session, keyring, now=now, batch_size=batch_size, max_batches=max_batches
+                ):
+                    report.batches += 1 if batch.fetched else 0
+                    report.rewrapped += batch.rewrapped
+                    report.unreadable.extend(batch.unreadable)
+                    bar.update(batch.fetched)
+            report.finished = keys_service.pending_rewrap(session, keyring) == len(
+                report.unreadable
+            )
+            session.rollback()
+        except (Exception, KeyboardInterrupt) as exc:
+            click.echo("")
+            click.echo(
+                f"welfare: rewrap interrupted ({type(exc).__name__}) after {report.batches} "
+                f"committed batches ({report.rewrapped} data keys rewrapped); "
+                "run `welfare keys rewrap` again to continue",
+                err=True,
+            )
+            sys.exit(1)
+    click.echo(
+        f"rewrapped {report.rewrapped:,} data keys and {report.staff_secrets} staff secrets "
+        f"to {keyring.active.id} in {report.batches} batches"
+    )
+    if report.unreadable:
+        shown = ", ".join(str(s) for s in report.unreadable[:10])
+        click.echo(
+            f"!! {len(report.unreadable)} data keys could not be unwrapped and were left as they "
+            f"are (subjects {shown}{', ...' if len(report.unreadable) > 10 else ''})",
+            err=True,
+        )
+    elif not report.finished:
+        click.echo("stopped before the end; run `welfare keys rewrap` again to continue")
+    click.echo("still depending on each master key:")
+    _print_status(keyring)
+    if report.unreadable:
+        sys.exit(1)
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@with_appcontext
+def keys_retire(key_id: str) -> None:
+    """Retire KEY_ID (erasing its secret), refused while any data key depends on it."""
+    keyring = _read_keyring()
+    try:
+        with get_database().new_session() as session:
+            retired = keys_service.retire(session, keyring, key_id)
+            session.rollback()
+    except DomainError as exc:
+        _fail(exc)
+    save_keyring(retired, _keyring_file())
+    _use(retired)
+    click.echo(
+        f"{key_id} retired: its secret is erased from {_keyring_file()}; backups still wrapped "
+        "under it can no longer be read. Install this keyring file on every node."
+    )
+
+
+# -- residents --------------------------------------------------------------------------------
+@click.group()
+def residents() -> None:
+    """The resident registry."""
+
+
+@residents.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing")
+@click.option(
+    "--as", "username", default=None, help="Import as this staff member (default: system)"
+)
+@click.option(
+    "--batch",
+    "batch_size",
+    default=import_service.DEFAULT_BATCH,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Residents per transaction",
+)
+@with_appcontext
+def residents_import(file: Path, dry_run: bool, username: str | None, batch_size: int) -> None:
+    """Register residents from FILE (CSV: name,rrn,dong,phone,address,household_type).
+
+    Bad rows are reported by line number and reason and skipped; residents already registered
+    are skipped, so running a file again is safe. Exits 1 when any row was bad.
+    """
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as stream:
+            rows = import_service.read_csv(stream)
+    except import_service.CsvFormatError as exc:
+        click.echo(f"welfare: {file.name}: {exc.detail}", err=True)
+        sys.exit(2)
+    try:
+        with get_database().new_session() as session:
+            actor = Actor.system("import")
+            if username is not None:
+                actor = staff_service.get_staff_by_username(session, username).actor()
+                if actor.role not in access.RESIDENT_DATA_ROLES:
+                    click.echo(f"welfare: {username} does not work with resident data", err=True)
+                    sys.exit(2)
+            with click.progressbar(length=len(rows), label="importing residents") as bar:
+                summary = import_service.import_residents(
+                    session,
+                    actor=actor,
+                    rows=rows,
+                    now=datetime.now(UTC),
+                    dry_run=dry_run,
+                    batch_size=batch_size,
+                    on_progress=bar.update,
+                )
+    except DomainError as exc:
+        _fail(exc)
+    for bad in summary.bad:
+        click.echo(f"line {bad.line}: {bad.reason}")
+    verb = "would import" if dry_run else "imported"
+    click.echo(
+        f"{'dry run: ' if dry_run else ''}{verb} {summary.imported:,}, skipped as already "
+        f"registered {summary.already_registered:,}, bad rows {len(summary.bad):,} "
+        f"(of {summary.rows:,} rows)" + ("; nothing was written" if dry_run else "")
+    )
+    if summary.bad:
+        sys.exit(1)
 
 
 # -- access records ---------------------------------------------------------------------------

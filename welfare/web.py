@@ -98,6 +98,16 @@ def init_keyring(app: Flask, settings: Settings, keyring: Keyring | None = None)
     return keyring
 
 
+def use_keyring(app: Flask, keyring: Keyring) -> None:
+    """Make `keyring` the app's from now on (after a command rewrote the keyring file).
+
+    Sessions opened afterwards carry it; callers also drop cached data keys
+    (`services.vault.forget_cached_keys`), so a retired key stops working at once.
+    """
+    app.extensions["welfare.keyring"] = keyring
+    get_database(app).set_keyring(keyring)
+
+
 def init_request_lifecycle(app: Flask, settings: Settings) -> None:
     set_request_id_provider(request_id)
     hsts = not settings.is_development

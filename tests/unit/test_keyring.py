@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import stat
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -85,3 +86,32 @@ def test_production_refuses_a_generated_development_keyring(
     )
     with pytest.raises(KeyringError, match="development keyring"):
         create_app(prod)
+
+
+def test_retiring_a_key_erases_its_secret_from_the_saved_file(tmp_path: Path) -> None:
+    ring = Keyring.generate(for_development=False)
+    old = ring.active
+    retired = ring.with_new_active_key(datetime(2026, 11, 24, tzinfo=UTC)).with_key_state(
+        old.id, KeyState.RETIRED
+    )
+    path = tmp_path / "ring.json"
+    save_keyring(retired, path)
+    text = path.read_text()
+    assert old.id in text  # kept as a record
+    assert base64.b64encode(old.secret).decode() not in text
+    loaded = load_keyring(path)
+    assert loaded == retired
+    assert next(k for k in loaded.master_keys if k.id == old.id).secret == b""
+
+
+def test_a_retired_key_never_comes_back_and_the_active_key_cannot_retire() -> None:
+    ring = Keyring.generate(for_development=False)
+    old = ring.active
+    rotated = ring.with_new_active_key(datetime(2026, 11, 24, tzinfo=UTC))
+    with pytest.raises(KeyringError, match="active key"):
+        rotated.with_key_state(rotated.active.id, KeyState.RETIRED)
+    retired = rotated.with_key_state(old.id, KeyState.RETIRED)
+    with pytest.raises(KeyringError, match="retired"):
+        retired.with_key_state(old.id, KeyState.DECRYPT_ONLY)
+    with pytest.raises(KeyringError, match="rotation"):
+        rotated.with_key_state(old.id, KeyState.ACTIVE)  # one active key, made by rotation only

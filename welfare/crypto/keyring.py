@@ -24,7 +24,7 @@ KEYRING_FORMAT = 1
 class KeyState(StrEnum):
     ACTIVE = "active"  # wraps new data keys
     DECRYPT_ONLY = "decrypt_only"  # still unwraps data keys not yet rewrapped
-    RETIRED = "retired"  # kept only as a record; no longer usable
+    RETIRED = "retired"  # kept only as a record (id, dates); its secret is erased
 
 
 class KeyringError(RuntimeError):
@@ -82,12 +82,26 @@ class Keyring:
         return replace(self, master_keys=(*demoted, new))
 
     def with_key_state(self, key_id: str, state: KeyState) -> Keyring:
-        if not any(k.id == key_id for k in self.master_keys):
+        """A keyring with `key_id` moved to `state`; retiring erases the key's secret.
+
+        Retirement is final: the secret is dropped from the keyring (and so from the file once
+        saved), which is what makes every backup still wrapped under that key unreadable.
+        """
+        current = next((k for k in self.master_keys if k.id == key_id), None)
+        if current is None:
             raise KeyringError(f"master key {key_id!r} is not in the keyring")
+        if current.state is KeyState.RETIRED and state is not KeyState.RETIRED:
+            raise KeyringError(f"master key {key_id!r} is retired; its secret is gone for good")
+        if state is KeyState.ACTIVE and current.state is not KeyState.ACTIVE:
+            raise KeyringError("a new active key comes only from rotation (with_new_active_key)")
+        if state is not KeyState.ACTIVE and current.state is KeyState.ACTIVE:
+            raise KeyringError(f"master key {key_id!r} is the active key; rotate first")
+        secret = b"" if state is KeyState.RETIRED else current.secret
         return replace(
             self,
             master_keys=tuple(
-                replace(k, state=state) if k.id == key_id else k for k in self.master_keys
+                replace(k, state=state, secret=secret) if k.id == key_id else k
+                for k in self.master_keys
             ),
         )
 
@@ -100,7 +114,7 @@ class Keyring:
                     "id": k.id,
                     "state": k.state.value,
                     "created_at": k.created_at.isoformat(),
-                    "key": _b64(k.secret),
+                    "key": None if k.state is KeyState.RETIRED else _b64(k.secret),
                 }
                 for k in self.master_keys
             ],
@@ -113,15 +127,7 @@ class Keyring:
         try:
             if data.get("format") != KEYRING_FORMAT:
                 raise KeyringError(f"unsupported keyring format {data.get('format')!r}")
-            keys = tuple(
-                MasterKey(
-                    id=str(k["id"]),
-                    state=KeyState(k["state"]),
-                    secret=_unb64(k["key"], "master key " + str(k["id"])),
-                    created_at=datetime.fromisoformat(k["created_at"]),
-                )
-                for k in data["master_keys"]
-            )
+            keys = tuple(_master_key_from_json(k) for k in data["master_keys"])
             ring = cls(
                 master_keys=keys,
                 index_key=_unb64(data["index_key"], "index_key"),
@@ -152,6 +158,19 @@ class Keyring:
             audit_key=secrets.token_bytes(KEY_BYTES),
             generated_for_development=for_development,
         )
+
+
+def _master_key_from_json(data: dict[str, Any]) -> MasterKey:
+    state = KeyState(data["state"])
+    return MasterKey(
+        id=str(data["id"]),
+        state=state,
+        # A retired key is a record only: its secret was erased when it retired.
+        secret=b""
+        if state is KeyState.RETIRED
+        else _unb64(data["key"], f"master key {data['id']}"),
+        created_at=datetime.fromisoformat(data["created_at"]),
+    )
 
 
 def new_key_id(now: datetime) -> str:

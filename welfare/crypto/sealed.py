@@ -42,5 +42,27 @@ def open_sealed(keyring: Keyring, blob: bytes, *, purpose: str, owner: str) -> b
         raise SealError("sealed secret could not be opened") from None
 
 
+def sealed_key_id(blob: bytes) -> str:
+    """The id of the master key a sealed secret is under (read from its header, not verified)."""
+    try:
+        if blob[:1] != _VERSION:
+            raise SealError("unknown sealed format")
+        return blob[2 : 2 + blob[1]].decode("ascii")
+    except (IndexError, UnicodeDecodeError):
+        raise SealError("sealed secret could not be opened") from None
+
+
+def reseal(keyring: Keyring, blob: bytes, *, purpose: str, owner: str) -> bytes:
+    """`blob` sealed again under the active master key; returned as it is if already there."""
+    if sealed_key_id(blob) == keyring.active.id:
+        return blob
+    return seal(
+        keyring,
+        open_sealed(keyring, blob, purpose=purpose, owner=owner),
+        purpose=purpose,
+        owner=owner,
+    )
+
+
 def _aad(header: bytes, purpose: str, owner: str) -> bytes:
     return header + b"\x00" + purpose.encode() + b"\x00" + owner.encode()

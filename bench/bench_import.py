@@ -1,0 +1,200 @@
+"""`residents import` throughput beside inserting the same rows unencrypted, in the same run.
+
+Usage: `.venv/bin/python bench/bench_import.py [ROWS]` (default 100,000, or WELFARE_BENCH_ROWS).
+Runs on a temporary SQLite file, or on a fresh PostgreSQL database when
+WELFARE_BENCH_DATABASE_URL is set. Both sides read the same CSV file with the same parser and
+commit one transaction per 1,000 rows. The measured side is the command's own path: validation,
+the blind-index lookup of known RRNs, a data key per resident, five sealed fields, three blind
+indexes and one access record per batch. The reference inserts the plaintext columns into an
+indexed scratch table (RRN unique, phone and name indexed, as the registry's blind indexes are).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from scratch_database import describe_machine, scratch_database
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+)
+
+from services import demo
+from services.resident_import import (
+    COLUMNS,
+    DEFAULT_BATCH,
+    ImportRow,
+    import_residents,
+    read_csv,
+)
+from welfare.crypto.keyring import Keyring
+from welfare.database import Database
+from welfare.migrate import upgrade
+from welfare.models import Actor, Resident
+
+DEFAULT_ROWS = 100_000
+CHUNK = 10_000  # rows per turn of each side
+GOAL_RATIO = 1 / 3
+DONGS_FILE = Path(__file__).resolve().parent.parent / "config" / "dongs.json"
+
+plain_metadata = MetaData()
+plain_residents = Table(
+    "bench_plain_residents",
+    plain_metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("dong_code", String(10)),
+    Column("birth_year", Integer),
+    Column("sex", String(6)),
+    Column("household_type", String(30)),
+    Column("name", Text),
+    Column("rrn", String(14), unique=True),
+    Column("phone", String(20)),
+    Column("address", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Index("ix_bench_plain_residents_phone", "phone"),
+    Index("ix_bench_plain_residents_name", "name"),
+)
+
+
+def row_count() -> int:
+    raw = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WELFARE_BENCH_ROWS", "")
+    return int(raw.replace(",", "").replace("_", "")) if raw else DEFAULT_ROWS
+
+
+def dong_names() -> dict[str, str]:
+    return {d["code"]: d["name"] for d in json.loads(DONGS_FILE.read_text(encoding="utf-8"))}
+
+
+def write_csv(path: Path, rows: int, now: datetime) -> None:
+    """Fictional residents (services.demo's generator), one per line, as an operator exports."""
+    rng = random.Random(20261124)
+    people = demo.fictional_residents(rng, rows, dong_names(), today=now)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        for person in people:
+            writer.writerow([person.values[c] or "" for c in COLUMNS])
+
+
+def plain_rows(rows: list[ImportRow], now: datetime, seen: set[str]) -> list[dict[str, Any]]:
+    """The plaintext columns of each row (a repeated RRN is skipped, as the import does)."""
+    values = []
+    for row in rows:
+        v = row.values
+        rrn = v["rrn"] or ""
+        if rrn in seen:
+            continue
+        seen.add(rrn)
+        values.append(
+            {
+                "id": uuid.uuid4(),
+                "dong_code": v["dong"],
+                "birth_year": 1900 + int(rrn[:2]),
+                "sex": "male" if rrn[7] in "13579" else "female",
+                "household_type": v["household_type"],
+                "name": v["name"],
+                "rrn": rrn,
+                "phone": v["phone"],
+                "address": v["address"],
+                "created_at": now,
+            }
+        )
+    return values
+
+
+def insert_plain(db: Database, rows: list[ImportRow], now: datetime, seen: set[str]) -> int:
+    values = plain_rows(rows, now, seen)
+    for start in range(0, len(values), DEFAULT_BATCH):
+        with db.transaction() as session:
+            session.execute(insert(plain_residents), values[start : start + DEFAULT_BATCH])
+    return len(values)
+
+
+def import_encrypted(db: Database, rows: list[ImportRow], now: datetime) -> tuple[int, int]:
+    with db.new_session() as session:
+        summary = import_residents(session, actor=Actor.system("bench"), rows=rows, now=now)
+    return summary.imported, len(summary.bad)
+
+
+def main() -> None:
+    rows = row_count()
+    now = datetime.now(UTC)
+    with (
+        TemporaryDirectory(prefix="welfare-bench-import-") as tmp,
+        scratch_database("import") as url,
+    ):
+        csv_path = Path(tmp) / "residents.csv"
+        write_csv(csv_path, rows, now)
+        db = Database(url, keyring=Keyring.generate(for_development=False))
+        try:
+            upgrade(db.engine)
+            plain_metadata.create_all(db.engine)
+            print(describe_machine(db.engine))
+            print(
+                f"rows: {rows:,} fictional residents in one CSV file, batches of {DEFAULT_BATCH:,}"
+            )
+
+            started = time.perf_counter()
+            with csv_path.open(encoding="utf-8-sig", newline="") as stream:
+                rows_read = read_csv(stream)
+            read_seconds = time.perf_counter() - started
+            # Both sides start from the same parsed rows, and take turns chunk by chunk, so a
+            # burst of load on a shared machine hits the import and its reference alike.
+            plain = imported = bad = 0
+            plain_seconds = import_seconds = read_seconds
+            seen: set[str] = set()
+            for start in range(0, len(rows_read), CHUNK):
+                chunk = rows_read[start : start + CHUNK]
+                started = time.perf_counter()
+                plain += insert_plain(db, chunk, now, seen)
+                plain_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                done, failed = import_encrypted(db, chunk, now)
+                import_seconds += time.perf_counter() - started
+                imported += done
+                bad += failed
+
+            with db.transaction() as session:
+                stored = session.scalar(select(func.count()).select_from(Resident))
+        finally:
+            db.dispose()
+    plain_rate = plain / plain_seconds
+    import_rate = imported / import_seconds
+    ratio = import_rate / plain_rate
+    print(
+        f"residents import (encrypted)       {import_rate:>10,.0f} residents/s "
+        f"({imported:,} in {import_seconds:.1f} s; {bad} bad rows; {stored:,} stored)"
+    )
+    print(
+        f"plain INSERT, unencrypted (ref.)   {plain_rate:>10,.0f} residents/s "
+        f"({plain:,} in {plain_seconds:.1f} s)"
+    )
+    print(f"  both include reading the CSV file ({read_seconds:.1f} s)")
+    print(f"  ratio {ratio:.2f} (goal >= {GOAL_RATIO:.2f})")
+    if ratio < GOAL_RATIO:
+        # Reported, not failed: a busy machine skews one run, and benchmarks are never gates.
+        print(f"!! the import is below {GOAL_RATIO:.0%} of unencrypted inserts on this run")
+
+
+if __name__ == "__main__":
+    main()

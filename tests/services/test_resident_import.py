@@ -1,0 +1,55 @@
+"""Bulk registration at the service level: races with single registrations, row parsing."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services import resident_import, residents
+from welfare.models import Actor, Resident
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+GASAN = "1154551000"
+SYSTEM = Actor.system("test")
+CSV = (
+    "\ufeffName, RRN ,dong,phone,address,household_type\n"
+    f"김하늘,520412-2123456,{GASAN},010-2222-3333,,single\n"
+    f"이바다,491111-1234567,{GASAN},,,\n"
+)
+
+
+def test_a_resident_registered_between_lookup_and_insert_is_skipped_on_the_retry(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = resident_import.read_csv(io.StringIO(CSV.removeprefix("\ufeff")))
+    real_lookup = resident_import._not_registered
+    calls: list[int] = []
+
+    def registered_meanwhile(s: Session, valid: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # our lookup ran before someone else's registration committed
+            fresh = real_lookup(s, valid)
+            residents.register_resident(
+                s, actor=SYSTEM, name="김하늘", rrn="520412-2123456", dong=GASAN, now=NOW
+            )
+            return fresh
+        return real_lookup(s, valid)
+
+    monkeypatch.setattr(resident_import, "_not_registered", registered_meanwhile)
+    before = session.scalar(select(func.count()).select_from(Resident)) or 0
+    summary = resident_import.import_residents(session, actor=SYSTEM, rows=rows, now=NOW)
+    assert (summary.imported, summary.already_registered, summary.bad) == (1, 1, [])
+    assert session.scalar(select(func.count()).select_from(Resident)) == before + 2
+
+
+def test_headers_are_read_whatever_their_case_and_spacing() -> None:
+    rows = resident_import.read_csv(io.StringIO(CSV.removeprefix("\ufeff")))
+    assert [r.line for r in rows] == [2, 3]
+    assert rows[0].values["rrn"] == "520412-2123456"
+    assert rows[1].values["phone"] is None
+    assert "520412" not in repr(rows[0])
