@@ -36,6 +36,7 @@ from benchkit import (
     analyze,
     backend_arguments,
     backends,
+    captured,
     database_line,
     libpq_url,
     load_enrollments,
@@ -194,8 +195,10 @@ def run_clients(
         barrier.wait(timeout=120)
         with database.engine.connect() as conn:
             while len(collected) < clients:
-                for wait, count in conn.execute(text(SAMPLE)).all():
+                sampled = dict(conn.execute(text(SAMPLE)).all())
+                for wait, count in sampled.items():
                     samples[wait] += count
+                samples["samples with a Lock:advisory wait"] += "Lock:advisory" in sampled
                 sample_count += 1
                 conn.rollback()
                 with contextlib.suppress(queue.Empty):
@@ -215,8 +218,34 @@ def run_clients(
 
 
 def describe_waits(waits: dict[str, float]) -> str:
+    blocked = waits.pop("samples with a Lock:advisory wait", 0.0)
     shown = sorted(waits.items(), key=lambda kv: -kv[1])[:4]
-    return ", ".join(f"{k} {v:.2f}" for k, v in shown if v >= 0.01) or "none"
+    listed = ", ".join(f"{k} {v:.2f}" for k, v in shown if v >= 0.01) or "none"
+    return listed + (f" (someone waits on the advisory lock in {blocked:.0%})" if blocked else "")
+
+
+def statements_of_one_contact(database: Database, resident_id: uuid.UUID) -> str:
+    """What one log_contact sends, and how much of it runs under the audit chain's lock."""
+    actor = Actor(staff_id=uuid.uuid4(), role=Role.OUTREACH, dongs=frozenset(DONGS))
+    now = datetime.now(UTC)
+    with captured(database.engine) as seen, database.new_session() as session:
+        ongi.log_contact(
+            session,
+            actor=actor,
+            resident_id=resident_id,
+            channel="phone",
+            outcome="reached",
+            occurred_at=now,
+            now=now,
+            client_ref=f"bench-{uuid.uuid4()}",
+        )
+    sent = [sql for sql, _ in seen]
+    locked = next(i for i, sql in enumerate(sent) if "pg_advisory_xact_lock" in sql)
+    return (
+        f"one log_contact resolving a lapse sends {len(sent)} statements and a COMMIT; the "
+        f"audit chain's advisory lock is held from statement {locked + 1} through the commit "
+        f"({len(sent) - locked} statements and the commit's WAL flush)"
+    )
 
 
 def main() -> None:
@@ -287,8 +316,9 @@ def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace
     )
     rows = []
     for clients in counts:
-        reference = run_clients("raw", clients, url, keyring, slices_of[clients], args, database)
-        logged = run_clients("contacts", clients, url, keyring, slices_of[clients], args, database)
+        common = {"url": url, "keyring": keyring, "slices": slices_of[clients], "args": args}
+        reference = run_clients(database, kind="raw", **common)
+        logged = run_clients(database, kind="contacts", **common)
         rows.append((clients, reference, logged))
         print(
             f"  {clients} client{'s' if clients > 1 else ' '}: raw INSERT {reference.rate:8.1f}/s "
@@ -313,6 +343,10 @@ def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace
         f"written: {contacts:,} contacts, {resolved:,} lapse follow-ups resolved by them, "
         f"{audit:,} access records chained"
     )
+    lapsed_ids = {ids[i] for i in lapsed}
+    spare = [r for r in slices_of[counts[0]][0][-200:] if r in lapsed_ids]
+    if spare:
+        print(statements_of_one_contact(database, spare[-1]))
     if len(rows) > 1:
         (c1, ref1, log1), (cn, refn, logn) = rows[0], rows[-1]
         print(

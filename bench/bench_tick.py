@@ -49,6 +49,7 @@ from benchkit import (
 )
 from sqlalchemy import Engine, event, exists, select, text
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+from whatif_tick import proposed_fixes
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
@@ -161,6 +162,24 @@ def timed_tick(database: Database) -> tuple[float, int, Statements]:
     return elapsed(), int(result.counts["raised"]), stats
 
 
+def second_tick_after_analyze(database: Database) -> None:
+    """PostgreSQL plans the second tick with the statistics of the follow-up table as it was
+    before the raise (empty here): a nested-loop anti-join, lapsed x live. Autovacuum analyzes
+    after a large raise; run last, as it leaves statistics behind, this shows that cost."""
+    timed_tick(database)
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE followups"))
+    scan = scan_seconds(database.engine)
+    seconds, raised, _ = timed_tick(database)
+    reset(database.engine)
+    if raised != 0:
+        raise SystemExit(f"a tick at the same instant raised {raised}")
+    print(
+        f"  {'second tick after ANALYZE followups':<44}{seconds:8.3f} s   {seconds / scan:.2f}x "
+        f"(scan {scan:.3f} s this round)"
+    )
+
+
 def reset(engine: Engine) -> None:
     """Remove everything a tick wrote, so the next round starts from the same state."""
     with engine.begin() as conn:
@@ -199,74 +218,121 @@ def load(database: Database, enrolled: int, lapsed_share: float, seed: int) -> i
     return lapsed_count
 
 
+@dataclass
+class Rounds:
+    """What the rounds measured, and round 1's statement timings and second-tick plans."""
+
+    figures: list[dict[str, float]] = field(default_factory=list)
+    first: Statements = field(default_factory=Statements)
+    second: Statements = field(default_factory=Statements)
+    second_plans: dict[str, list[str]] = field(default_factory=dict)
+
+    def median(self, name: str) -> float:
+        return median([r[name] for r in self.figures])
+
+
+def measure(database: Database, args: argparse.Namespace, lapsed: int) -> Rounds:
+    engine = database.engine
+    scan_seconds(engine)  # warm the cache for the reference and the tick alike
+    lapse_select_seconds(database)
+    rounds = Rounds()
+    with stopwatch() as spent:
+        for number in range(1, args.rounds + 1):
+            if number > 1 and spent() > args.budget:
+                print(f"  (no round {number}: over the {args.budget:.0f} s budget)")
+                break
+            scan = scan_seconds(engine)
+            alone, found = lapse_select_seconds(database)
+            tick, raised, stats = timed_tick(database)
+            again, raised_again, again_stats = timed_tick(database)
+            if raised != lapsed or found != lapsed or raised_again != 0:
+                raise SystemExit(
+                    f"wrong counts: lapsed {lapsed}, found {found}, raised {raised}, "
+                    f"second tick raised {raised_again}"
+                )
+            if number == 1:  # the second tick's plans, while the follow-ups are live
+                rounds.first, rounds.second = stats, again_stats
+                rounds.second_plans = {
+                    kind: explain(engine, *again_stats.first[kind])
+                    for kind in ("SELECT ongi_enrollments", "SELECT followups")
+                }
+            rounds.figures.append({"scan": scan, "tick": tick, "again": again, "alone": alone})
+            print(
+                f"  round {number}: full scan {scan:.3f} s | tick {tick:.3f} s "
+                f"(raised {raised:,}) | second tick {again:.3f} s (raised 0) | "
+                f"lapse SELECT alone {alone:.3f} s"
+            )
+            reset(engine)
+    return rounds
+
+
 def run_backend(url: str, args: argparse.Namespace) -> None:
     database = migrated_database(url)
     try:
         print(database_line(database.engine))
         lapsed = load(database, args.enrolled, args.lapsed_share, args.seed)
-        engine = database.engine
-        scan_seconds(engine)  # warm the cache for the reference and the tick alike
-        lapse_select_seconds(database)
-
-        rounds: list[dict[str, float]] = []
-        first_stats: Statements | None = None
-        with stopwatch() as spent:
-            for number in range(1, args.rounds + 1):
-                if number > 1 and spent() > args.budget:
-                    print(
-                        f"  (stopping after {number - 1} rounds: "
-                        f"over the {args.budget:.0f} s budget)"
-                    )
-                    break
-                scan = scan_seconds(engine)
-                alone, found = lapse_select_seconds(database)
-                tick, raised, stats = timed_tick(database)
-                again, raised_again, _ = timed_tick(database)
-                if raised != lapsed or found != lapsed or raised_again != 0:
-                    raise SystemExit(
-                        f"wrong counts: lapsed {lapsed}, found {found}, raised {raised}, "
-                        f"second tick raised {raised_again}"
-                    )
-                first_stats = first_stats or stats
-                rounds.append({"scan": scan, "tick": tick, "again": again, "alone": alone})
-                print(
-                    f"  round {number}: full scan {scan:.3f} s | tick {tick:.3f} s "
-                    f"(raised {raised:,}) | second tick {again:.3f} s (raised 0) | "
-                    f"lapse SELECT alone {alone:.3f} s"
-                )
-                reset(engine)
-
-        assert first_stats is not None  # noqa: S101 - at least one round ran
-        lapse_kind = next(k for k in first_stats.first if k.endswith("ongi_enrollments"))
-        print("plan of the tick's lapse SELECT, as it was sent:")
-        for line in explain(engine, *first_stats.first[lapse_kind]):
+        rounds = measure(database, args, lapsed)
+        print("plan of the tick's lapse SELECT as it was sent, before raising:")
+        for line in explain(database.engine, *rounds.first.first["SELECT ongi_enrollments"]):
             print(f"    {line}")
-
-        scan = median([r["scan"] for r in rounds])
-        tick = median([r["tick"] for r in rounds])
-        again = median([r["again"] for r in rounds])
-        alone = median([r["alone"] for r in rounds])
-        ratio = tick / scan
-        print(
-            f"medians of {len(rounds)} rounds ({engine.dialect.name}, {args.enrolled:,} enrolled):"
-        )
-        print(f"  full scan of ongi_enrollments (reference)   {scan:8.3f} s")
-        print(
-            f"  tick via run_job, raising {lapsed:,}{'':<{10 - len(f'{lapsed:,}')}}"
-            f"{tick:8.3f} s   {ratio:.2f}x the scan (goal <= {GOAL_RATIO:.0f}x): "
-            f"{verdict(ratio <= GOAL_RATIO)}"
-        )
-        print(f"  second tick, same instant, raising 0    {again:8.3f} s   {again / scan:.2f}x")
-        print(f"  lapse SELECT alone (ORM rows, no lock)  {alone:8.3f} s   {alone / scan:.2f}x")
-        print(f"  where round 1's tick went ({rounds[0]['tick']:.3f} s), time inside execute:")
-        for kind, seconds in sorted(first_stats.seconds.items(), key=lambda kv: -kv[1]):
-            print(f"    {kind:<32} {first_stats.calls[kind]:>5} calls {seconds:8.3f} s")
-        rest = rounds[0]["tick"] - first_stats.total()
-        print(f"    {'Python, row fetches, commit':<32} {'':>11} {rest:8.3f} s")
+        print("plans of the second tick, with the first tick's follow-ups live:")
+        for kind, lines in rounds.second_plans.items():
+            print(f"  {kind} ({rounds.second.seconds[kind]:.3f} s inside execute):")
+            for line in lines:
+                print(f"    {line}")
+        summarize(rounds, database.engine.dialect.name, args.enrolled, lapsed)
+        if args.what_if:
+            what_if(database, rounds, lapsed)
+        if database.dialect == "postgresql":
+            second_tick_after_analyze(database)
         if args.profile:
             profile_tick(database)
     finally:
         database.dispose()
+
+
+def summarize(rounds: Rounds, dialect: str, enrolled: int, lapsed: int) -> None:
+    scan, tick = rounds.median("scan"), rounds.median("tick")
+    again, alone = rounds.median("again"), rounds.median("alone")
+    ratio = tick / scan
+    print(f"medians of {len(rounds.figures)} rounds ({dialect}, {enrolled:,} enrolled):")
+    print(f"  {'full scan of ongi_enrollments (reference)':<44}{scan:8.3f} s")
+    print(
+        f"  {f'tick via run_job, raising {lapsed:,}':<44}{tick:8.3f} s   {ratio:.2f}x the scan "
+        f"(goal <= {GOAL_RATIO:.0f}x): {verdict(ratio <= GOAL_RATIO)}"
+    )
+    print(f"  {'second tick, same instant, raising 0':<44}{again:8.3f} s   {again / scan:.2f}x")
+    print(f"  {'lapse SELECT alone (ORM rows, no lock)':<44}{alone:8.3f} s   {alone / scan:.2f}x")
+    first = rounds.figures[0]
+    for label, took, stats in (
+        ("tick", first["tick"], rounds.first),
+        ("second tick", first["again"], rounds.second),
+    ):
+        print(f"  where round 1's {label} went ({took:.3f} s), time inside execute:")
+        for kind, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1])[:6]:
+            print(f"    {kind:<32} {stats.calls[kind]:>5} calls {seconds:8.3f} s")
+        rest = took - stats.total()
+        print(f"    {'Python, row fetches, commit':<32} {'':>11} {rest:8.3f} s")
+
+
+def what_if(database: Database, rounds: Rounds, lapsed: int) -> None:
+    """One round with the fixes of bench/whatif_tick.py patched in (not the shipped code)."""
+    scan = scan_seconds(database.engine)
+    with proposed_fixes():
+        tick, raised, stats = timed_tick(database)
+        again, raised_again, _ = timed_tick(database)
+    reset(database.engine)
+    if raised != lapsed or raised_again != 0:
+        raise SystemExit(f"what-if: raised {raised} then {raised_again}, lapsed {lapsed}")
+    print(
+        "  what-if, live states as literals + bulk raise (bench/whatif_tick.py, not shipped):\n"
+        f"  {f'tick, raising {raised:,}':<44}{tick:8.3f} s   {tick / scan:.2f}x the scan "
+        f"(scan {scan:.3f} s this round; shipped tick {rounds.median('tick') / tick:.1f}x slower)\n"
+        f"  {'second tick, raising 0':<44}{again:8.3f} s   {again / scan:.2f}x"
+    )
+    for kind, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1])[:4]:
+        print(f"    {kind:<32} {stats.calls[kind]:>5} calls {seconds:8.3f} s")
+    print(f"    {'Python, row fetches, commit':<32} {'':>11} {tick - stats.total():8.3f} s")
 
 
 def profile_tick(database: Database) -> None:
@@ -297,6 +363,12 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=20261102)
     parser.add_argument("--profile", action="store_true", help="cProfile one more tick")
+    parser.add_argument(
+        "--no-what-if",
+        dest="what_if",
+        action="store_false",
+        help="skip the round with the proposed fixes patched in (bench/whatif_tick.py)",
+    )
     backend_arguments(parser)
     args = parser.parse_args()
     print(machine_line())
