@@ -1,0 +1,382 @@
+"""One follow-up tick over 1,000,000 enrolled residents with 1% lapsed, beside one full scan.
+
+The tick runs as the scheduler runs it (`run_job` with the `followups` job): it finds the
+lapsed residents through the partial index on active `next_due_at`, raises one follow-up for
+each with its `raised` event and outbox message, and commits. The reference is one full scan of
+the enrollment table in the same process and run. Goal (issue 5): the tick, raising included,
+takes at most twice the scan. A second tick at the same instant must raise nothing, fast.
+
+Each round runs the scan, the tick and the second tick back to back, then removes what the tick
+raised, so load on a shared machine hits the tick and its reference alike.
+
+    .venv/bin/python bench/bench_tick.py                       # 1,000,000 on both backends
+    .venv/bin/python bench/bench_tick.py --enrolled 200000 --backend sqlite --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import random
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from benchkit import (
+    analyze,
+    backend_arguments,
+    backends,
+    database_line,
+    explain,
+    load_enrollments,
+    load_residents,
+    machine_line,
+    median,
+    migrated_database,
+    pick_dongs,
+    size_argument,
+    sorted_ids,
+    stopwatch,
+    throwaway_database,
+    verdict,
+)
+from sqlalchemy import Engine, event, exists, select, text
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+from whatif_tick import proposed_fixes
+
+from schedulers.followups import run_followups
+from schedulers.registry import Job
+from schedulers.runner import run_job
+from services.followups import LIVE_STATES
+from welfare.database import Database
+from welfare.models import EnrollmentStatus, FollowUp, FollowUpReason, OngiEnrollment
+
+AS_OF = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 09:00 in Seoul
+TICK = Job("followups", run_followups)
+GOAL_RATIO = 2.0
+SCANS_PER_ROUND = 3
+# The reference: every row of the enrollment table read once (max() and sum() keep any index
+# from answering it alone).
+SCAN = "SELECT count(*), max(next_due_at), sum(interval_hours) FROM ongi_enrollments"
+RAISED_TABLES = ("followup_events", "outbox", "followups", "scheduler_runs", "scheduler_leases")
+
+
+@dataclass
+class Statements:
+    """Time spent inside cursor.execute, by statement kind, as the driver received them."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    first: dict[str, tuple[str, Any]] = field(default_factory=dict)
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+_KIND = re.compile(
+    r"^\s*(?:(INSERT) INTO (\w+)|(UPDATE) (\w+)|(DELETE) FROM (\w+)|(SELECT).*?\bFROM (\w+))",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def statement_kind(sql: str) -> str:
+    match = _KIND.match(sql)
+    if not match:
+        return sql.split(None, 2)[0].upper() + " (other)"
+    words = [g for g in match.groups() if g]
+    return f"{words[0].upper()} {words[1]}"
+
+
+@contextmanager
+def watched(engine: Engine) -> Iterator[Statements]:
+    """Record each statement's execute time while the block runs."""
+    stats = Statements()
+    started: dict[int, float] = {}
+
+    def before(_c: Any, cursor: DBAPICursor, sql: str, params: Any, *_: Any) -> None:
+        started[id(cursor)] = time.perf_counter()
+
+    def after(
+        _c: Any, cursor: DBAPICursor, sql: str, params: Any, _x: ExecutionContext, _m: bool
+    ) -> None:
+        kind = statement_kind(sql)
+        stats.seconds[kind] += time.perf_counter() - started.pop(id(cursor), time.perf_counter())
+        stats.calls[kind] += 1
+        stats.first.setdefault(kind, (sql, params))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield stats
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def lapse_query() -> Any:
+    """The SELECT raise_contact_lapses issues (without FOR UPDATE), to time finding alone."""
+    live = exists().where(
+        FollowUp.subject_id == OngiEnrollment.resident_id,
+        FollowUp.reason == FollowUpReason.CONTACT_LAPSED.value,
+        FollowUp.state.in_(LIVE_STATES),
+    )
+    return (
+        select(OngiEnrollment)
+        .where(
+            OngiEnrollment.status == EnrollmentStatus.ACTIVE.value,
+            OngiEnrollment.next_due_at <= AS_OF,
+            ~live,
+        )
+        .order_by(OngiEnrollment.next_due_at)
+    )
+
+
+def scan_seconds(engine: Engine) -> float:
+    best = float("inf")
+    for _ in range(SCANS_PER_ROUND):
+        with engine.connect() as conn, stopwatch() as elapsed:
+            conn.execute(text(SCAN)).one()
+        best = min(best, elapsed())
+    return best
+
+
+def lapse_select_seconds(database: Database) -> tuple[float, int]:
+    with database.new_session() as session, stopwatch() as elapsed:
+        found = len(session.scalars(lapse_query()).all())
+        session.rollback()
+    return elapsed(), found
+
+
+def timed_tick(database: Database) -> tuple[float, int, Statements]:
+    with watched(database.engine) as stats, stopwatch() as elapsed:
+        result = run_job(database, TICK, as_of=AS_OF)
+    if result.status != "succeeded":
+        raise SystemExit(f"the tick {result.status}: {result.error}")
+    return elapsed(), int(result.counts["raised"]), stats
+
+
+def second_tick_after_analyze(database: Database) -> None:
+    """PostgreSQL plans the second tick with the statistics of the follow-up table as it was
+    before the raise (empty here): a nested-loop anti-join, lapsed x live. Autovacuum analyzes
+    after a large raise; run last, as it leaves statistics behind, this shows that cost."""
+    timed_tick(database)
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE followups"))
+    scan = scan_seconds(database.engine)
+    seconds, raised, _ = timed_tick(database)
+    reset(database.engine)
+    if raised != 0:
+        raise SystemExit(f"a tick at the same instant raised {raised}")
+    print(
+        f"  {'second tick after ANALYZE followups':<44}{seconds:8.3f} s   {seconds / scan:.2f}x "
+        f"(scan {scan:.3f} s this round)"
+    )
+
+
+def reset(engine: Engine) -> None:
+    """Remove everything a tick wrote, so the next round starts from the same state."""
+    with engine.begin() as conn:
+        for table in RAISED_TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in RAISED_TABLES:
+                conn.execute(text(f"VACUUM {table}"))
+
+
+def load(database: Database, enrolled: int, lapsed_share: float, seed: int) -> int:
+    rng = random.Random(seed)
+    lapsed_count = round(enrolled * lapsed_share)
+    lapsed = set(rng.sample(range(enrolled), lapsed_count))
+    ids = sorted_ids(enrolled, rng)
+    dongs = pick_dongs(enrolled, rng)
+    with stopwatch() as loading:
+        load_residents(database.engine, ids, dongs, rng, AS_OF)
+        load_enrollments(
+            database.engine,
+            resident_ids=ids,
+            dongs=dongs,
+            lapsed=lapsed.__contains__,
+            as_of=AS_OF,
+            rng=rng,
+        )
+    with stopwatch() as analyzing:
+        analyze(database.engine)
+    note = f" (+ VACUUM ANALYZE {analyzing():.1f} s)" if database.dialect == "postgresql" else ""
+    print(
+        f"data: {enrolled:,} residents enrolled, all active (risk high/medium/low 20/35/45%), "
+        f"{lapsed_count:,} lapsed ({lapsed_count / enrolled:.2%}, up to 3 days late), the rest "
+        f"due within one interval; loaded in {loading():.1f} s{note}"
+    )
+    return lapsed_count
+
+
+@dataclass
+class Rounds:
+    """What the rounds measured, and round 1's statement timings and second-tick plans."""
+
+    figures: list[dict[str, float]] = field(default_factory=list)
+    first: Statements = field(default_factory=Statements)
+    second: Statements = field(default_factory=Statements)
+    second_plans: dict[str, list[str]] = field(default_factory=dict)
+
+    def median(self, name: str) -> float:
+        return median([r[name] for r in self.figures])
+
+
+def measure(database: Database, args: argparse.Namespace, lapsed: int) -> Rounds:
+    engine = database.engine
+    scan_seconds(engine)  # warm the cache for the reference and the tick alike
+    lapse_select_seconds(database)
+    rounds = Rounds()
+    with stopwatch() as spent:
+        for number in range(1, args.rounds + 1):
+            if number > 1 and spent() > args.budget:
+                print(f"  (no round {number}: over the {args.budget:.0f} s budget)")
+                break
+            scan = scan_seconds(engine)
+            alone, found = lapse_select_seconds(database)
+            tick, raised, stats = timed_tick(database)
+            again, raised_again, again_stats = timed_tick(database)
+            if raised != lapsed or found != lapsed or raised_again != 0:
+                raise SystemExit(
+                    f"wrong counts: lapsed {lapsed}, found {found}, raised {raised}, "
+                    f"second tick raised {raised_again}"
+                )
+            if number == 1:  # the second tick's plans, while the follow-ups are live
+                rounds.first, rounds.second = stats, again_stats
+                rounds.second_plans = {
+                    kind: explain(engine, *again_stats.first[kind])
+                    for kind in ("SELECT ongi_enrollments", "SELECT followups")
+                }
+            rounds.figures.append({"scan": scan, "tick": tick, "again": again, "alone": alone})
+            print(
+                f"  round {number}: full scan {scan:.3f} s | tick {tick:.3f} s "
+                f"(raised {raised:,}) | second tick {again:.3f} s (raised 0) | "
+                f"lapse SELECT alone {alone:.3f} s"
+            )
+            reset(engine)
+    return rounds
+
+
+def run_backend(url: str, args: argparse.Namespace) -> None:
+    database = migrated_database(url)
+    try:
+        print(database_line(database.engine))
+        lapsed = load(database, args.enrolled, args.lapsed_share, args.seed)
+        rounds = measure(database, args, lapsed)
+        print("plan of the tick's lapse SELECT as it was sent, before raising:")
+        for line in explain(database.engine, *rounds.first.first["SELECT ongi_enrollments"]):
+            print(f"    {line}")
+        print("plans of the second tick, with the first tick's follow-ups live:")
+        for kind, lines in rounds.second_plans.items():
+            print(f"  {kind} ({rounds.second.seconds[kind]:.3f} s inside execute):")
+            for line in lines:
+                print(f"    {line}")
+        summarize(rounds, database.engine.dialect.name, args.enrolled, lapsed)
+        if args.what_if:
+            what_if(database, rounds, lapsed)
+        if database.dialect == "postgresql":
+            second_tick_after_analyze(database)
+        if args.profile:
+            profile_tick(database)
+    finally:
+        database.dispose()
+
+
+def summarize(rounds: Rounds, dialect: str, enrolled: int, lapsed: int) -> None:
+    scan, tick = rounds.median("scan"), rounds.median("tick")
+    again, alone = rounds.median("again"), rounds.median("alone")
+    ratio = tick / scan
+    print(f"medians of {len(rounds.figures)} rounds ({dialect}, {enrolled:,} enrolled):")
+    print(f"  {'full scan of ongi_enrollments (reference)':<44}{scan:8.3f} s")
+    print(
+        f"  {f'tick via run_job, raising {lapsed:,}':<44}{tick:8.3f} s   {ratio:.2f}x the scan "
+        f"(goal <= {GOAL_RATIO:.0f}x): {verdict(ratio <= GOAL_RATIO)}"
+    )
+    print(f"  {'second tick, same instant, raising 0':<44}{again:8.3f} s   {again / scan:.2f}x")
+    print(f"  {'lapse SELECT alone (ORM rows, no lock)':<44}{alone:8.3f} s   {alone / scan:.2f}x")
+    first = rounds.figures[0]
+    for label, took, stats in (
+        ("tick", first["tick"], rounds.first),
+        ("second tick", first["again"], rounds.second),
+    ):
+        print(f"  where round 1's {label} went ({took:.3f} s), time inside execute:")
+        for kind, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1])[:6]:
+            print(f"    {kind:<32} {stats.calls[kind]:>5} calls {seconds:8.3f} s")
+        rest = took - stats.total()
+        print(f"    {'Python, row fetches, commit':<32} {'':>11} {rest:8.3f} s")
+
+
+def what_if(database: Database, rounds: Rounds, lapsed: int) -> None:
+    """One round with the fixes of bench/whatif_tick.py patched in (not the shipped code)."""
+    scan = scan_seconds(database.engine)
+    with proposed_fixes():
+        tick, raised, stats = timed_tick(database)
+        again, raised_again, _ = timed_tick(database)
+    reset(database.engine)
+    if raised != lapsed or raised_again != 0:
+        raise SystemExit(f"what-if: raised {raised} then {raised_again}, lapsed {lapsed}")
+    print(
+        "  what-if, live states as literals + bulk raise (bench/whatif_tick.py, not shipped):\n"
+        f"  {f'tick, raising {raised:,}':<44}{tick:8.3f} s   {tick / scan:.2f}x the scan "
+        f"(scan {scan:.3f} s this round; shipped tick {rounds.median('tick') / tick:.1f}x slower)\n"
+        f"  {'second tick, raising 0':<44}{again:8.3f} s   {again / scan:.2f}x"
+    )
+    for kind, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1])[:4]:
+        print(f"    {kind:<32} {stats.calls[kind]:>5} calls {seconds:8.3f} s")
+    print(f"    {'Python, row fetches, commit':<32} {'':>11} {tick - stats.total():8.3f} s")
+
+
+def profile_tick(database: Database) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    result = run_job(database, TICK, as_of=AS_OF)
+    profiler.disable()
+    reset(database.engine)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(22)
+    stats.sort_stats("cumulative").print_stats(
+        r"schedulers|services|sqlalchemy/orm/(session|unitofwork)", 18
+    )
+    print(f"cProfile of one more tick (raised {result.counts.get('raised')}; profiler overhead):")
+    for line in out.getvalue().splitlines():
+        if line.strip() and not line.startswith(("   Ordered by", "   List reduced")):
+            print(f"    {line.rstrip()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size_argument(parser, "enrolled", "BENCH_ENROLLED", 1_000_000, "enrolled residents")
+    parser.add_argument("--lapsed-share", type=float, default=0.01)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--budget", type=float, default=150.0, help="start no new round after this many seconds"
+    )
+    parser.add_argument("--seed", type=int, default=20261102)
+    parser.add_argument("--profile", action="store_true", help="cProfile one more tick")
+    parser.add_argument(
+        "--no-what-if",
+        dest="what_if",
+        action="store_false",
+        help="skip the round with the proposed fixes patched in (bench/whatif_tick.py)",
+    )
+    backend_arguments(parser)
+    args = parser.parse_args()
+    print(machine_line())
+    for backend in backends(args.backend, args.pg_url):
+        print(f"== {backend}")
+        with throwaway_database(backend, "tick", args.pg_url) as url:
+            run_backend(url, args)
+
+
+if __name__ == "__main__":
+    main()
