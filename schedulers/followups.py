@@ -31,6 +31,7 @@ from welfare.models import (
     Resident,
     ResidentStatus,
 )
+from welfare.models.base import eq_literal, in_literals
 
 JOB = "followups"
 BATCH = 2000
@@ -57,14 +58,14 @@ def raise_contact_lapses(session: Session, as_of: datetime, calendar: BusinessCa
     live = exists().where(
         FollowUp.subject_id == OngiEnrollment.resident_id,
         FollowUp.reason == FollowUpReason.CONTACT_LAPSED.value,
-        FollowUp.state.in_(LIVE_STATES),
+        in_literals(FollowUp.state, LIVE_STATES),
     )
     stmt = (
         select(OngiEnrollment)
         .join(Resident, Resident.id == OngiEnrollment.resident_id)
         .where(
             Resident.status == ResidentStatus.ACTIVE.value,
-            OngiEnrollment.status == EnrollmentStatus.ACTIVE.value,
+            eq_literal(OngiEnrollment.status, EnrollmentStatus.ACTIVE.value),
             OngiEnrollment.next_due_at <= as_of,
             ~live,
         )
@@ -134,12 +135,12 @@ def cancel_cleared_lapses(session: Session, as_of: datetime) -> int:
             OngiEnrollment,
             and_(
                 OngiEnrollment.resident_id == FollowUp.subject_id,
-                OngiEnrollment.status.in_(("active", "paused")),
+                in_literals(OngiEnrollment.status, ("active", "paused")),
             ),
         )
         .where(
             FollowUp.reason == FollowUpReason.CONTACT_LAPSED.value,
-            FollowUp.state.in_(LIVE_STATES),
+            in_literals(FollowUp.state, LIVE_STATES),
             or_(
                 Resident.status != ResidentStatus.ACTIVE.value,
                 OngiEnrollment.id.is_(None),
@@ -176,12 +177,12 @@ def raise_care_overdue(session: Session, as_of: datetime, calendar: BusinessCale
     live = exists().where(
         FollowUp.subject_id == CareRequest.id,
         FollowUp.reason == FollowUpReason.CARE_RESPONSE_OVERDUE.value,
-        FollowUp.state.in_(LIVE_STATES),
+        in_literals(FollowUp.state, LIVE_STATES),
     )
     stmt = (
         select(CareRequest)
         .where(
-            CareRequest.state == CareState.RECEIVED.value,
+            eq_literal(CareRequest.state, CareState.RECEIVED.value),
             CareRequest.respond_by <= as_of,
             ~live,
         )
@@ -227,7 +228,7 @@ def cancel_answered_care(session: Session, as_of: datetime) -> int:
         .join(CareRequest, CareRequest.id == FollowUp.subject_id)
         .where(
             FollowUp.reason == FollowUpReason.CARE_RESPONSE_OVERDUE.value,
-            FollowUp.state.in_(LIVE_STATES),
+            in_literals(FollowUp.state, LIVE_STATES),
             CareRequest.state != CareState.RECEIVED.value,
         )
     ).all()

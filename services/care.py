@@ -43,6 +43,7 @@ from welfare.models import (
     FollowUpReason,
     Staff,
 )
+from welfare.models.base import in_literals
 
 TABLE = "care_requests"
 EVENTS_TABLE = "care_request_events"
@@ -234,7 +235,7 @@ def handover_view(
     """What the next shift inherits: open requests of the caller's dongs, soonest deadline
     first (overdue ones lead), with a keyset cursor."""
     stmt: Select[CareRequest] = select(CareRequest).where(
-        access.dong_scope(actor, CareRequest.dong_code), CareRequest.state.in_(OPEN_STATES)
+        access.dong_scope(actor, CareRequest.dong_code), in_literals(CareRequest.state, OPEN_STATES)
     )
     if dong:
         stmt = stmt.where(CareRequest.dong_code == dong)

@@ -33,6 +33,7 @@ from welfare.models import (
     Role,
     Staff,
 )
+from welfare.models.base import in_literals
 
 LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
 RESOLUTION_OUTCOMES = (
@@ -111,7 +112,8 @@ def raise_many(
         insert(FollowUp)
         .values(rows)
         .on_conflict_do_nothing(
-            index_elements=["subject_id", "reason"], index_where=FollowUp.state.in_(LIVE_STATES)
+            index_elements=["subject_id", "reason"],
+            index_where=in_literals(FollowUp.state, LIVE_STATES),
         )
         .returning(FollowUp.id, FollowUp.reason, FollowUp.dong_code, FollowUp.risk_level)
     )
@@ -150,7 +152,7 @@ def escalate_due(
     """Advance every live follow-up whose escalation time has come, one compare-and-set each."""
     stmt = (
         select(FollowUp)
-        .where(FollowUp.state.in_(LIVE_STATES), FollowUp.next_escalation_at <= as_of)
+        .where(in_literals(FollowUp.state, LIVE_STATES), FollowUp.next_escalation_at <= as_of)
         .order_by(FollowUp.next_escalation_at)
         .limit(batch)
     )
@@ -173,7 +175,7 @@ def escalate_due(
             .where(
                 FollowUp.id == followup.id,
                 FollowUp.step == followup.step,
-                FollowUp.state.in_(LIVE_STATES),
+                in_literals(FollowUp.state, LIVE_STATES),
             )
             .values(
                 step=step,
@@ -269,7 +271,7 @@ def _close_live(
         select(FollowUp).where(
             FollowUp.subject_id == subject_id,
             FollowUp.reason == reason,
-            FollowUp.state.in_(LIVE_STATES),
+            in_literals(FollowUp.state, LIVE_STATES),
         )
     ).all()
     for followup in live:
@@ -311,7 +313,7 @@ def list_followups(
     if state:
         stmt = stmt.where(FollowUp.state == state)
     else:
-        stmt = stmt.where(FollowUp.state.in_(LIVE_STATES))
+        stmt = stmt.where(in_literals(FollowUp.state, LIVE_STATES))
     for column, value in (
         (FollowUp.reason, reason),
         (FollowUp.dong_code, dong),

@@ -31,6 +31,7 @@ from welfare.models import (
     Resident,
     ResidentStatus,
 )
+from welfare.models.base import in_literals
 
 CLOCK_SKEW = timedelta(minutes=2)  # a phone's clock may run slightly ahead of ours
 LIVE_STATUSES = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.PAUSED.value)
@@ -62,7 +63,8 @@ def enroll(
     if (
         session.scalar(
             select(OngiEnrollment.id).where(
-                OngiEnrollment.resident_id == resident.id, OngiEnrollment.status.in_(LIVE_STATUSES)
+                OngiEnrollment.resident_id == resident.id,
+                in_literals(OngiEnrollment.status, LIVE_STATUSES),
             )
         )
         is not None
@@ -235,7 +237,10 @@ def record_contact(
     result = Outcome(outcome)
     enrollment = session.scalar(
         select(OngiEnrollment)
-        .where(OngiEnrollment.resident_id == resident.id, OngiEnrollment.status.in_(LIVE_STATUSES))
+        .where(
+            OngiEnrollment.resident_id == resident.id,
+            in_literals(OngiEnrollment.status, LIVE_STATUSES),
+        )
         .with_for_update()
     )
     contact_id = uuid.uuid4()

@@ -30,6 +30,7 @@ from welfare.models import (
     ResidentStatus,
     Role,
 )
+from welfare.models.base import in_literals
 from welfare.models.resident import ENCRYPTED_FIELDS
 
 TABLE = "residents"
@@ -495,7 +496,7 @@ def end_programs(
         update(OngiEnrollment)
         .where(
             OngiEnrollment.resident_id == resident_id,
-            OngiEnrollment.status.in_(("active", "paused")),
+            in_literals(OngiEnrollment.status, ("active", "paused")),
         )
         .values(
             status=EnrollmentStatus.ENDED.value,

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, String, Uuid
+from sqlalchemy import DateTime, MetaData, String, Uuid, bindparam, literal
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -65,3 +65,18 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), uuid.UUID: Uuid()}
+
+
+def in_literals(column: Any, values: Any) -> Any:
+    """`column IN ('a', 'b')` with the values written into the SQL.
+
+    SQLite uses a partial index only when the query repeats the index's condition literally;
+    with bound parameters it scans the whole table (and a generic PostgreSQL plan may too).
+    Use this for every condition that a partial index is defined on.
+    """
+    return column.in_(bindparam(None, list(values), expanding=True, literal_execute=True))
+
+
+def eq_literal(column: Any, value: Any) -> Any:
+    """`column = 'a'` with the value written into the SQL (see `in_literals`)."""
+    return column == literal(value, literal_execute=True)
