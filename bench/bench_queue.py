@@ -187,7 +187,7 @@ def load(database: Database, args: argparse.Namespace) -> None:
     )
 
 
-def queue_statement(actor: Actor, dong: str, *, literal_states: bool = False) -> Select[Any]:
+def queue_statement(actor: Actor, dong: str, *, literal_states: bool = True) -> Select[Any]:
     """The statement list_followups builds for (dong=..., no other filter, no cursor)."""
     states: Any = LIVE_STATES
     if literal_states:
@@ -256,7 +256,8 @@ class Queue:
         return self._rows(queue_statement(self.actor, dong))
 
     def literal(self, dong: str) -> int:
-        return self._rows(queue_statement(self.actor, dong, literal_states=True))
+        """The statement as it was before the fix: live states as bound parameters."""
+        return self._rows(queue_statement(self.actor, dong, literal_states=False))
 
     def service(self, dong: str) -> int:
         with self.database.new_session() as session:
@@ -301,7 +302,7 @@ def run_backend(url: str, args: argparse.Namespace) -> None:
         ]
         if queue.sqlite:
             variants.append(
-                Variant("literal live states (fix)", queue.literal, args.runs, args.budget)
+                Variant("bound live states (before the fix)", queue.literal, args.runs, args.budget)
             )
         for variant in variants:  # warm each once, outside the figures
             variant.run(dong)
@@ -315,7 +316,7 @@ def run_backend(url: str, args: argparse.Namespace) -> None:
             ("reference", queue.sent(queue.reference, dong), queue.no_index_setup),
         ]
         if queue.sqlite:
-            plans.append(("literal live states", queue.sent(queue.literal, dong), []))
+            plans.append(("bound live states (old)", queue.sent(queue.literal, dong), []))
         queue.close()
         queue = None
         for label, (sql, params), setup in plans:
