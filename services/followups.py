@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from welfare.models import (
     Staff,
 )
 from welfare.models.base import in_literals
+from welfare.models.followup import LIVE
 
 LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
 RESOLUTION_OUTCOMES = (
@@ -108,36 +110,46 @@ def raise_many(
         )
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One statement compiled once and run as executemany (SQLAlchemy batches it into
+    # multi-row INSERTs); a tick may raise thousands, so events and notices skip the ORM too.
     stmt = (
         insert(FollowUp)
-        .values(rows)
         .on_conflict_do_nothing(
             index_elements=["subject_id", "reason"],
-            index_where=in_literals(FollowUp.state, LIVE_STATES),
+            index_where=LIVE,  # the partial index's own predicate, as SQL text
         )
         .returning(FollowUp.id, FollowUp.reason, FollowUp.dong_code, FollowUp.risk_level)
     )
-    inserted = session.execute(stmt).all()
+    inserted = session.execute(stmt, rows).all()
+    events, notices = [], []
     for followup_id, reason, dong, risk in inserted:
         step = ladders().for_(reason, risk).step(1)
-        _event(
-            session,
-            followup_id,
-            "raised",
-            1,
-            at=as_of,
-            run_id=run_id,
-            detail={"action": step.action, "target_role": step.target_role},
+        events.append(
+            {
+                "id": uuid.uuid4(),
+                "followup_id": followup_id,
+                "at": as_of,
+                "kind": "raised",
+                "step": 1,
+                "actor_staff_id": None,
+                "run_id": run_id,
+                "detail": {"action": step.action, "target_role": step.target_role},
+                "note_enc": None,
+            }
         )
-        _notify(
-            session,
-            followup_id,
-            step=1,
-            action=step.action,
-            target_role=step.target_role,
-            dong=dong,
-            at=as_of,
+        notices.append(
+            _notice(
+                followup_id,
+                step=1,
+                action=step.action,
+                target_role=step.target_role,
+                dong=dong,
+                at=as_of,
+            )
         )
+    if inserted:
+        session.execute(sa_insert(FollowUpEvent), events)
+        session.execute(sa_insert(OutboxMessage), notices)
     return len(inserted)
 
 
@@ -597,8 +609,7 @@ def _event_view(
     )
 
 
-def _notify(
-    session: Session,
+def _notice(
     followup_id: uuid.UUID,
     *,
     step: int,
@@ -607,25 +618,30 @@ def _notify(
     dong: str | None,
     at: datetime,
     key_suffix: str = "",
-) -> None:
-    """Queue a notification in the same transaction; ids and codes only, never personal data."""
-    session.add(
-        OutboxMessage(
-            id=uuid.uuid4(),
-            idempotency_key=f"followup:{followup_id}:{step}:{key_suffix}"[:120],
-            kind="followup_step",
-            payload={
-                "followup_id": str(followup_id),
-                "step": step,
-                "action": action,
-                "target_role": target_role,
-                "dong": dong,
-            },
-            created_at=at,
-            next_attempt_at=at,
-            attempts=0,
-        )
-    )
+) -> dict[str, Any]:
+    """A notification row: ids and codes only, never personal data."""
+    return {
+        "id": uuid.uuid4(),
+        "idempotency_key": f"followup:{followup_id}:{step}:{key_suffix}"[:120],
+        "kind": "followup_step",
+        "payload": {
+            "followup_id": str(followup_id),
+            "step": step,
+            "action": action,
+            "target_role": target_role,
+            "dong": dong,
+        },
+        "created_at": at,
+        "next_attempt_at": at,
+        "attempts": 0,
+        "delivered_at": None,
+        "last_error": None,
+    }
+
+
+def _notify(session: Session, followup_id: uuid.UUID, **fields: Any) -> None:
+    """Queue a notification in the same transaction as its cause."""
+    session.add(OutboxMessage(**_notice(followup_id, **fields)))
 
 
 __all__ = ["NotFound", "Role", "RuleViolation"]
