@@ -51,7 +51,9 @@ class EventList(StrictSchema):
 class ReviewArgs(StrictSchema):
     month = fields.String(
         required=True,
-        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+        # Years 1900-2999: a calendar month the review can bound on both sides (year 0 or
+        # 9999-12 would overflow the date arithmetic).
+        validate=validate.Regexp(r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$"),
         metadata={"example": "2026-11"},
     )
 
