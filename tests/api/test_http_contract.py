@@ -140,3 +140,15 @@ def test_api_responses_carry_security_headers(login_as: Any) -> None:
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_field_named_with_a_lone_surrogate_gets_a_problem_422(echo_app: Flask) -> None:
+    # Valid JSON, but "\ud800" cannot be encoded as UTF-8; the field name is echoed back.
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo",
+        data='{"name": "a", "count": 1, "\\ud800": 2}',
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}
