@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import flask_smorest
 import pytest
 from flask import Flask
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import public
 from welfare.web import get_settings
 
@@ -61,6 +62,26 @@ def test_malformed_json_gets_a_problem_400(echo_app: Flask) -> None:
     assert body["code"] == "malformed_json"
     assert body["status"] == 400
     assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("opening", ["[", '{"name":'])
+def test_json_nested_too_deeply_gets_a_problem_400(echo_app: Flask, opening: str) -> None:
+    # Small enough for the body limit, deep enough to exhaust json.loads' recursion.
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo", data=opening * 50_000, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["code"] == "malformed_json"
+
+
+def test_every_api_blueprint_parses_json_with_the_welfare_parser(app: Flask) -> None:
+    plain = [
+        name
+        for name, blueprint in app.blueprints.items()
+        if isinstance(blueprint, flask_smorest.Blueprint) and not isinstance(blueprint, Blueprint)
+    ]
+    assert plain == [], "use welfare.api.blueprint.Blueprint, not flask_smorest.Blueprint"
 
 
 def test_a_wrong_content_type_gets_a_problem_415(echo_app: Flask) -> None:

@@ -6,10 +6,10 @@ from datetime import date
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import audit
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import allow
 from welfare.api.schemas import PageArgs, StrictSchema
 from welfare.models import AuditAction, Role
