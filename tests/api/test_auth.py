@@ -183,6 +183,10 @@ def test_a_cookie_session_needs_the_csrf_header_for_unsafe_requests(app: Flask) 
     assert missing.get_json()["code"] == "csrf_failed"
     wrong = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "x" * 43})
     assert wrong.status_code == 403
+    # Headers arrive as Latin-1 text; a non-ASCII one is just as wrong, not a server error.
+    accented = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "é" * 43})
+    assert accented.status_code == 403
+    assert accented.get_json()["code"] == "csrf_failed"
     assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": token}).status_code == 204
 
 
