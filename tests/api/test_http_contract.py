@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
 import flask_smorest
 import pytest
@@ -10,6 +12,7 @@ from flask import Flask
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
+from tests.support.staff import GASAN
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import public
 from welfare.web import get_settings
@@ -173,3 +176,55 @@ def test_a_field_named_with_a_lone_surrogate_gets_a_problem_422(echo_app: Flask)
     assert response.status_code == 422
     assert response.mimetype == PROBLEM
     assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}
+
+
+RRN_AND_DONG = {"rrn": "900101-1234561", "dong": GASAN}
+SIGNAL = {"kind": "sensor_activity", "source_ref": "d-1", "occurred_at": "2026-01-01T00:00Z"}
+# (role, method, url, JSON body with {bad} where the text goes, the field named in the errors)
+TEXT_INPUTS = [
+    ("counselor", "POST", "/api/v1/residents/search", {"name": "{bad}"}, "name"),
+    ("counselor", "POST", "/api/v1/residents", {**RRN_AND_DONG, "name": "{bad}"}, "name"),
+    ("admin", "POST", "/api/v1/staff", {"username": "{bad}", "role": "counselor"}, "username"),
+    ("gateway", "POST", "/api/v1/signals", {"events": [{**SIGNAL, "event_id": "{bad}"}]}, "events"),
+    (None, "POST", "/api/v1/auth/login", {"username": "{bad}", "password": "x"}, "username"),
+    (None, "POST", "/api/v1/auth/login", {"username": "u", "password": "{bad}"}, "password"),
+]
+# A URL carries no lone surrogate (its bytes decode as UTF-8 with replacement), but it can NUL.
+QUERY_INPUTS = [
+    ("counselor", "GET", "/api/v1/followups?program={bad}", None, "program"),
+    ("supervisor", "GET", "/api/v1/scheduler/runs?job={bad}", None, "job"),
+    ("supervisor", "GET", "/api/v1/audit/events?cursor={bad}", None, "cursor"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "case"),
+    [(bad, case) for bad in ("a\x00b", "a\ud800b") for case in TEXT_INPUTS]
+    + [("a\x00b", case) for case in QUERY_INPUTS],
+)
+def test_text_with_a_nul_or_a_lone_surrogate_is_a_field_error(
+    app: Flask, login_as: Any, bad: str, case: tuple[Any, ...]
+) -> None:
+    """PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate: both are
+    refused where they come in, on every backend, instead of failing in the database."""
+    role, method, url, body, field = case
+    client = login_as(role, () if role == "admin" else (GASAN,)) if role else app.test_client()
+    if body is None:
+        response = client.open(url.format(bad=quote(bad)), method=method)
+    else:
+        text = json.dumps(body).replace("{bad}", json.dumps(bad)[1:-1])
+        response = client.open(url, method=method, data=text, content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == PROBLEM
+    assert field in response.get_json()["errors"]
+
+
+def test_the_text_check_is_added_once_per_bound_field() -> None:
+    from welfare.api.schemas import plain_text
+    from welfare.api.staff import DONG, StaffCreateIn
+
+    for _ in range(3):
+        schema = StaffCreateIn()
+    assert schema.fields["dongs"].inner.validators.count(plain_text) == 1  # type: ignore[attr-defined]
+    assert schema.fields["username"].validators.count(plain_text) == 1
+    assert plain_text not in DONG.validators  # the declared field is left as it was

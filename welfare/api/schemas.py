@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+
+def plain_text(value: Any) -> None:
+    """Text every layer can store: PostgreSQL text cannot hold NUL, and UTF-8 cannot encode the
+    lone surrogates a JSON string may spell ("\ud800")."""
+    if not isinstance(value, str):
+        return  # a String subclass that deserializes to something else (UUID)
+    if "\x00" in value:
+        raise ValidationError("NUL 문자는 쓸 수 없습니다 (NUL character not allowed)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            "올바른 유니코드 문자열이 아닙니다 (lone surrogate: not valid Unicode text)"
+        ) from None
 
 
 class StrictSchema(Schema):
-    """Inputs refuse unknown fields, so owner, role and state can never be mass-assigned."""
+    """Inputs refuse unknown fields, so owner, role and state can never be mass-assigned; every
+    text field, in a list or not, refuses what no column or cipher can take (`plain_text`)."""
 
     class Meta:
         unknown = RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
+        super().on_bind_field(field_name, field_obj)
+        for field in (field_obj, getattr(field_obj, "inner", None)):
+            # A bound field is a shallow copy sharing its validators list with the declared
+            # one: give it a new list, once, rather than append to the shared one.
+            if isinstance(field, fields.String) and plain_text not in field.validators:
+                field.validators = [*field.validators, plain_text]
 
 
 class PageArgs(StrictSchema):
