@@ -11,6 +11,7 @@ from welfare.errors import InvalidInput
 
 T = TypeVar("T")
 MAX_LIMIT = 200
+INVALID_CURSOR = {"cursor": ["잘못된 커서입니다 (invalid cursor)"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,6 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
             or not all(isinstance(v, str) for v in values)
         ):
             raise ValueError
-    except ValueError:
-        raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past json's stack
+        raise InvalidInput(INVALID_CURSOR) from None
     return values

@@ -1,0 +1,44 @@
+"""A cursor is opaque, but clients can send anything in its place: every forgery is a 422."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from tests.support.staff import GASAN
+
+PROBLEM = "application/problem+json"
+
+
+def forged(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+FORGERIES = {
+    "not base64 json": "!!!",
+    "nested too deeply": forged("[" * 5_000),
+}
+LISTS = [
+    ("counselor", "/api/v1/residents"),
+    ("counselor", "/api/v1/followups"),
+    ("supervisor", "/api/v1/scheduler/runs"),
+    ("supervisor", "/api/v1/audit/events"),
+    ("admin", "/api/v1/staff"),
+]
+
+
+@pytest.mark.parametrize("cursor", FORGERIES.values(), ids=FORGERIES.keys())
+@pytest.mark.parametrize(("role", "url"), LISTS, ids=[url for _, url in LISTS])
+def test_a_forged_cursor_is_a_422_or_an_empty_page(
+    login_as: Any, role: str, url: str, cursor: str
+) -> None:
+    client = login_as(role, () if role == "admin" else (GASAN,))
+    response = client.get(url, query_string={"cursor": cursor})
+    assert response.status_code in (200, 422), response.get_json()
+    if response.status_code == 422:
+        assert response.mimetype == PROBLEM
+        assert "cursor" in response.get_json()["errors"]
+    else:
+        assert response.get_json()["items"] == []
