@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from welfare.errors import InvalidInput
@@ -38,3 +39,15 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past json's stack
         raise InvalidInput(INVALID_CURSOR) from None
     return values
+
+
+def decode_instant(raw: str) -> datetime:
+    """A time taken from a cursor, in UTC. Cursors are forgeable: a naive time would reach an
+    aware column, and one near year 1 or 9999 cannot be moved to UTC; both are invalid."""
+    try:
+        value = datetime.fromisoformat(raw)
+        if value.utcoffset() is None:
+            raise ValueError(raw)
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(INVALID_CURSOR) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -16,9 +18,17 @@ def forged(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def pair(instant: str) -> str:
+    """A follow-up or scheduler-run cursor: a time and an id."""
+    return forged(json.dumps([instant, str(uuid.uuid4())]))
+
+
 FORGERIES = {
     "not base64 json": "!!!",
     "nested too deeply": forged("[" * 5_000),
+    "naive time": pair("2026-01-01T00:00:00"),
+    "time out of range in UTC": pair("0001-01-01T00:00:00+09:00"),
+    "year 9999 behind UTC": pair("9999-12-31T23:59:59-09:00"),
 }
 LISTS = [
     ("counselor", "/api/v1/residents"),
