@@ -29,6 +29,7 @@ FORGERIES = {
     "naive time": pair("2026-01-01T00:00:00"),
     "time out of range in UTC": pair("0001-01-01T00:00:00+09:00"),
     "year 9999 behind UTC": pair("9999-12-31T23:59:59-09:00"),
+    "audit seq beyond 64 bits": forged("ae1:" + "9" * 30),
 }
 LISTS = [
     ("counselor", "/api/v1/residents"),
