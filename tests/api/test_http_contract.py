@@ -228,3 +228,44 @@ def test_the_text_check_is_added_once_per_bound_field() -> None:
     assert schema.fields["dongs"].inner.validators.count(plain_text) == 1  # type: ignore[attr-defined]
     assert schema.fields["username"].validators.count(plain_text) == 1
     assert plain_text not in DONG.validators  # the declared field is left as it was
+
+
+# Times with an offset whose UTC equivalent is outside Python's datetime range.
+UNCONVERTIBLE = ["0001-01-01T00:00:00+09:00", "9999-12-31T23:59:59-09:00"]
+
+
+@pytest.mark.parametrize("instant", UNCONVERTIBLE)
+def test_a_time_without_a_utc_equivalent_is_a_field_error(
+    app: Flask, login_as: Any, instant: str
+) -> None:
+    counselor = login_as("counselor")
+    resident = counselor.post(
+        "/api/v1/residents", json={**RRN_AND_DONG, "name": "김영희"}
+    ).get_json()["id"]
+    contact = {"resident_id": resident, "channel": "phone", "outcome": "reached"}
+    cases = [
+        (counselor, "POST", "/api/v1/contacts", {**contact, "occurred_at": instant}, "occurred_at"),
+        (
+            counselor,
+            "POST",
+            "/api/v1/ongi/enrollments",
+            {"resident_id": resident, "risk_level": "high", "enrolled_at": instant},
+            "enrolled_at",
+        ),
+        (
+            login_as("gateway"),
+            "POST",
+            "/api/v1/signals",
+            {"events": [{**SIGNAL, "event_id": "e-1", "occurred_at": instant}]},
+            "events",
+        ),
+        (login_as("supervisor"), "GET", "/api/v1/audit/events", {"since": instant}, "since"),
+        (login_as("supervisor"), "GET", "/api/v1/audit/events", {"until": instant}, "until"),
+    ]
+    for client, method, url, body, field in cases:
+        if method == "GET":
+            response = client.get(url, query_string=body)
+        else:
+            response = client.open(url, method=method, json=body)
+        assert response.status_code == 422, (url, response.get_json())
+        assert field in response.get_json()["errors"], (url, response.get_json())

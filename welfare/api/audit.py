@@ -11,7 +11,7 @@ from marshmallow import fields, validate
 from services import audit
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import allow
-from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema
 from welfare.models import AuditAction, Role
 from welfare.web import db_session
 
@@ -24,8 +24,8 @@ class EventArgs(PageArgs):
     action = fields.String(
         load_default=None, validate=validate.OneOf([a.value for a in AuditAction])
     )
-    since = fields.AwareDateTime(load_default=None)
-    until = fields.AwareDateTime(load_default=None)
+    since = Instant(load_default=None)
+    until = Instant(load_default=None)
 
 
 class AuditEventOut(StrictSchema):

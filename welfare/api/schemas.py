@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -9,7 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 def plain_text(value: Any) -> None:
     """Text every layer can store: PostgreSQL text cannot hold NUL, and UTF-8 cannot encode the
-    lone surrogates a JSON string may spell ("\ud800")."""
+    lone surrogates a JSON string may spell ("\\ud800")."""
     if not isinstance(value, str):
         return  # a String subclass that deserializes to something else (UUID)
     if "\x00" in value:
@@ -20,6 +21,24 @@ def plain_text(value: Any) -> None:
         raise ValidationError(
             "올바른 유니코드 문자열이 아닙니다 (lone surrogate: not valid Unicode text)"
         ) from None
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO-8601 time with an offset (API.md), loaded as UTC. A time whose UTC equivalent is
+    outside Python's range (year 1 ahead of UTC, year 9999 behind it) is refused here instead of
+    overflowing wherever it would first be converted (a comparison, a column)."""
+
+    # marshmallow declares and merges this per class; a ClassVar would clash with its annotation.
+    default_error_messages = {  # noqa: RUF012
+        "out_of_range": "UTC로 나타낼 수 없는 시각입니다 (no UTC equivalent in range)"
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        instant = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return instant.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("out_of_range") from None
 
 
 class StrictSchema(Schema):
