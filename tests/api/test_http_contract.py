@@ -67,11 +67,19 @@ def test_malformed_json_gets_a_problem_400(echo_app: Flask) -> None:
     assert body["request_id"] == response.headers["X-Request-ID"]
 
 
-@pytest.mark.parametrize("opening", ["[", '{"name":'])
-def test_json_nested_too_deeply_gets_a_problem_400(echo_app: Flask, opening: str) -> None:
-    # Small enough for the body limit, deep enough to exhaust json.loads' recursion.
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 50_000,  # deep enough to exhaust json.loads' recursion
+        '{"name":' * 50_000,
+        "1" * 5_000,  # past Python's 4300-digit limit for int conversion
+        '{"name": "a", "count": -' + "9" * 5_000 + "}",
+    ],
+    ids=["nested-arrays", "nested-objects", "long-integer", "long-integer-field"],
+)
+def test_json_python_cannot_decode_gets_a_problem_400(echo_app: Flask, body: str) -> None:
     response = echo_app.test_client().post(
-        "/api/v1/_test/echo", data=opening * 50_000, content_type="application/json"
+        "/api/v1/_test/echo", data=body, content_type="application/json"
     )
     assert response.status_code == 400
     assert response.mimetype == PROBLEM

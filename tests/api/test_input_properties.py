@@ -575,6 +575,7 @@ RAW_ENDPOINTS = [
                 b'{"name": ',
                 Repeated(b"[", 100_000),
                 Repeated(b'{"a":', 50_000),
+                Repeated(b"1", 5_000),
                 b"\xff\xfe{}",
                 b'{"name": "\xed\xa0\x80"}',
                 b"NaN",

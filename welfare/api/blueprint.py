@@ -1,8 +1,10 @@
 """The Blueprint every API module uses: flask-smorest's, with a JSON parser that never fails.
 
-webargs decodes request bodies with `json.loads`, which recurses once per nesting level: a body
-of a few thousand `[` is well within the size limit yet raises RecursionError, which would
-answer 500. This parser reports it as malformed JSON (400) like any other undecodable body.
+webargs decodes request bodies with `json.loads` and turns only JSONDecodeError into a 400.
+Two well-formed bodies well within the size limit raise something else, which would answer
+500: a few thousand `[` (json recurses once per level: RecursionError) and an integer of more
+than 4300 digits (Python's int conversion limit: ValueError). This parser reports both as
+malformed JSON, like any other undecodable body.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ class JsonParser(FlaskParser):
     def _raw_load_json(self, req: flask.Request) -> Any:
         try:
             return super()._raw_load_json(req)
-        except RecursionError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise  # webargs answers these itself
+        except (RecursionError, ValueError) as exc:
             # A non-empty `doc`: webargs treats an empty one as "no body".
-            raise json.JSONDecodeError("JSON nested too deeply", "<request body>", 0) from None
+            raise json.JSONDecodeError(type(exc).__name__, "<request body>", 0) from None
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
