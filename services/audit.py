@@ -680,6 +680,6 @@ def _decode_cursor(cursor: str) -> int:
         seq = int(raw.removeprefix(_CURSOR_PREFIX))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput({"cursor": ["not a cursor this service issued"]}) from None
-    if seq < 1:
+    if not 1 <= seq < 2**63:  # a forged seq past BIGINT overflows the query parameter
         raise InvalidInput({"cursor": ["not a cursor this service issued"]})
     return seq

@@ -233,7 +233,9 @@ def confirm_totp(session: Session, *, staff: Staff, code: str, now: datetime) ->
 
 def _use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> bool:
     """Accept a code from the current or adjacent 30-second step, each step only once."""
-    if staff.totp_secret is None:
+    code = code.strip()
+    # Only ASCII digits can match, and compare_digest raises TypeError on non-ASCII text.
+    if staff.totp_secret is None or not (code.isascii() and code.isdigit()):
         return False
     try:
         secret = open_sealed(
@@ -245,7 +247,7 @@ def _use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> 
     for offset in (0, -1, 1):
         moment = now + timedelta(seconds=30 * offset)
         step = int(totp.timecode(moment))
-        if secrets.compare_digest(totp.at(moment), code.strip()):
+        if secrets.compare_digest(totp.at(moment), code):
             if staff.totp_last_step is not None and step <= staff.totp_last_step:
                 return False  # replayed code
             staff.totp_last_step = step

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from config.ladders import LadderBook, load_ladders
 from services import access, vault
-from services.pagination import Page, decode_cursor, encode_cursor
+from services.pagination import Page, decode_cursor, decode_instant, encode_cursor
 from welfare.calendar import BusinessCalendar, next_escalation_at
 from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from welfare.models import (
@@ -342,8 +342,9 @@ def list_followups(
         )
     if cursor:
         due_raw, id_raw = decode_cursor(cursor, 2)
+        due = decode_instant(due_raw)
         try:
-            due, last_id = datetime.fromisoformat(due_raw), uuid.UUID(id_raw)
+            last_id = uuid.UUID(id_raw)
         except ValueError:
             raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
         stmt = stmt.where(

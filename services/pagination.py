@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from welfare.errors import InvalidInput
 
 T = TypeVar("T")
 MAX_LIMIT = 200
+INVALID_CURSOR = {"cursor": ["잘못된 커서입니다 (invalid cursor)"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,18 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
             or not all(isinstance(v, str) for v in values)
         ):
             raise ValueError
-    except ValueError:
-        raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past json's stack
+        raise InvalidInput(INVALID_CURSOR) from None
     return values
+
+
+def decode_instant(raw: str) -> datetime:
+    """A time taken from a cursor, in UTC. Cursors are forgeable: a naive time would reach an
+    aware column, and one near year 1 or 9999 cannot be moved to UTC; both are invalid."""
+    try:
+        value = datetime.fromisoformat(raw)
+        if value.utcoffset() is None:
+            raise ValueError(raw)
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(INVALID_CURSOR) from None

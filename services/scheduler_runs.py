@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from services.pagination import Page, decode_cursor, encode_cursor
+from services.pagination import Page, decode_cursor, decode_instant, encode_cursor
 from welfare.errors import InvalidInput
 from welfare.models import SchedulerRun
 
@@ -21,8 +21,9 @@ def list_runs(
         stmt = stmt.where(SchedulerRun.job == job)
     if cursor:
         started_raw, id_raw = decode_cursor(cursor, 2)
+        started = decode_instant(started_raw)
         try:
-            started, last_id = datetime.fromisoformat(started_raw), uuid.UUID(id_raw)
+            last_id = uuid.UUID(id_raw)
         except ValueError:
             raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
         stmt = stmt.where(

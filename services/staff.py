@@ -9,6 +9,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import audit, auth
@@ -49,8 +50,7 @@ def create_staff(
             _check_policy(password, username, display_name, errors)
     if errors:
         raise InvalidInput(errors)
-    if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
-        raise Conflict("이미 사용 중인 아이디입니다 (username taken)", code="username_taken")
+    _refuse_taken(session, username)
     staff = Staff(
         id=uuid.uuid4(),
         username=username,
@@ -67,10 +67,21 @@ def create_staff(
     )
     staff.set_dongs(list(dongs))
     session.add(staff)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another request created the same username between the check and this insert.
+        session.rollback()
+        _refuse_taken(session, username)
+        raise
     _right_change(session, actor, staff, "created", before={}, after=_rights(staff))
     session.commit()
     return staff
+
+
+def _refuse_taken(session: Session, username: str) -> None:
+    if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
+        raise Conflict("이미 사용 중인 아이디입니다 (username taken)", code="username_taken")
 
 
 def get_staff(session: Session, staff_id: uuid.UUID) -> Staff:

@@ -92,3 +92,11 @@ def test_the_monthly_review_is_served_to_supervisors(login_as: Any) -> None:
     assert response.status_code == 200
     assert isinstance(response.get_json(), dict)
     assert supervisor.get("/api/v1/audit/review?month=2026-13").status_code == 422
+
+
+def test_a_review_month_the_calendar_cannot_bound_is_a_422(login_as: Any) -> None:
+    supervisor = login_as("supervisor")
+    for month in ("0000-01", "0001-01", "9999-12"):
+        response = supervisor.get(f"/api/v1/audit/review?month={month}")
+        assert response.status_code == 422, (month, response.get_json())
+        assert "month" in response.get_json()["errors"]

@@ -183,6 +183,10 @@ def test_a_cookie_session_needs_the_csrf_header_for_unsafe_requests(app: Flask) 
     assert missing.get_json()["code"] == "csrf_failed"
     wrong = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "x" * 43})
     assert wrong.status_code == 403
+    # Headers arrive as Latin-1 text; a non-ASCII one is just as wrong, not a server error.
+    accented = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "é" * 43})
+    assert accented.status_code == 403
+    assert accented.get_json()["code"] == "csrf_failed"
     assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": token}).status_code == 204
 
 
@@ -217,6 +221,25 @@ def test_a_totp_code_is_needed_once_enrolled_and_works_only_once(app: Flask) -> 
         LOGIN, json={"username": member.username, "password": PASSWORD, "otp": code}
     )
     assert replayed.status_code == 401
+
+
+def test_a_totp_code_that_is_not_ascii_digits_is_just_wrong(app: Flask) -> None:
+    clock = Clock().install(app)
+    member = make_staff(app, "supervisor")
+    client = log_in(app, member)
+    totp = pyotp.parse_uri(client.post("/api/v1/auth/totp").get_json()["provisioning_uri"])
+    arabic = totp.at(clock.now).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for code in ("é" * 6, arabic, "\x00" * 6):
+        refused = client.post("/api/v1/auth/totp/confirm", json={"code": code})
+        assert refused.status_code == 422, (code, refused.get_json())
+    assert (
+        client.post("/api/v1/auth/totp/confirm", json={"code": totp.at(clock.now)}).status_code
+        == 204
+    )
+    clock.advance(seconds=30)
+    for code in ("é" * 6, "١٢٣٤٥٦"):
+        login = {"username": member.username, "password": PASSWORD, "otp": code}
+        assert app.test_client().post(LOGIN, json=login).status_code == 401
 
 
 def test_the_totp_seed_is_stored_sealed(app: Flask) -> None:

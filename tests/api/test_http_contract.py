@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
+import flask_smorest
 import pytest
 from flask import Flask
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from tests.support.staff import GASAN
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import public
 from welfare.web import get_settings
 
@@ -61,6 +65,34 @@ def test_malformed_json_gets_a_problem_400(echo_app: Flask) -> None:
     assert body["code"] == "malformed_json"
     assert body["status"] == 400
     assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 50_000,  # deep enough to exhaust json.loads' recursion
+        '{"name":' * 50_000,
+        "1" * 5_000,  # past Python's 4300-digit limit for int conversion
+        '{"name": "a", "count": -' + "9" * 5_000 + "}",
+    ],
+    ids=["nested-arrays", "nested-objects", "long-integer", "long-integer-field"],
+)
+def test_json_python_cannot_decode_gets_a_problem_400(echo_app: Flask, body: str) -> None:
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["code"] == "malformed_json"
+
+
+def test_every_api_blueprint_parses_json_with_the_welfare_parser(app: Flask) -> None:
+    plain = [
+        name
+        for name, blueprint in app.blueprints.items()
+        if isinstance(blueprint, flask_smorest.Blueprint) and not isinstance(blueprint, Blueprint)
+    ]
+    assert plain == [], "use welfare.api.blueprint.Blueprint, not flask_smorest.Blueprint"
 
 
 def test_a_wrong_content_type_gets_a_problem_415(echo_app: Flask) -> None:
@@ -140,3 +172,108 @@ def test_api_responses_carry_security_headers(login_as: Any) -> None:
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_field_named_with_a_lone_surrogate_gets_a_problem_422(echo_app: Flask) -> None:
+    # Valid JSON, but "\ud800" cannot be encoded as UTF-8; the field name is echoed back.
+    response = echo_app.test_client().post(
+        "/api/v1/_test/echo",
+        data='{"name": "a", "count": 1, "\\ud800": 2}',
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}
+
+
+RRN_AND_DONG = {"rrn": "900101-1234561", "dong": GASAN}
+SIGNAL = {"kind": "sensor_activity", "source_ref": "d-1", "occurred_at": "2026-01-01T00:00Z"}
+# (role, method, url, JSON body with {bad} where the text goes, the field named in the errors)
+TEXT_INPUTS = [
+    ("counselor", "POST", "/api/v1/residents/search", {"name": "{bad}"}, "name"),
+    ("counselor", "POST", "/api/v1/residents", {**RRN_AND_DONG, "name": "{bad}"}, "name"),
+    ("admin", "POST", "/api/v1/staff", {"username": "{bad}", "role": "counselor"}, "username"),
+    ("gateway", "POST", "/api/v1/signals", {"events": [{**SIGNAL, "event_id": "{bad}"}]}, "events"),
+    (None, "POST", "/api/v1/auth/login", {"username": "{bad}", "password": "x"}, "username"),
+    (None, "POST", "/api/v1/auth/login", {"username": "u", "password": "{bad}"}, "password"),
+]
+# A URL carries no lone surrogate (its bytes decode as UTF-8 with replacement), but it can NUL.
+QUERY_INPUTS = [
+    ("counselor", "GET", "/api/v1/followups?program={bad}", None, "program"),
+    ("supervisor", "GET", "/api/v1/scheduler/runs?job={bad}", None, "job"),
+    ("supervisor", "GET", "/api/v1/audit/events?cursor={bad}", None, "cursor"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "case"),
+    [(bad, case) for bad in ("a\x00b", "a\ud800b") for case in TEXT_INPUTS]
+    + [("a\x00b", case) for case in QUERY_INPUTS],
+)
+def test_text_with_a_nul_or_a_lone_surrogate_is_a_field_error(
+    app: Flask, login_as: Any, bad: str, case: tuple[Any, ...]
+) -> None:
+    """PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate: both are
+    refused where they come in, on every backend, instead of failing in the database."""
+    role, method, url, body, field = case
+    client = login_as(role, () if role == "admin" else (GASAN,)) if role else app.test_client()
+    if body is None:
+        response = client.open(url.format(bad=quote(bad)), method=method)
+    else:
+        text = json.dumps(body).replace("{bad}", json.dumps(bad)[1:-1])
+        response = client.open(url, method=method, data=text, content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == PROBLEM
+    assert field in response.get_json()["errors"]
+
+
+def test_the_text_check_is_added_once_per_bound_field() -> None:
+    from welfare.api.schemas import plain_text
+    from welfare.api.staff import DONG, StaffCreateIn
+
+    for _ in range(3):
+        schema = StaffCreateIn()
+    assert schema.fields["dongs"].inner.validators.count(plain_text) == 1  # type: ignore[attr-defined]
+    assert schema.fields["username"].validators.count(plain_text) == 1
+    assert plain_text not in DONG.validators  # the declared field is left as it was
+
+
+# Times with an offset whose UTC equivalent is outside Python's datetime range.
+UNCONVERTIBLE = ["0001-01-01T00:00:00+09:00", "9999-12-31T23:59:59-09:00"]
+
+
+@pytest.mark.parametrize("instant", UNCONVERTIBLE)
+def test_a_time_without_a_utc_equivalent_is_a_field_error(
+    app: Flask, login_as: Any, instant: str
+) -> None:
+    counselor = login_as("counselor")
+    resident = counselor.post(
+        "/api/v1/residents", json={**RRN_AND_DONG, "name": "김영희"}
+    ).get_json()["id"]
+    contact = {"resident_id": resident, "channel": "phone", "outcome": "reached"}
+    cases = [
+        (counselor, "POST", "/api/v1/contacts", {**contact, "occurred_at": instant}, "occurred_at"),
+        (
+            counselor,
+            "POST",
+            "/api/v1/ongi/enrollments",
+            {"resident_id": resident, "risk_level": "high", "enrolled_at": instant},
+            "enrolled_at",
+        ),
+        (
+            login_as("gateway"),
+            "POST",
+            "/api/v1/signals",
+            {"events": [{**SIGNAL, "event_id": "e-1", "occurred_at": instant}]},
+            "events",
+        ),
+        (login_as("supervisor"), "GET", "/api/v1/audit/events", {"since": instant}, "since"),
+        (login_as("supervisor"), "GET", "/api/v1/audit/events", {"until": instant}, "until"),
+    ]
+    for client, method, url, body, field in cases:
+        if method == "GET":
+            response = client.get(url, query_string=body)
+        else:
+            response = client.open(url, method=method, json=body)
+        assert response.status_code == 422, (url, response.get_json())
+        assert field in response.get_json()["errors"], (url, response.get_json())

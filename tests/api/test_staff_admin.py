@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services import auth
+from services import staff as staff_service
 from tests.support.staff import DOKSAN1, GASAN, PASSWORD, log_in, make_staff
 from welfare.models import ApiToken
 from welfare.web import get_database
@@ -66,6 +69,29 @@ def test_a_taken_username_is_a_conflict(login_as: Any) -> None:
     again = admin.post("/api/v1/staff", json=payload)
     assert again.status_code == 409
     assert again.get_json()["code"] == "username_taken"
+
+
+def test_a_username_taken_between_the_check_and_the_insert_is_a_conflict(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two admins create the same username at once: the loser's check ran before the winner
+    committed, so its insert hits the unique constraint. That is a 409, not a 500."""
+    admin = log_in(app, make_staff(app, "admin", dongs=()))
+    make_staff(app, "counselor", username="han.j")  # the winner
+    checks: list[str] = []
+    check = staff_service._refuse_taken
+
+    def check_racing_the_winner(session: Session, username: str) -> None:
+        checks.append(username)
+        if len(checks) > 1:  # the first check ran before the winner's commit: it saw nothing
+            check(session, username)
+
+    monkeypatch.setattr(staff_service, "_refuse_taken", check_racing_the_winner)
+    payload = {"username": "han.j", "role": "counselor", "password": "a perfectly fine passphrase"}
+    response = admin.post("/api/v1/staff", json=payload)
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["code"] == "username_taken"
+    assert checks == ["han.j", "han.j"]
 
 
 def test_list_pages_with_a_cursor(login_as: Any, app: Flask) -> None:

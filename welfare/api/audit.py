@@ -6,12 +6,12 @@ from datetime import date
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import audit, audit_review
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import allow
-from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema
 from welfare.models import AuditAction, Role
 from welfare.web import db_session
 
@@ -24,8 +24,8 @@ class EventArgs(PageArgs):
     action = fields.String(
         load_default=None, validate=validate.OneOf([a.value for a in AuditAction])
     )
-    since = fields.AwareDateTime(load_default=None)
-    until = fields.AwareDateTime(load_default=None)
+    since = Instant(load_default=None)
+    until = Instant(load_default=None)
 
 
 class AuditEventOut(StrictSchema):
@@ -51,7 +51,9 @@ class EventList(StrictSchema):
 class ReviewArgs(StrictSchema):
     month = fields.String(
         required=True,
-        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+        # Years 1900-2999: a calendar month the review can bound on both sides (year 0 or
+        # 9999-12 would overflow the date arithmetic).
+        validate=validate.Regexp(r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$"),
         metadata={"example": "2026-11"},
     )
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from services import auth, staff
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import ANY_STAFF, allow, public
 from welfare.api.problems import problem
 from welfare.api.schemas import StaffSummary, StrictSchema

@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import care
+from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import CareChannel, CareOutcome, CareType, Role, Urgency
 from welfare.web import db_session, now
@@ -37,7 +37,7 @@ class CareRequestIn(StrictSchema):
     caller_phone = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(max=40)
     )
-    received_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    received_at = Instant(load_default=None, allow_none=True)
     channel = fields.String(
         load_default=CareChannel.PHONE.value,
         validate=validate.OneOf([c.value for c in CareChannel]),

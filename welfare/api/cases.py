@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import cases
+from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import Case, CasePriority, Program, Role
 from welfare.web import db_session, now
@@ -112,7 +112,7 @@ class ConsentIn(StrictSchema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Who consented: 본인 (the person) or a guardian"},
     )
-    given_at = fields.AwareDateTime(required=True)
+    given_at = Instant(required=True)
     scope = fields.String(
         required=True,
         validate=validate.Length(min=1, max=500),

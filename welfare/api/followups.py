@@ -7,11 +7,11 @@ from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import followups, timeline
 from services import scheduler_runs as runs
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import CASEWORK, allow
 from welfare.api.schemas import PageArgs, StrictSchema
 from welfare.api.security import current_actor

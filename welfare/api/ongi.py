@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import ongi, signals
+from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import StrictSchema
+from welfare.api.schemas import Instant, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import Channel, OngiEnrollment, Outcome, Role
 from welfare.web import db_session, now
@@ -26,7 +26,7 @@ RISK = validate.OneOf(["high", "medium", "low"])
 class EnrollmentIn(StrictSchema):
     resident_id = fields.UUID(required=True)
     risk_level = fields.String(required=True, validate=RISK)
-    enrolled_at = fields.AwareDateTime(load_default=None)
+    enrolled_at = Instant(load_default=None)
 
 
 class EnrollmentPatch(StrictSchema):
@@ -49,7 +49,7 @@ class ContactIn(StrictSchema):
     resident_id = fields.UUID(required=True)
     channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
     outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in Outcome]))
-    occurred_at = fields.AwareDateTime(required=True)
+    occurred_at = Instant(required=True)
     program = fields.String(
         load_default="ongi", validate=validate.OneOf(["ongi", "care_center", "kimchi", "mobility"])
     )
@@ -78,7 +78,7 @@ class SignalIn(StrictSchema):
         validate=validate.Length(min=1, max=120),
         metadata={"description": "Device or account id at the gateway"},
     )
-    occurred_at = fields.AwareDateTime(required=True)
+    occurred_at = Instant(required=True)
 
 
 class SignalBatchIn(StrictSchema):

@@ -63,7 +63,10 @@ def problem(
     if errors:
         body["errors"] = errors
     body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    # Field names are echoed back, and JSON lets a client name a field with a lone surrogate
+    # ("\ud800"), which UTF-8 cannot encode: write such characters as JSON escapes again.
+    data = json.dumps(body).encode("utf-8", "backslashreplace")
+    response = Response(data, status=status, mimetype=PROBLEM_MIMETYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

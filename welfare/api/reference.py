@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from services import reference
+from welfare.api.blueprint import Blueprint
 from welfare.api.policy import ANY_STAFF, allow
 from welfare.web import db_session
 

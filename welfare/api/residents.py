@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from services import residents
 from services.residents import ResidentView
+from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
 from welfare.api.schemas import PageArgs, StrictSchema

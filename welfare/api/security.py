@@ -177,7 +177,9 @@ def _enforce_policy() -> None:
         raise Forbidden
     if principal.via == "session" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not secrets.compare_digest(sent, principal.csrf_token or ""):
+        expected = principal.csrf_token or ""
+        # As bytes: compare_digest raises TypeError on str with non-ASCII characters.
+        if not sent or not secrets.compare_digest(sent.encode(), expected.encode()):
             raise CsrfFailed
 
 

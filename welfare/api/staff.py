@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from services import auth
 from services import staff as staff_service
+from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import allow
 from welfare.api.schemas import PageArgs, StrictSchema
