@@ -6,6 +6,7 @@ through a registered source, whose reference is stored only as a keyed hash.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ SOURCE_INDEX = "signal_sources.source_ref"
 class SignalResult:
     event_id: str
     status: str  # accepted, duplicate, unknown_source, rejected
+
+
+def signal_ref(actor: Actor, event_id: str) -> str:
+    """The idempotency key of one gateway event: a digest, so long event ids never collide by
+    truncation (a collision would drop a real signal as a duplicate)."""
+    digest = hashlib.sha256(f"{actor.staff_id}:{event_id}".encode()).hexdigest()
+    return f"signal:{digest}"
 
 
 def source_family(kind: str) -> str:
@@ -84,7 +92,7 @@ def ingest(
     touched: list[uuid.UUID] = []
     for event in events:
         event_id = str(event["event_id"])
-        client_ref = f"signal:{actor.staff_id}:{event_id}"[:120]
+        client_ref = signal_ref(actor, event_id)
         if session.scalar(select(Contact.id).where(Contact.client_ref == client_ref)):
             results.append(SignalResult(event_id, "duplicate"))
             continue

@@ -305,3 +305,33 @@ def test_gateway_signals_count_as_contacts_once_per_event(
     enrollment = counselor.get(url).get_json()
     assert datetime.fromisoformat(enrollment["last_success_at"]) == NOW - timedelta(minutes=5)
     assert gateway.get(f"/api/v1/residents/{rid}").status_code == 403
+
+
+def test_long_event_ids_that_share_a_prefix_are_distinct_signals(
+    counselor: Any, login_as: Any
+) -> None:
+    rid = resident(counselor)
+    counselor.post(
+        "/api/v1/signals/sources",
+        json={"resident_id": rid, "kind": "message_read", "source_ref": "kakao-1"},
+    )
+    prefix = "x" * 79
+    events = [
+        {
+            "event_id": prefix + tail,
+            "kind": "message_read",
+            "source_ref": "kakao-1",
+            "occurred_at": NOW.isoformat(),
+        }
+        for tail in ("a", "b")
+    ]
+    results = login_as("gateway").post("/api/v1/signals", json={"events": events}).get_json()
+    assert [r["status"] for r in results["results"]] == ["accepted", "accepted"]
+
+
+def test_options_requests_are_answered_without_a_policy_error(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = client.options("/api/v1/residents")
+    assert response.status_code == 200
+    assert "route without a declared policy" not in caplog.text

@@ -162,8 +162,8 @@ def _load_principal(_request: Any) -> Principal | None:
 
 def _enforce_policy() -> None:
     endpoint = request.endpoint
-    if endpoint is None:
-        return  # routing failed: 404/405 follow
+    if endpoint is None or request.method == "OPTIONS":
+        return  # routing failed (404/405 follow), or Flask's automatic OPTIONS answer
     policy = policy_for(current_app, endpoint, request.method)
     if policy is None:
         log.error("route without a declared policy denied", extra={"endpoint": endpoint})
