@@ -49,7 +49,6 @@ from benchkit import (
 )
 from sqlalchemy import Engine, event, exists, select, text
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
-from whatif_tick import proposed_fixes
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
@@ -281,8 +280,6 @@ def run_backend(url: str, args: argparse.Namespace) -> None:
             for line in lines:
                 print(f"    {line}")
         summarize(rounds, database.engine.dialect.name, args.enrolled, lapsed)
-        if args.what_if:
-            what_if(database, rounds, lapsed)
         if database.dialect == "postgresql":
             second_tick_after_analyze(database)
         if args.profile:
@@ -315,26 +312,6 @@ def summarize(rounds: Rounds, dialect: str, enrolled: int, lapsed: int) -> None:
         print(f"    {'Python, row fetches, commit':<32} {'':>11} {rest:8.3f} s")
 
 
-def what_if(database: Database, rounds: Rounds, lapsed: int) -> None:
-    """One round with the fixes of bench/whatif_tick.py patched in (not the shipped code)."""
-    scan = scan_seconds(database.engine)
-    with proposed_fixes():
-        tick, raised, stats = timed_tick(database)
-        again, raised_again, _ = timed_tick(database)
-    reset(database.engine)
-    if raised != lapsed or raised_again != 0:
-        raise SystemExit(f"what-if: raised {raised} then {raised_again}, lapsed {lapsed}")
-    print(
-        "  what-if, live states as literals + bulk raise (bench/whatif_tick.py, not shipped):\n"
-        f"  {f'tick, raising {raised:,}':<44}{tick:8.3f} s   {tick / scan:.2f}x the scan "
-        f"(scan {scan:.3f} s this round; shipped tick {rounds.median('tick') / tick:.1f}x slower)\n"
-        f"  {'second tick, raising 0':<44}{again:8.3f} s   {again / scan:.2f}x"
-    )
-    for kind, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1])[:4]:
-        print(f"    {kind:<32} {stats.calls[kind]:>5} calls {seconds:8.3f} s")
-    print(f"    {'Python, row fetches, commit':<32} {'':>11} {tick - stats.total():8.3f} s")
-
-
 def profile_tick(database: Database) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
@@ -363,12 +340,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=20261102)
     parser.add_argument("--profile", action="store_true", help="cProfile one more tick")
-    parser.add_argument(
-        "--no-what-if",
-        dest="what_if",
-        action="store_false",
-        help="skip the round with the proposed fixes patched in (bench/whatif_tick.py)",
-    )
+    parser.add_argument("--no-what-if", action="store_true", help=argparse.SUPPRESS)  # old flag
     backend_arguments(parser)
     args = parser.parse_args()
     print(machine_line())
