@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -396,39 +396,18 @@ def search_residents(
     now: datetime,
 ) -> list[ResidentView]:
     """Exact search on the normalized value; records who was found, never what was asked."""
-    indexer = vault.indexer(session)
     base = select(Resident).where(
         access.dong_scope(actor, Resident.dong_code), Resident.status != ResidentStatus.ERASED.value
     )
     try:
         if rrn is not None:
             digits = parse_rrn(rrn, today=now.date()).digits
-            candidates = list(
-                session.scalars(base.where(Resident.rrn_index == indexer.full(RRN_INDEX, digits)))
-            )
-            matches = candidates
+            rrn_index = vault.indexer(session).full(RRN_INDEX, digits)
+            matches = list(session.scalars(base.where(Resident.rrn_index == rrn_index)))
         elif phone is not None:
-            wanted = normalize_phone(phone)
-            candidates = list(
-                session.scalars(
-                    base.where(
-                        Resident.phone_index
-                        == indexer.truncated(PHONE_INDEX, wanted, PHONE_INDEX_BITS)
-                    )
-                )
-            )
-            matches = [r for r in candidates if _opened(session, actor, r, "phone") == wanted]
+            matches = _confirmed(session, actor, base, "phone", normalize_phone(phone))
         elif name is not None:
-            wanted = normalize_name(name)
-            candidates = list(
-                session.scalars(
-                    base.where(
-                        Resident.name_index
-                        == indexer.truncated(NAME_INDEX, wanted, NAME_INDEX_BITS)
-                    )
-                )
-            )
-            matches = [r for r in candidates if _opened(session, actor, r, "name") == wanted]
+            matches = _confirmed(session, actor, base, "name", normalize_name(name))
         else:
             raise InvalidInput({"rrn": ["rrn, phone, name 중 하나가 필요합니다 (one is required)"]})
     except IdentityError as exc:
@@ -438,6 +417,27 @@ def search_residents(
     access.record(session, actor=actor, action="search", resident_ids=[r.id for r in matches])
     session.commit()
     return items
+
+
+TRUNCATED_INDEXES = {
+    "phone": (PHONE_INDEX, PHONE_INDEX_BITS),
+    "name": (NAME_INDEX, NAME_INDEX_BITS),
+}
+
+
+def _confirmed(
+    session: Session, actor: Actor, base: Select[Resident], field: str, wanted: str
+) -> list[Resident]:
+    """Residents whose truncated `field` index matches, confirmed by decrypting the field
+    (a truncated index only names candidates; SECURITY: it is sized to collide)."""
+    index, bits = TRUNCATED_INDEXES[field]
+    column = getattr(Resident, f"{field}_index")
+    key = vault.indexer(session).truncated(index, wanted, bits)
+    return [
+        r
+        for r in session.scalars(base.where(column == key))
+        if _opened(session, actor, r, field) == wanted
+    ]
 
 
 def reveal_rrn(session: Session, *, actor: Actor, resident_id: uuid.UUID, reason: str) -> str:
