@@ -2,7 +2,7 @@
 follow-ups, beside the same query without an index in the same run.
 
 Measured (random dong each run, interleaved in blocks so load skews none of them):
-  as issued   the SQL `services.followups.list_followups` sends (captured from a real call and
+  as issued   the SQL `services.followup_queue.list_followups` sends (captured from a real call and
               checked to be identical), executed with its bound parameters: the goal, p99 < 10 ms
   service     the whole `list_followups` call: ORM rows, its access record, the commit
   reference   the same query with no index: SQLite `NOT INDEXED`, PostgreSQL with index and
@@ -49,7 +49,8 @@ from benchkit import (
 from sqlalchemy import Select, Table, bindparam, select, text
 
 from services import access
-from services.followups import LIVE_STATES, list_followups
+from services.followup_queue import list_followups
+from services.followups import LIVE_STATES
 from welfare.database import Database
 from welfare.models import Actor, FollowUp, Role
 

@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services import audit
-from welfare.errors import NotFound
-from welfare.models import Actor, Role
+from welfare.errors import InvalidInput, NotFound, PreconditionFailed
+from welfare.models import Actor, Role, Staff
 
 # Roles that work with resident data. Admins manage the system and see no case content;
 # gateways only post signals.
@@ -30,7 +30,12 @@ class Scoped(Protocol):
     dong_code: Any
 
 
+class Versioned(Scoped, Protocol):
+    version: Any
+
+
 T = TypeVar("T", bound=Scoped)
+V = TypeVar("V", bound=Versioned)
 
 
 def may_read_notes(actor: Actor) -> bool:
@@ -52,6 +57,20 @@ def in_scope(actor: Actor, dong_code: str | None) -> bool:
     if actor.is_system:
         return True
     return actor.role in RESIDENT_DATA_ROLES and dong_code in actor.dongs
+
+
+def assignee(session: Session, staff_id: uuid.UUID, dong: str | None, *, field: str) -> Staff:
+    """The staff member work of `dong` may go to: active, working with resident data, and of
+    that dong (anyone such for work of no dong, e.g. a system alarm); 422 on `field` otherwise."""
+    member = session.get(Staff, staff_id)
+    if (
+        member is None
+        or not member.is_active
+        or member.role_enum not in RESIDENT_DATA_ROLES
+        or (dong is not None and dong not in member.dongs)
+    ):
+        raise InvalidInput({field: ["이 동을 담당하는 직원이 아닙니다 (not staff of this dong)"]})
+    return member
 
 
 def load_scoped(
@@ -79,6 +98,63 @@ def load_scoped(
         resident_ids = [resident_id_of(hidden)] if resident_id_of else []
         deny(session, actor=actor, resident_ids=[r for r in resident_ids if r is not None])
     raise NotFound
+
+
+def load_for_change(
+    session: Session,
+    model: type[V],
+    record_id: uuid.UUID,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+    resident_id_of: Any = None,
+    also_visible: ColumnElement[bool] | None = None,
+) -> V:
+    """Load one record of the caller's dongs to change it: locked for update (a PostgreSQL row
+    lock; SQLite already holds the write lock from BEGIN IMMEDIATE), and refused with 412 when
+    the caller saw another version (If-Match), so a concurrent edit is never overwritten."""
+    found = load_scoped(
+        session,
+        model,
+        record_id,
+        actor=actor,
+        resident_id_of=resident_id_of,
+        for_update=True,
+        also_visible=also_visible,
+    )
+    check_version(found, expected_version)
+    return found
+
+
+def check_version(found: Versioned, expected_version: int | None) -> None:
+    """412 when the caller changes a record at a version other than the one it has now."""
+    if expected_version is not None and found.version != expected_version:
+        raise PreconditionFailed
+
+
+def commit_recorded(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    resident_ids: Iterable[uuid.UUID | None],
+    reason: str | None = None,
+) -> None:
+    """End a use case: flush its writes, append its access record, commit.
+
+    The record is the last write on purpose: appending takes the chain's lock (an advisory lock
+    on PostgreSQL) until commit, so it must not wait on anything else while it holds it.
+    Ids that are None (a care request not yet linked to anyone) are left out.
+    """
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action=action,
+        resident_ids=[r for r in resident_ids if r is not None],
+        reason=reason,
+    )
+    session.commit()
 
 
 def deny(session: Session, *, actor: Actor, resident_ids: Sequence[uuid.UUID] = ()) -> None:

@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from config.casework import DeadlineClock, UrgencyRule, load_urgencies
 from services import access, followups, residents, vault
-from services.pagination import Page, decode_cursor, encode_cursor
+from services.pagination import KeyKind, Keyset, Page, paginate
 from welfare.calendar import SEOUL, BusinessCalendar
-from welfare.errors import Conflict, InvalidInput, PreconditionFailed
+from welfare.errors import Conflict, InvalidInput
 from welfare.identity import IdentityError, format_phone, normalize_phone
 from welfare.models import (
     Actor,
@@ -41,7 +41,6 @@ from welfare.models import (
     CareType,
     FollowUp,
     FollowUpReason,
-    Staff,
 )
 from welfare.models.base import in_literals
 
@@ -51,6 +50,9 @@ SEALED_FIELDS = ("summary", "caller_name", "caller_phone")
 CLOCK_SKEW = timedelta(minutes=2)
 OPEN_STATES = (CareState.RECEIVED.value, CareState.RESPONDED.value)
 OVERDUE = FollowUpReason.CARE_RESPONSE_OVERDUE.value
+HANDOVER_ORDER = Keyset.of(
+    (CareRequest.respond_by, KeyKind.INSTANT), (CareRequest.id, KeyKind.UUID)
+)
 
 
 @cache
@@ -239,36 +241,16 @@ def handover_view(
     )
     if dong:
         stmt = stmt.where(CareRequest.dong_code == dong)
-    if cursor:
-        due_raw, id_raw = decode_cursor(cursor, 2)
-        try:
-            due, last_id = datetime.fromisoformat(due_raw), uuid.UUID(id_raw)
-        except ValueError:
-            raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
-        stmt = stmt.where(
-            or_(
-                CareRequest.respond_by > due,
-                and_(CareRequest.respond_by == due, CareRequest.id > last_id),
-            )
-        )
-    rows = list(
-        session.scalars(stmt.order_by(CareRequest.respond_by, CareRequest.id).limit(limit + 1))
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = paginate(session, stmt, HANDOVER_ORDER, cursor=cursor, limit=limit)
     access.record(
         session,
         actor=actor,
         action="search",
-        resident_ids=[r.resident_id for r in rows if r.resident_id],
+        resident_ids=[r.resident_id for r in page.items if r.resident_id],
     )
-    items = [view(session, actor, r, now=now) for r in rows]
+    result = page.map(lambda r: view(session, actor, r, now=now))
     session.commit()
-    last = rows[-1] if rows else None
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(last.respond_by.isoformat(), last.id) if more and last else None,
-    )
+    return result
 
 
 # -- working a request -------------------------------------------------------------------------
@@ -285,15 +267,7 @@ def respond(
     if not note.strip():
         raise InvalidInput({"note": ["응대 내용을 입력하세요 (a note is required)"]})
     request = _load_for_change(session, actor, request_id, expected_version)
-    request.ensure_open()
-    if request.state != CareState.RECEIVED:
-        raise Conflict("이미 응대한 요청입니다 (already responded)", code="already_responded")
-    request.state = CareState.RESPONDED.value
-    request.responded_at = now
-    request.responded_by = actor.staff_id
-    if request.assignee_id is None:
-        request.assignee_id = actor.staff_id
-    request.updated_at = now
+    request.respond(by=actor.staff_id, at=now)
     _event(
         session,
         request,
@@ -327,20 +301,9 @@ def hand_over(
 ) -> CareRequestView:
     """Give an open request to the next shift's staff member of its dong."""
     request = _load_for_change(session, actor, request_id, expected_version)
-    request.ensure_open()
-    member = session.get(Staff, to_staff_id)
-    if (
-        member is None
-        or not member.is_active
-        or member.role_enum not in access.RESIDENT_DATA_ROLES
-        or request.dong_code not in member.dongs
-    ):
-        raise InvalidInput(
-            {"to_staff_id": ["이 동을 담당하는 직원이 아닙니다 (not staff of this dong)"]}
-        )
-    previous = request.assignee_id
-    request.assignee_id = to_staff_id
-    request.updated_at = now
+    request.ensure_open()  # before judging the receiver: a closed request is the first problem
+    member = access.assignee(session, to_staff_id, request.dong_code, field="to_staff_id")
+    previous = request.hand_over(to=member.id, at=now)
     _event(
         session,
         request,
@@ -370,12 +333,7 @@ def record_outcome(
     if outcome not in {o.value for o in CareOutcome}:
         raise InvalidInput({"outcome": ["handled, referred, closed 중 하나 (unknown outcome)"]})
     request = _load_for_change(session, actor, request_id, expected_version)
-    request.ensure_open()
-    request.state = CareState.DONE.value
-    request.outcome = outcome
-    request.outcome_at = now
-    request.outcome_by = actor.staff_id
-    request.updated_at = now
+    request.record_outcome(outcome=CareOutcome(outcome), by=actor.staff_id, at=now)
     _event(
         session,
         request,
@@ -474,19 +432,24 @@ def _rule(urgency: str, errors: dict[str, list[str]] | None = None) -> UrgencyRu
 def _load_for_change(
     session: Session, actor: Actor, request_id: uuid.UUID, expected_version: int | None
 ) -> CareRequest:
-    request = load(session, actor, request_id, for_update=True)
-    if expected_version is not None and request.version != expected_version:
-        raise PreconditionFailed
-    return request
+    return access.load_for_change(
+        session,
+        CareRequest,
+        request_id,
+        actor=actor,
+        expected_version=expected_version,
+        resident_id_of=lambda r: r.resident_id,
+    )
 
 
 def _commit_update(
     session: Session, actor: Actor, request: CareRequest, now: datetime, key: bytes | None = None
 ) -> CareRequestView:
     session.flush()
-    access.record(session, actor=actor, action="update", resident_ids=_residents_of(request))
     result = view(session, actor, request, now=now, key=key, with_events=True)
-    session.commit()
+    access.commit_recorded(
+        session, actor=actor, action="update", resident_ids=[request.resident_id]
+    )
     return result
 
 

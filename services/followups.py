@@ -1,5 +1,6 @@
-"""Follow-ups: raising, escalating, cancelling and resolving, and the staff queue.
+"""The follow-up engine every program raises through: raise, escalate, cancel, resolve.
 
+The staff's side (the queue, claiming, assigning, resolving by hand) is `services.followup_queue`.
 Raising is idempotent by constraint: a partial unique index allows one live follow-up per
 (subject, reason), and inserts use ON CONFLICT DO NOTHING, so two ticks on ten nodes cannot
 duplicate. Escalation is compare-and-set on the step, so two ticks cannot both advance it.
@@ -14,16 +15,15 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy import insert as sa_insert
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config.ladders import LadderBook, load_ladders
-from services import access, vault
-from services.pagination import Page, decode_cursor, decode_instant, encode_cursor
+from services import vault
+from services.pagination import KeyKind, Keyset
 from welfare.calendar import BusinessCalendar, next_escalation_at
-from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from welfare.models import (
     Actor,
     ExtraHoliday,
@@ -31,13 +31,12 @@ from welfare.models import (
     FollowUpEvent,
     FollowUpState,
     OutboxMessage,
-    Role,
-    Staff,
 )
 from welfare.models.base import in_literals
 from welfare.models.followup import LIVE
 
 LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
+QUEUE_ORDER = Keyset.of((FollowUp.due_at, KeyKind.INSTANT), (FollowUp.id, KeyKind.UUID))
 RESOLUTION_OUTCOMES = (
     "confirmed_safe",
     "hospitalized",
@@ -200,7 +199,7 @@ def escalate_due(
         if result.rowcount != 1:  # type: ignore[attr-defined]
             continue  # someone else moved it first
         rung = ladder.step(step)
-        _event(
+        add_event(
             session,
             followup.id,
             kind,
@@ -287,12 +286,8 @@ def _close_live(
         )
     ).all()
     for followup in live:
-        followup.state = state.value
-        followup.outcome = outcome
-        followup.resolved_at = now
-        followup.resolved_by = actor.staff_id if actor else None
-        followup.next_escalation_at = None
-        _event(
+        followup.close(state=state, outcome=outcome, by=actor.staff_id if actor else None, at=now)
+        add_event(
             session,
             followup.id,
             state.value,
@@ -305,205 +300,7 @@ def _close_live(
     return len(live)
 
 
-# -- the staff queue ---------------------------------------------------------------------------
-def list_followups(
-    session: Session,
-    *,
-    actor: Actor,
-    now: datetime,
-    state: str | None = None,
-    reason: str | None = None,
-    dong: str | None = None,
-    program: str | None = None,
-    assignee: uuid.UUID | None = None,
-    overdue: bool | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Page[FollowUp]:
-    """Follow-ups of the caller's dongs by due time (oldest first), with a keyset cursor."""
-    stmt: Select[FollowUp] = select(FollowUp).where(visible_to(actor))
-    if state:
-        stmt = stmt.where(FollowUp.state == state)
-    else:
-        stmt = stmt.where(in_literals(FollowUp.state, LIVE_STATES))
-    for column, value in (
-        (FollowUp.reason, reason),
-        (FollowUp.dong_code, dong),
-        (FollowUp.program, program),
-        (FollowUp.assignee_id, assignee),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if overdue is True:
-        stmt = stmt.where(FollowUp.next_escalation_at <= now)
-    elif overdue is False:
-        stmt = stmt.where(
-            or_(FollowUp.next_escalation_at.is_(None), FollowUp.next_escalation_at > now)
-        )
-    if cursor:
-        due_raw, id_raw = decode_cursor(cursor, 2)
-        due = decode_instant(due_raw)
-        try:
-            last_id = uuid.UUID(id_raw)
-        except ValueError:
-            raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
-        stmt = stmt.where(
-            or_(FollowUp.due_at > due, and_(FollowUp.due_at == due, FollowUp.id > last_id))
-        )
-    rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    access.record(
-        session,
-        actor=actor,
-        action="search",
-        resident_ids=[r.resident_id for r in rows if r.resident_id],
-    )
-    session.commit()
-    last = rows[-1] if rows else None
-    return Page(
-        items=rows,
-        next_cursor=encode_cursor(last.due_at.isoformat(), last.id) if more and last else None,
-    )
-
-
-def visible_to(actor: Actor) -> ColumnElement[bool]:
-    """Follow-ups of the caller's dongs; supervisors also see the system's own alarms
-    (e.g. a stalled scheduler), which belong to no dong."""
-    scope = access.dong_scope(actor, FollowUp.dong_code)
-    if actor.role is Role.SUPERVISOR:
-        return or_(scope, FollowUp.subject_type == "system")
-    return scope
-
-
-def load(
-    session: Session, actor: Actor, followup_id: uuid.UUID, *, for_update: bool = False
-) -> FollowUp:
-    return access.load_scoped(
-        session,
-        FollowUp,
-        followup_id,
-        actor=actor,
-        resident_id_of=lambda f: f.resident_id,
-        for_update=for_update,
-        also_visible=(FollowUp.subject_type == "system") if actor.role is Role.SUPERVISOR else None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class EventView:
-    id: uuid.UUID
-    at: datetime
-    kind: str
-    step: int
-    actor_staff_id: uuid.UUID | None
-    run_id: uuid.UUID | None
-    detail: Mapping[str, Any]
-    note: str | None
-
-
-def get_followup(
-    session: Session, *, actor: Actor, followup_id: uuid.UUID
-) -> tuple[FollowUp, list[EventView]]:
-    followup = load(session, actor, followup_id)
-    events = [
-        _event_view(session, actor, followup, e)
-        for e in session.scalars(
-            select(FollowUpEvent)
-            .where(FollowUpEvent.followup_id == followup.id)
-            .order_by(FollowUpEvent.at, FollowUpEvent.id)
-        )
-    ]
-    if followup.resident_id:
-        access.record(session, actor=actor, action="read", resident_ids=[followup.resident_id])
-    session.commit()
-    return followup, events
-
-
-def claim(session: Session, *, actor: Actor, followup_id: uuid.UUID, now: datetime) -> FollowUp:
-    followup = load(session, actor, followup_id, for_update=True)
-    followup.ensure_live()
-    if followup.assignee_id not in (None, actor.staff_id):
-        raise Conflict("다른 담당자가 이미 맡았습니다 (already claimed)", code="already_claimed")
-    followup.assignee_id = actor.staff_id
-    _event(session, followup.id, "claimed", followup.step, at=now, actor=actor)
-    return _commit_with_record(session, actor, followup)
-
-
-def assign(
-    session: Session, *, actor: Actor, followup_id: uuid.UUID, staff_id: uuid.UUID, now: datetime
-) -> FollowUp:
-    followup = load(session, actor, followup_id, for_update=True)
-    followup.ensure_live()
-    member = session.get(Staff, staff_id)
-    if (
-        member is None
-        or not member.is_active
-        or member.role_enum not in access.RESIDENT_DATA_ROLES
-        or (followup.dong_code and followup.dong_code not in member.dongs)
-    ):
-        raise InvalidInput(
-            {"staff_id": ["이 동을 담당하는 직원이 아닙니다 (not staff of this dong)"]}
-        )
-    followup.assignee_id = staff_id
-    _event(
-        session,
-        followup.id,
-        "assigned",
-        followup.step,
-        at=now,
-        actor=actor,
-        detail={"assignee_id": str(staff_id)},
-    )
-    return _commit_with_record(session, actor, followup)
-
-
-def resolve(
-    session: Session,
-    *,
-    actor: Actor,
-    followup_id: uuid.UUID,
-    outcome: str,
-    note: str | None,
-    now: datetime,
-) -> FollowUp:
-    """Close a follow-up by hand. It re-arms: if the cause persists, the next tick raises anew."""
-    if outcome not in RESOLUTION_OUTCOMES:
-        raise InvalidInput({"outcome": [f"{', '.join(RESOLUTION_OUTCOMES)} 중 하나 (unknown)"]})
-    followup = load(session, actor, followup_id, for_update=True)
-    followup.ensure_live()
-    if note and key_subject(followup) is None:
-        raise InvalidInput(
-            {"note": ["시스템 후속조치에는 메모를 남기지 않습니다 (no notes on system follow-ups)"]}
-        )
-    followup.state = FollowUpState.RESOLVED.value
-    followup.outcome = outcome
-    followup.resolved_at = now
-    followup.resolved_by = actor.staff_id
-    followup.next_escalation_at = None
-    _event(
-        session,
-        followup.id,
-        "resolved",
-        followup.step,
-        at=now,
-        actor=actor,
-        detail={"outcome": outcome},
-        note=note,
-        key_subject=key_subject(followup),
-    )
-    return _commit_with_record(session, actor, followup)
-
-
-def _commit_with_record(session: Session, actor: Actor, followup: FollowUp) -> FollowUp:
-    session.flush()
-    if followup.resident_id:
-        access.record(session, actor=actor, action="update", resident_ids=[followup.resident_id])
-    session.commit()
-    return followup
-
-
-def _event(
+def add_event(
     session: Session,
     followup_id: uuid.UUID,
     kind: str,
@@ -583,33 +380,6 @@ def move_notes(
         )
 
 
-def _event_view(
-    session: Session, actor: Actor, followup: FollowUp, event: FollowUpEvent
-) -> EventView:
-    note = None
-    subject = key_subject(followup)
-    if event.note_enc is not None and subject and access.may_read_notes(actor):
-        note = vault.open_value(
-            session,
-            actor=actor,
-            subject_id=subject,
-            table="followup_events",
-            column="note",
-            row_id=event.id,
-            blob=event.note_enc,
-        )
-    return EventView(
-        id=event.id,
-        at=event.at,
-        kind=event.kind,
-        step=event.step,
-        actor_staff_id=event.actor_staff_id,
-        run_id=event.run_id,
-        detail=event.detail,
-        note=note,
-    )
-
-
 def _notice(
     followup_id: uuid.UUID,
     *,
@@ -643,6 +413,3 @@ def _notice(
 def _notify(session: Session, followup_id: uuid.UUID, **fields: Any) -> None:
     """Queue a notification in the same transaction as its cause."""
     session.add(OutboxMessage(**_notice(followup_id, **fields)))
-
-
-__all__ = ["NotFound", "Role", "RuleViolation"]

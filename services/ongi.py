@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from config.ladders import RiskLevel, load_risk_levels
 from services import access, followups, residents, vault
-from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, RuleViolation
+from services.conflicts import flush_or_conflict
+from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from welfare.models import (
     Actor,
     Channel,
@@ -69,9 +70,7 @@ def enroll(
         )
         is not None
     ):
-        raise Conflict(
-            "이미 온기 프로젝트에 등록되어 있습니다 (already enrolled)", code="already_enrolled"
-        )
+        raise _already_enrolled()
     enrollment = OngiEnrollment(
         id=uuid.uuid4(),
         resident_id=resident.id,
@@ -86,16 +85,15 @@ def enroll(
     )
     enrollment.recompute_due()
     session.add(enrollment)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(
-            "이미 온기 프로젝트에 등록되어 있습니다 (already enrolled)", code="already_enrolled"
-        ) from None
-    access.record(session, actor=actor, action="create", resident_ids=[resident.id])
-    session.commit()
+    flush_or_conflict(session, _already_enrolled)
+    access.commit_recorded(session, actor=actor, action="create", resident_ids=[resident.id])
     return enrollment
+
+
+def _already_enrolled() -> Conflict:
+    return Conflict(
+        "이미 온기 프로젝트에 등록되어 있습니다 (already enrolled)", code="already_enrolled"
+    )
 
 
 def get_enrollment(session: Session, *, actor: Actor, enrollment_id: uuid.UUID) -> OngiEnrollment:
@@ -118,16 +116,14 @@ def update_enrollment(
     status: str | None = None,
 ) -> OngiEnrollment:
     """Change the risk level, or pause / resume / end; ending is final."""
-    enrollment = access.load_scoped(
+    enrollment = access.load_for_change(
         session,
         OngiEnrollment,
         enrollment_id,
         actor=actor,
+        expected_version=expected_version,
         resident_id_of=lambda e: e.resident_id,
-        for_update=True,
     )
-    if expected_version is not None and enrollment.version != expected_version:
-        raise PreconditionFailed
     if enrollment.status == EnrollmentStatus.ENDED:
         raise RuleViolation(
             "종료된 등록은 바꿀 수 없습니다 (enrollment ended)", code="enrollment_ended"
@@ -157,9 +153,9 @@ def update_enrollment(
             now=now,
             actor=actor,
         )
-    session.flush()
-    access.record(session, actor=actor, action="update", resident_ids=[enrollment.resident_id])
-    session.commit()
+    access.commit_recorded(
+        session, actor=actor, action="update", resident_ids=[enrollment.resident_id]
+    )
     return enrollment
 
 

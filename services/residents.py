@@ -9,14 +9,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import access, vault
-from services.pagination import Page, decode_cursor, encode_cursor
+from services.conflicts import flush_or_conflict
+from services.pagination import KeyKind, Keyset, Page, paginate
 from services.reference import known_dong_codes
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
-from welfare.errors import Conflict, Forbidden, Gone, InvalidInput, PreconditionFailed
+from welfare.errors import Conflict, Forbidden, Gone, InvalidInput
 from welfare.identity import IdentityError, format_phone, normalize_name, normalize_phone, parse_rrn
 from welfare.models import (
     Actor,
@@ -37,6 +37,7 @@ TABLE = "residents"
 RRN_INDEX = "residents.rrn"
 PHONE_INDEX = "residents.phone"
 NAME_INDEX = "residents.name"
+BY_ID = Keyset.of((Resident.id, KeyKind.UUID))
 SETTABLE_STATUSES = frozenset(
     {ResidentStatus.ACTIVE, ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED}
 )
@@ -104,12 +105,8 @@ def register_resident(
         now=now,
     )
     session.add(resident)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        _refuse_duplicate(session, actor, rrn_index)
-        raise
+    # Two registrations of one person at once: the unique RRN index lets one win.
+    flush_or_conflict(session, lambda: _refuse_duplicate(session, actor, rrn_index))
     result = view(session, actor, resident)
     access.record(session, actor=actor, action="create", resident_ids=[resident.id])
     session.commit()
@@ -280,8 +277,7 @@ def update_resident(
 ) -> ResidentView:
     """Change personal fields or move dong, only against the version the caller saw."""
     resident = load(session, actor, resident_id, for_update=True)
-    if resident.version != expected_version:
-        raise PreconditionFailed
+    access.check_version(resident, expected_version)
     if "notes" in changes and not access.may_read_notes(actor):
         raise Forbidden("메모를 수정할 권한이 없습니다 (may not edit notes)")
     errors: dict[str, list[str]] = {}
@@ -342,8 +338,7 @@ def change_status(
 ) -> ResidentView:
     """Record that a resident moved away or died (or is active again)."""
     resident = load(session, actor, resident_id, for_update=True)
-    if resident.version != expected_version:
-        raise PreconditionFailed
+    access.check_version(resident, expected_version)
     if ResidentStatus(status) not in SETTABLE_STATUSES:
         raise InvalidInput({"status": ["active, moved_out, deceased 중 하나 (unknown status)"]})
     resident.status = status
@@ -360,30 +355,17 @@ def change_status(
 def list_residents(
     session: Session, *, actor: Actor, dong: str | None, cursor: str | None, limit: int
 ) -> Page[ResidentView]:
-    stmt = (
-        select(Resident)
-        .where(
-            access.dong_scope(actor, Resident.dong_code),
-            Resident.status != ResidentStatus.ERASED.value,
-        )
-        .order_by(Resident.id)
-        .limit(limit + 1)
+    stmt = select(Resident).where(
+        access.dong_scope(actor, Resident.dong_code),
+        Resident.status != ResidentStatus.ERASED.value,
     )
     if dong:
         stmt = stmt.where(Resident.dong_code == dong)
-    if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        try:
-            stmt = stmt.where(Resident.id > uuid.UUID(after))
-        except ValueError:
-            raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [view(session, actor, r) for r in rows]
-    access.record(session, actor=actor, action="search", resident_ids=[r.id for r in rows])
+    page = paginate(session, stmt, BY_ID, cursor=cursor, limit=limit)
+    result = page.map(lambda r: view(session, actor, r))
+    access.record(session, actor=actor, action="search", resident_ids=[r.id for r in page.items])
     session.commit()
-    return Page(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
+    return result
 
 
 def search_residents(
@@ -468,7 +450,9 @@ def erase_resident(
     resident.rrn_index = resident.phone_index = resident.name_index = None
     resident.status = ResidentStatus.ERASED.value
     resident.erased_at = resident.updated_at = now
-    end_programs(session, resident.id, now, close_cases=True)
+    end_programs(
+        session, resident.id, now, close_cases_because="resident_erased", by=actor.staff_id
+    )
     access.record(
         session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
     )
@@ -488,10 +472,16 @@ def follow_to_dong(session: Session, resident_id: uuid.UUID, dong: str) -> None:
 
 
 def end_programs(
-    session: Session, resident_id: uuid.UUID, now: datetime, *, close_cases: bool = False
+    session: Session,
+    resident_id: uuid.UUID,
+    now: datetime,
+    *,
+    close_cases_because: str | None = None,
+    by: uuid.UUID | None = None,
 ) -> None:
     """A resident who died, moved away or was erased is no longer watched; the next tick
-    cancels what was raised, naming why."""
+    cancels what was raised, naming why. With `close_cases_because`, open cases close too,
+    each with a history entry naming why (Case.end_with_resident)."""
     session.execute(
         update(OngiEnrollment)
         .where(
@@ -506,13 +496,14 @@ def end_programs(
         )
         .execution_options(synchronize_session=False)
     )
-    if close_cases:
-        session.execute(
-            update(Case)
+    if close_cases_because is not None:
+        open_cases = session.scalars(
+            select(Case)
             .where(Case.resident_id == resident_id, Case.closed_at.is_(None))
-            .values(status="closed", closed_at=now, updated_at=now, version=Case.version + 1)
-            .execution_options(synchronize_session=False)
-        )
+            .with_for_update()
+        ).all()
+        for case in open_cases:
+            session.add(case.end_with_resident(why=close_cases_because, by=by, at=now))
 
 
 def _opened(session: Session, actor: Actor, resident: Resident, field: str) -> str | None:

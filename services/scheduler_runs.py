@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.pagination import Page, decode_cursor, decode_instant, encode_cursor
-from welfare.errors import InvalidInput
+from services.pagination import KeyKind, Keyset, Page, paginate
 from welfare.models import SchedulerRun
+
+NEWEST_FIRST = Keyset.of(
+    (SchedulerRun.started_at, KeyKind.INSTANT), (SchedulerRun.id, KeyKind.UUID), descending=True
+)
 
 
 def list_runs(
@@ -19,31 +21,7 @@ def list_runs(
     stmt = select(SchedulerRun)
     if job:
         stmt = stmt.where(SchedulerRun.job == job)
-    if cursor:
-        started_raw, id_raw = decode_cursor(cursor, 2)
-        started = decode_instant(started_raw)
-        try:
-            last_id = uuid.UUID(id_raw)
-        except ValueError:
-            raise InvalidInput({"cursor": ["잘못된 커서입니다 (invalid cursor)"]}) from None
-        stmt = stmt.where(
-            or_(
-                SchedulerRun.started_at < started,
-                and_(SchedulerRun.started_at == started, SchedulerRun.id < last_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            stmt.order_by(SchedulerRun.started_at.desc(), SchedulerRun.id.desc()).limit(limit + 1)
-        )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    return Page(
-        items=rows,
-        next_cursor=encode_cursor(last.started_at.isoformat(), last.id) if more and last else None,
-    )
+    return paginate(session, stmt, NEWEST_FIRST, cursor=cursor, limit=limit)
 
 
 def last_success(session: Session, job: str | None = None) -> datetime | None:

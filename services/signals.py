@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import access, ongi, residents, vault
+from services.conflicts import flush_or_conflict
 from welfare.errors import Conflict
 from welfare.models import Actor, Contact, Resident, ResidentStatus, SignalSource
 
@@ -72,15 +73,13 @@ def register_source(
         created_by=actor.staff_id,
     )
     session.add(source)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(
+    flush_or_conflict(
+        session,
+        lambda: Conflict(
             "이미 등록된 기기/계정입니다 (source already linked)", code="source_exists"
-        ) from None
-    access.record(session, actor=actor, action="create", resident_ids=[resident.id])
-    session.commit()
+        ),
+    )
+    access.commit_recorded(session, actor=actor, action="create", resident_ids=[resident.id])
     return source
 
 

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import audit, auth
-from services.pagination import Page, decode_cursor, encode_cursor
+from services.conflicts import flush_or_conflict
+from services.pagination import KeyKind, Keyset, Page, paginate
 from services.reference import known_dong_codes
 from welfare.crypto.passwords import PasswordPolicyError, check_password_policy, verify_password
 from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
@@ -22,6 +22,7 @@ from welfare.models import Actor, ApiToken, Role, Staff
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,59}$")
 STAFF_ROLES = frozenset(r for r in Role if r is not Role.SYSTEM)
 SCOPED_ROLES = frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR, Role.GATEWAY})
+BY_USERNAME = Keyset.of((Staff.username, KeyKind.TEXT))
 
 
 def create_staff(
@@ -67,13 +68,8 @@ def create_staff(
     )
     staff.set_dongs(list(dongs))
     session.add(staff)
-    try:
-        session.flush()
-    except IntegrityError:
-        # Another request created the same username between the check and this insert.
-        session.rollback()
-        _refuse_taken(session, username)
-        raise
+    # Another request may create the same username between the check and this insert.
+    flush_or_conflict(session, lambda: _refuse_taken(session, username))
     _right_change(session, actor, staff, "created", before={}, after=_rights(staff))
     session.commit()
     return staff
@@ -99,14 +95,7 @@ def get_staff_by_username(session: Session, username: str) -> Staff:
 
 
 def list_staff(session: Session, *, cursor: str | None, limit: int) -> Page[Staff]:
-    stmt = select(Staff).order_by(Staff.username).limit(limit + 1)
-    if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(Staff.username > after)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(items=rows, next_cursor=encode_cursor(rows[-1].username) if more else None)
+    return paginate(session, select(Staff), BY_USERNAME, cursor=cursor, limit=limit)
 
 
 def update_staff(

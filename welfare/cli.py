@@ -21,7 +21,7 @@ from services import demo as demo_service
 from services import keys as keys_service
 from services import resident_import as import_service
 from services import staff as staff_service
-from services.audit_review import WorkingHours, monthly_review
+from services.audit.review import WorkingHours, monthly_review
 from services.staff import STAFF_ROLES
 from welfare.crypto.keyring import Keyring, KeyringError, KeyState, load_keyring, save_keyring
 from welfare.crypto.passwords import make_hasher

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from services import care, cases, followups, ongi, residents
+from services import care, cases, followup_queue, followups, ongi, residents
 from services.followups import Raise
 from tests.api.test_route_policies import routes
 from tests.support.casework import unique_rrn
@@ -93,7 +93,7 @@ class World:
                     calendar=followups.business_calendar(s),
                 )
                 s.commit()
-                found = followups.list_followups(s, actor=self.actor, now=self.now).items
+                found = followup_queue.list_followups(s, actor=self.actor, now=self.now).items
                 return found[0].id
 
         return self.once("followup", make)  # type: ignore[no-any-return]

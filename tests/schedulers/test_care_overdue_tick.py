@@ -14,7 +14,7 @@ from sqlalchemy import select
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import care, followups, residents
+from services import care, followup_queue, residents
 from tests.support.casework import unique_rrn
 from tests.support.staff import DOKSAN1, GASAN, log_in, make_staff
 from welfare.database import Database
@@ -208,7 +208,7 @@ def test_a_note_on_an_unlinked_request_follow_up_survives_linking(
     tick(db, T0 + timedelta(hours=2))
     (followup,) = overdue(db, request_id)
     with db.new_session() as s:
-        followups.resolve(
+        followup_queue.resolve(
             s,
             actor=counselor,
             followup_id=followup.id,
@@ -227,5 +227,5 @@ def test_a_note_on_an_unlinked_request_follow_up_survives_linking(
             now=T0 + timedelta(hours=4),
         )
     with db.new_session() as s:
-        _, events = followups.get_followup(s, actor=counselor, followup_id=followup.id)
+        _, events = followup_queue.get_followup(s, actor=counselor, followup_id=followup.id)
     assert events[-1].note == "현장 도착, 보호자 연락 중"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import followups, ongi, residents
+from services import followup_queue, ongi, residents
 from tests.support.staff import DOKSAN1, GASAN, make_staff
 from welfare.database import Database
 from welfare.errors import InvalidInput
@@ -150,7 +150,7 @@ def test_resolution_re_arms_the_next_lapse(db: Database, enrolled: Any, counselo
     tick(db, T0 + timedelta(hours=25))
     (first,) = live(db, resident)
     with db.new_session() as s:
-        followups.resolve(
+        followup_queue.resolve(
             s,
             actor=counselor,
             followup_id=first.id,
@@ -271,8 +271,8 @@ def test_a_resident_who_moves_dong_takes_their_follow_ups_to_the_new_team(
     doksan = make_staff(app, "counselor", (DOKSAN1,)).actor()
     with db.new_session() as s:
         now = T0 + timedelta(hours=27)
-        assert followups.list_followups(s, actor=gasan, now=now).items == []
-        (moved,) = followups.list_followups(s, actor=doksan, now=now).items
+        assert followup_queue.list_followups(s, actor=gasan, now=now).items == []
+        (moved,) = followup_queue.list_followups(s, actor=doksan, now=now).items
         assert moved.resident_id == resident
         enrollment = s.scalar(
             select(ongi.OngiEnrollment).where(ongi.OngiEnrollment.resident_id == resident)
@@ -290,14 +290,18 @@ def test_supervisors_see_and_resolve_the_schedulers_own_alarm(
     supervisor = make_staff(app, "supervisor", (GASAN,)).actor()
     now = T0 + timedelta(days=2, hours=1)
     with db.new_session() as s:
-        seen = followups.list_followups(s, actor=supervisor, now=now, reason="scheduler_stalled")
+        seen = followup_queue.list_followups(
+            s, actor=supervisor, now=now, reason="scheduler_stalled"
+        )
         (stall,) = seen.items
         assert (
-            followups.list_followups(s, actor=counselor, now=now, reason="scheduler_stalled").items
+            followup_queue.list_followups(
+                s, actor=counselor, now=now, reason="scheduler_stalled"
+            ).items
             == []
         )
         with pytest.raises(InvalidInput):
-            followups.resolve(
+            followup_queue.resolve(
                 s,
                 actor=supervisor,
                 followup_id=stall.id,
@@ -305,7 +309,7 @@ def test_supervisors_see_and_resolve_the_schedulers_own_alarm(
                 note="서버 재시작",
                 now=now,
             )
-        resolved = followups.resolve(
+        resolved = followup_queue.resolve(
             s, actor=supervisor, followup_id=stall.id, outcome="other", note=None, now=now
         )
     assert resolved.state == "resolved"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.audit import query_events, record_access
-from services.audit_review import WorkingHours, monthly_review
+from services.audit.review import WorkingHours, monthly_review
 from tests.support.audit import staff_actor
 from welfare.errors import InvalidInput
 from welfare.models import Actor, AuditAction, AuditEvent

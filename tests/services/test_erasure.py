@@ -96,3 +96,36 @@ def test_an_erased_resident_reads_and_reveals_as_gone_not_as_an_error(
             residents.get_resident(s, actor=supervisor, resident_id=rid)
         with pytest.raises(Gone):
             residents.reveal_rrn(s, actor=supervisor, resident_id=rid, reason="확인")
+
+
+def test_erasure_closes_open_cases_through_the_case_rules_and_says_why(
+    app: Flask, db: Database
+) -> None:
+    from services import cases
+    from welfare.models import Case, CaseEvent
+
+    counselor = make_staff(app, "counselor", (GASAN,)).actor()
+    supervisor = make_staff(app, "supervisor", (GASAN,)).actor()
+    with db.new_session() as s:
+        rid = residents.register_resident(s, actor=counselor, dong=GASAN, now=NOW, **PERSON).id
+        case = cases.open_case(s, actor=counselor, resident_id=rid, program="ongi", now=NOW)
+        case_id, opened_version = case.id, case.version
+    with db.new_session() as s:
+        residents.erase_resident(s, actor=supervisor, resident_id=rid, reason="요청", now=NOW)
+    with db.new_session() as s:
+        closed = s.get_one(Case, case_id)
+        assert (closed.status, closed.closed_at, closed.closed_by) == (
+            "closed",
+            NOW,
+            supervisor.staff_id,
+        )
+        assert closed.version > opened_version  # an If-Match on the old version now fails
+        (last,) = s.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind != "opened")
+        ).all()
+        assert (last.kind, last.to_status, last.detail, last.actor_staff_id) == (
+            "closed_with_resident",
+            "closed",
+            {"why": "resident_erased"},
+            supervisor.staff_id,
+        )

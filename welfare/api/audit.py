@@ -8,7 +8,8 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from services import audit, audit_review
+from services import audit
+from services.audit import review as audit_review
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import allow
 from welfare.api.schemas import Instant, PageArgs, StrictSchema

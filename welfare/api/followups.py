@@ -9,7 +9,7 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from services import followups, timeline
+from services import followup_queue, timeline
 from services import scheduler_runs as runs
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import CASEWORK, allow
@@ -80,7 +80,9 @@ class AssignIn(StrictSchema):
 
 
 class ResolveIn(StrictSchema):
-    outcome = fields.String(required=True, validate=validate.OneOf(followups.RESOLUTION_OUTCOMES))
+    outcome = fields.String(
+        required=True, validate=validate.OneOf(followup_queue.RESOLUTION_OUTCOMES)
+    )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -133,7 +135,7 @@ class FollowUps(MethodView):
     @blp.response(200, FollowUpList)
     def get(self, args: dict[str, Any]) -> Any:
         """Live follow-ups of the caller's dongs (or `state=`), oldest due first."""
-        page = followups.list_followups(db_session(), actor=current_actor(), now=now(), **args)
+        page = followup_queue.list_followups(db_session(), actor=current_actor(), now=now(), **args)
         return {"items": [followup_body(f) for f in page.items], "next_cursor": page.next_cursor}
 
 
@@ -143,7 +145,7 @@ class FollowUpItem(MethodView):
     @blp.response(200, FollowUpDetail)
     def get(self, followup_id: uuid.UUID) -> Any:
         """One follow-up with its history: why it was raised and everything since."""
-        followup, events = followups.get_followup(
+        followup, events = followup_queue.get_followup(
             db_session(), actor=current_actor(), followup_id=followup_id
         )
         return {
@@ -159,7 +161,9 @@ class FollowUpClaim(MethodView):
     def post(self, followup_id: uuid.UUID) -> Any:
         """Take a follow-up on yourself."""
         return followup_body(
-            followups.claim(db_session(), actor=current_actor(), followup_id=followup_id, now=now())
+            followup_queue.claim(
+                db_session(), actor=current_actor(), followup_id=followup_id, now=now()
+            )
         )
 
 
@@ -171,7 +175,7 @@ class FollowUpAssign(MethodView):
     def post(self, payload: dict[str, Any], followup_id: uuid.UUID) -> Any:
         """Give a follow-up to a staff member of its dong."""
         return followup_body(
-            followups.assign(
+            followup_queue.assign(
                 db_session(),
                 actor=current_actor(),
                 followup_id=followup_id,
@@ -189,7 +193,7 @@ class FollowUpResolve(MethodView):
     def post(self, payload: dict[str, Any], followup_id: uuid.UUID) -> Any:
         """Close a follow-up; if its cause persists, the next tick raises a new one."""
         return followup_body(
-            followups.resolve(
+            followup_queue.resolve(
                 db_session(), actor=current_actor(), followup_id=followup_id, now=now(), **payload
             )
         )

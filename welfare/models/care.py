@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from welfare.errors import RuleViolation
+from welfare.errors import Conflict, RuleViolation
 from welfare.models.base import Base, UUIDPk
 
 
@@ -130,6 +130,36 @@ class CareRequest(Base):
                 "이미 종결된 돌봄 요청입니다 (care request already closed)",
                 code="care_request_closed",
             )
+
+    def respond(self, *, by: uuid.UUID | None, at: datetime) -> None:
+        """Someone answered the request: its deadline clock stops. The responder takes it
+        when nobody had it yet."""
+        self.ensure_open()
+        if self.state != CareState.RECEIVED:
+            raise Conflict("이미 응대한 요청입니다 (already responded)", code="already_responded")
+        self.state = CareState.RESPONDED.value
+        self.responded_at = at
+        self.responded_by = by
+        if self.assignee_id is None:
+            self.assignee_id = by
+        self.updated_at = at
+
+    def hand_over(self, *, to: uuid.UUID, at: datetime) -> uuid.UUID | None:
+        """Give the open request to another staff member; returns who had it."""
+        self.ensure_open()
+        previous = self.assignee_id
+        self.assignee_id = to
+        self.updated_at = at
+        return previous
+
+    def record_outcome(self, *, outcome: CareOutcome, by: uuid.UUID | None, at: datetime) -> None:
+        """Close the request as handled, referred or closed."""
+        self.ensure_open()
+        self.state = CareState.DONE.value
+        self.outcome = outcome.value
+        self.outcome_at = at
+        self.outcome_by = by
+        self.updated_at = at
 
 
 class CareRequestEvent(Base):

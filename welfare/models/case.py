@@ -112,6 +112,27 @@ class Case(Base):
         self.closed_at = at
         self.closed_by = by
 
+    def end_with_resident(self, *, why: str, by: uuid.UUID | None, at: datetime) -> CaseEvent:
+        """Close at once, outside the two-person protocol, because there is no one left to
+        work with (the resident's record was erased by a supervisor, who approves by that act).
+        Returns the history entry that says why, for the caller to add."""
+        self.ensure_open()
+        before = self.status
+        self.status = CLOSED
+        self.closed_at = at
+        self.closed_by = by
+        self.updated_at = at
+        return CaseEvent(
+            id=uuid.uuid4(),
+            case_id=self.id,
+            at=at,
+            kind="closed_with_resident",
+            from_status=before,
+            to_status=CLOSED,
+            actor_staff_id=by,
+            detail={"why": why},
+        )
+
     def send_back(self, *, to: str) -> None:
         if self.status != CLOSURE_REQUESTED:
             raise RuleViolation(

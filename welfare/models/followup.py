@@ -105,6 +105,20 @@ class FollowUp(Base):
                 "이미 종결된 후속조치입니다 (follow-up already closed)", code="followup_closed"
             )
 
+    def close(
+        self, *, state: FollowUpState, outcome: str, by: uuid.UUID | None, at: datetime
+    ) -> None:
+        """End a live follow-up: resolved by someone, or cancelled because its cause cleared.
+        It stops escalating; if the cause persists, the next tick raises a new one."""
+        if state.is_live:
+            raise ValueError(f"{state} does not close a follow-up")
+        self.ensure_live()
+        self.state = state.value
+        self.outcome = outcome
+        self.resolved_at = at
+        self.resolved_by = by
+        self.next_escalation_at = None
+
 
 class FollowUpEvent(Base):
     """One thing that happened to a follow-up; never updated, never deleted."""

@@ -1,0 +1,45 @@
+"""Access records (접속기록) in two keyed chains: one module per role.
+
+`chain` holds each chain's MAC'd head and the lock that serializes writers; `append` adds a
+record; `verify` walks a chain and names the first bad link; `retention` prunes what the law no
+longer requires; `query` and `review` serve supervisors. docs/security-model.md explains what the
+chains prove and what they do not.
+"""
+
+from services.audit.append import record_access, record_right_change
+from services.audit.chain import (
+    CHAIN_LOCK_KEYS,
+    CHAIN_MODELS,
+    AuditChainBroken,
+    ChainHead,
+    read_head,
+)
+from services.audit.query import MAX_PAGE_SIZE, query_events
+from services.audit.retention import prune_chain
+from services.audit.verify import (
+    ChainProblem,
+    Checkpoint,
+    Progress,
+    VerifyResult,
+    take_checkpoint,
+    verify_chain,
+)
+
+__all__ = [
+    "CHAIN_LOCK_KEYS",
+    "CHAIN_MODELS",
+    "MAX_PAGE_SIZE",
+    "AuditChainBroken",
+    "ChainHead",
+    "ChainProblem",
+    "Checkpoint",
+    "Progress",
+    "VerifyResult",
+    "prune_chain",
+    "query_events",
+    "read_head",
+    "record_access",
+    "record_right_change",
+    "take_checkpoint",
+    "verify_chain",
+]

@@ -1,0 +1,160 @@
+"""Appending to the access chain (접속기록) and to the access-rights chain, in the caller's
+transaction: one HMAC-linked record each, the chain head moved with it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy.orm import Session
+
+from services.audit.chain import authentic_head, lock_chain, move_head
+from welfare.crypto.chain import canonical_json, link_hash
+from welfare.database import database_now, session_keyring
+from welfare.errors import InvalidInput
+from welfare.models import (
+    AccessRightChange,
+    Actor,
+    AuditAction,
+    AuditCategory,
+    AuditEvent,
+    AuditOutcome,
+    RightChange,
+    Role,
+)
+from welfare.models.audit import ChainedRecord
+
+R = TypeVar("R", bound=ChainedRecord)
+
+MAX_REASON_LENGTH = 1000
+# Keys that never belong in a before/after state: secrets are not access rights.
+SECRET_STATE_KEYS = frozenset({"password", "password_hash", "secret", "token", "totp_secret"})
+
+
+def record_access(
+    session: Session,
+    *,
+    actor: Actor,
+    action: AuditAction | str,
+    resident_ids: Sequence[uuid.UUID | str] = (),
+    outcome: AuditOutcome | str = AuditOutcome.OK,
+    reason: str | None = None,
+    category: AuditCategory | str | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one access record to the access chain, in the caller's transaction.
+
+    `resident_ids` are the pseudonymous ids touched (for a search: those returned, never the
+    terms). `category` defaults to `security` for authentication and integrity actions and to
+    `access` otherwise. A reveal or an export that succeeded needs a reason.
+
+    Call it as the last write before commit: from here to the end of the transaction the chain
+    is locked (PostgreSQL advisory lock), so every other writer of access records waits.
+    """
+    try:
+        action = AuditAction(action)
+        outcome = AuditOutcome(outcome)
+        category = (
+            AuditCategory(category)
+            if category is not None
+            else (AuditCategory.SECURITY if action.is_security else AuditCategory.ACCESS)
+        )
+    except ValueError as exc:
+        raise InvalidInput({"audit": [str(exc)]}) from None
+    reason = (reason.strip() or None) if reason is not None else None
+    if action.needs_reason and outcome is AuditOutcome.OK and reason is None:
+        raise InvalidInput({"reason": [f"a reason is required for {action.value}"]})
+    if reason is not None and len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput({"reason": [f"at most {MAX_REASON_LENGTH} characters"]})
+    values: dict[str, Any] = {
+        "at": at,
+        "staff_id": actor.staff_id,
+        "actor_role": Role(actor.role).value,
+        "action": action.value,
+        "resident_ids": _resident_id_list(resident_ids),
+        "outcome": outcome.value,
+        "ip": _bounded(actor.ip, 45, "ip"),
+        "request_id": _bounded(actor.request_id, 64, "request_id"),
+        "reason": reason,
+        "category": category.value,
+    }
+    return _append(session, AuditEvent, values)
+
+
+def record_right_change(
+    session: Session,
+    *,
+    actor: Actor,
+    target_staff_id: uuid.UUID,
+    change: RightChange | str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    at: datetime | None = None,
+) -> AccessRightChange:
+    """Append one grant, change or revocation of access rights to its own chain.
+
+    `before`/`after` describe the rights (role, dongs, status, token ids), never secrets; sets
+    are stored as sorted lists so the record reads back exactly as it was hashed.
+    """
+    try:
+        change = RightChange(change)
+    except ValueError as exc:
+        raise InvalidInput({"change": [str(exc)]}) from None
+    values: dict[str, Any] = {
+        "at": at,
+        "actor_staff_id": actor.staff_id,
+        "actor_role": Role(actor.role).value,
+        "target_staff_id": target_staff_id,
+        "change": change.value,
+        "before": _rights_state(before, "before"),
+        "after": _rights_state(after, "after"),
+        "ip": _bounded(actor.ip, 45, "ip"),
+        "request_id": _bounded(actor.request_id, 64, "request_id"),
+    }
+    return _append(session, AccessRightChange, values)
+
+
+def _append(session: Session, model: type[R], values: dict[str, Any]) -> R:
+    chain = model.CHAIN
+    key = session_keyring(session).audit_key
+    lock_chain(session, chain)
+    head = authentic_head(session, chain, key)
+    now = database_now(session)
+    seq = head.last_seq + 1
+    values.update(id=uuid.uuid4(), seq=seq, prev_hash=head.last_hash, at=values["at"] or now)
+    values["hash"] = link_hash(key, head.last_hash, canonical_json(model.link_fields(values)))
+    record = model(**values)
+    session.add(record)
+    session.flush()
+    move_head(session, head, replace(head, last_seq=seq, last_hash=values["hash"]), key, now)
+    return record
+
+
+def _resident_id_list(resident_ids: Sequence[uuid.UUID | str]) -> list[str]:
+    if isinstance(resident_ids, str | bytes):
+        raise InvalidInput({"resident_ids": ["a list of resident ids, not one string"]})
+    try:
+        return sorted({str(uuid.UUID(str(r))) for r in resident_ids})
+    except ValueError:
+        raise InvalidInput({"resident_ids": ["resident ids must be UUIDs"]}) from None
+
+
+def _bounded(value: str | None, length: int, name: str) -> str | None:
+    if value is not None and len(value) > length:
+        raise InvalidInput({name: [f"at most {length} characters"]})
+    return value
+
+
+def _rights_state(state: Mapping[str, Any], name: str) -> dict[str, Any]:
+    secret = SECRET_STATE_KEYS.intersection(k.lower() for k in state)
+    if secret:
+        raise InvalidInput({name: [f"secrets do not belong in access records: {sorted(secret)}"]})
+    try:
+        plain = json.loads(canonical_json(dict(state)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput({name: [str(exc)]}) from None
+    return cast(dict[str, Any], plain)
