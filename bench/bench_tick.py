@@ -47,15 +47,14 @@ from benchkit import (
     throwaway_database,
     verdict,
 )
-from sqlalchemy import Engine, event, exists, select, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
+from schedulers.rules import ongi as ongi_rule
 from schedulers.runner import run_job
-from services.followups import LIVE_STATES
 from welfare.database import Database
-from welfare.models import EnrollmentStatus, FollowUp, FollowUpReason, OngiEnrollment
 
 AS_OF = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 09:00 in Seoul
 TICK = Job("followups", run_followups)
@@ -119,24 +118,6 @@ def watched(engine: Engine) -> Iterator[Statements]:
         event.remove(engine, "after_cursor_execute", after)
 
 
-def lapse_query() -> Any:
-    """The SELECT raise_contact_lapses issues (without FOR UPDATE), to time finding alone."""
-    live = exists().where(
-        FollowUp.subject_id == OngiEnrollment.resident_id,
-        FollowUp.reason == FollowUpReason.CONTACT_LAPSED.value,
-        FollowUp.state.in_(LIVE_STATES),
-    )
-    return (
-        select(OngiEnrollment)
-        .where(
-            OngiEnrollment.status == EnrollmentStatus.ACTIVE.value,
-            OngiEnrollment.next_due_at <= AS_OF,
-            ~live,
-        )
-        .order_by(OngiEnrollment.next_due_at)
-    )
-
-
 def scan_seconds(engine: Engine) -> float:
     best = float("inf")
     for _ in range(SCANS_PER_ROUND):
@@ -148,7 +129,7 @@ def scan_seconds(engine: Engine) -> float:
 
 def lapse_select_seconds(database: Database) -> tuple[float, int]:
     with database.new_session() as session, stopwatch() as elapsed:
-        found = len(session.scalars(lapse_query()).all())
+        found = len(session.scalars(ongi_rule.lapsed(AS_OF)).all())
         session.rollback()
     return elapsed(), found
 

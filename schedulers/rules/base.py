@@ -1,0 +1,69 @@
+"""What a program declares so the tick raises and cancels its follow-ups: a `FollowUpRule`.
+
+A rule names the rows that need a follow-up now (`due`), the model whose rows the tick locks
+while raising (so it serializes with the program's own writes: a contact logged or a request
+answered while the tick waits is seen when PostgreSQL re-checks the row, and that subject drops
+out), how one row becomes a `Raise`, and which live follow-ups have lost their cause
+(`cleared`), each with the reason it is cancelled. Rules are level-triggered: running one twice
+at the same `as_of` changes nothing the second time (the live-follow-up index makes a second
+raise a no-op).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from services import followups
+from services.followups import Raise
+from welfare.calendar import BusinessCalendar
+
+BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRule:
+    """One reason a program raises follow-ups, as data the tick runs."""
+
+    reason: str
+    due: Callable[[datetime], Select[Any]]  # rows needing a follow-up at as_of, none live yet
+    lock: type[Any]  # the model `due` selects, locked FOR UPDATE on PostgreSQL
+    make: Callable[[Any, datetime], Raise]  # one due row -> the follow-up it needs
+    cleared: Callable[[Session, datetime], Sequence[tuple[uuid.UUID, str]]]  # (subject, why)
+    raised_count: str  # the names the tick's counts use (kept stable for operators' dashboards)
+    cancelled_count: str
+
+
+def run_rule(
+    session: Session,
+    rule: FollowUpRule,
+    *,
+    as_of: datetime,
+    calendar: BusinessCalendar,
+    run_id: uuid.UUID | None,
+) -> dict[str, int]:
+    """Raise what `rule` finds due and cancel what it finds cleared; counts by the rule's names."""
+    stmt = rule.due(as_of)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=rule.lock)
+    raised = 0
+    for chunk in session.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
+        raised += followups.raise_many(
+            session,
+            [rule.make(row, as_of) for row in chunk],
+            as_of=as_of,
+            run_id=run_id,
+            calendar=calendar,
+        )
+    cancelled = 0
+    for subject_id, why in rule.cleared(session, as_of):
+        cancelled += followups.cancel_live(
+            session, subject_id=subject_id, reason=rule.reason, why=why, now=as_of, run_id=run_id
+        )
+    return {rule.raised_count: raised, rule.cancelled_count: cancelled}

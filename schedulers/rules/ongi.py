@@ -1,0 +1,123 @@
+"""Ongi's follow-up rule: `contact_lapsed` for an active enrollment past its due time.
+
+Raised once per lapse however late it is; cancelled when a contact moved the due time, the
+enrollment was paused or ended, or the resident moved away, died or was erased. The partial index
+on active `next_due_at` makes finding lapses cost what the lapsed cost, not what all residents do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from schedulers.rules.base import FollowUpRule
+from services.followups import LIVE_STATES, Raise
+from welfare.models import (
+    EnrollmentStatus,
+    FollowUp,
+    FollowUpReason,
+    OngiEnrollment,
+    Resident,
+    ResidentStatus,
+)
+from welfare.models.base import eq_literal, in_literals
+
+REASON = FollowUpReason.CONTACT_LAPSED.value
+
+
+def lapsed(as_of: datetime) -> Select[Any]:
+    """Active enrollments past their due time without a live lapse follow-up, oldest first."""
+    live = exists().where(
+        FollowUp.subject_id == OngiEnrollment.resident_id,
+        FollowUp.reason == REASON,
+        in_literals(FollowUp.state, LIVE_STATES),
+    )
+    return (
+        select(OngiEnrollment)
+        .join(Resident, Resident.id == OngiEnrollment.resident_id)
+        .where(
+            Resident.status == ResidentStatus.ACTIVE.value,
+            eq_literal(OngiEnrollment.status, EnrollmentStatus.ACTIVE.value),
+            OngiEnrollment.next_due_at <= as_of,
+            ~live,
+        )
+        .order_by(OngiEnrollment.next_due_at)
+    )
+
+
+def lapse(enrollment: OngiEnrollment, as_of: datetime) -> Raise:
+    return Raise(
+        subject_type="resident",
+        subject_id=enrollment.resident_id,
+        resident_id=enrollment.resident_id,
+        dong_code=enrollment.dong_code,
+        program="ongi",
+        reason=REASON,
+        risk_level=enrollment.risk_level,
+        due_at=enrollment.next_due_at or as_of,
+        evidence={
+            "enrollment_id": str(enrollment.id),
+            "risk_level": enrollment.risk_level,
+            "interval_hours": enrollment.interval_hours,
+            "last_success_at": enrollment.last_success_at.isoformat()
+            if enrollment.last_success_at
+            else None,
+            "next_due_at": enrollment.next_due_at.isoformat() if enrollment.next_due_at else None,
+        },
+    )
+
+
+def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]]:
+    """Live lapse follow-ups whose cause is gone, each with why."""
+    rows = session.execute(
+        select(
+            FollowUp.subject_id, Resident.status, OngiEnrollment.status, OngiEnrollment.next_due_at
+        )
+        .join(Resident, Resident.id == FollowUp.subject_id)
+        .outerjoin(
+            OngiEnrollment,
+            and_(
+                OngiEnrollment.resident_id == FollowUp.subject_id,
+                in_literals(OngiEnrollment.status, ("active", "paused")),
+            ),
+        )
+        .where(
+            FollowUp.reason == REASON,
+            in_literals(FollowUp.state, LIVE_STATES),
+            or_(
+                Resident.status != ResidentStatus.ACTIVE.value,
+                OngiEnrollment.id.is_(None),
+                OngiEnrollment.status != EnrollmentStatus.ACTIVE.value,
+                OngiEnrollment.next_due_at > as_of,
+            ),
+        )
+    ).all()
+    found = []
+    for subject_id, resident_status, enrollment_status, next_due in rows:
+        if resident_status != ResidentStatus.ACTIVE:
+            why = f"resident_{resident_status}"
+        elif not enrollment_status:  # outer join: no live enrollment
+            why = "enrollment_ended"
+        elif enrollment_status != EnrollmentStatus.ACTIVE:
+            why = f"enrollment_{enrollment_status}"
+        else:
+            why = "contact_made" if next_due and next_due > as_of else "cleared"
+        found.append((subject_id, why))
+    return found
+
+
+CONTACT_LAPSED = FollowUpRule(
+    reason=REASON,
+    due=lapsed,
+    # Serialize with contact logging on the enrollment row (services/ongi.py locks it too).
+    lock=OngiEnrollment,
+    make=lapse,
+    cleared=cleared,
+    raised_count="raised",
+    cancelled_count="cancelled",
+)
