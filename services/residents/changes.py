@@ -1,0 +1,199 @@
+"""Changing a resident: personal fields and dong (If-Match), status (moved out, deceased), and
+erasure, which crypto-shreds the record and ends what the programs were doing for them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services import access, vault
+from services.residents.records import (
+    NAME_INDEX,
+    PHONE_INDEX,
+    TABLE,
+    ResidentView,
+    check_dong,
+    load,
+    view,
+)
+from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
+from welfare.errors import Forbidden, InvalidInput
+from welfare.identity import IdentityError, normalize_name, normalize_phone
+from welfare.models import (
+    Actor,
+    Case,
+    Contact,
+    EnrollmentStatus,
+    FollowUp,
+    OngiEnrollment,
+    ResidentStatus,
+    Role,
+)
+from welfare.models.base import in_literals
+from welfare.models.resident import ENCRYPTED_FIELDS
+
+SETTABLE_STATUSES = frozenset(
+    {ResidentStatus.ACTIVE, ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED}
+)
+
+
+def update_resident(
+    session: Session,
+    *,
+    actor: Actor,
+    resident_id: uuid.UUID,
+    expected_version: int,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> ResidentView:
+    """Change personal fields or move dong, only against the version the caller saw."""
+    resident = load(session, actor, resident_id, for_update=True)
+    access.check_version(resident, expected_version)
+    if "notes" in changes and not access.may_read_notes(actor):
+        raise Forbidden("메모를 수정할 권한이 없습니다 (may not edit notes)")
+    errors: dict[str, list[str]] = {}
+    key = vault.data_key(session, resident.id)
+    indexer = vault.indexer(session)
+
+    def sealed(column: str, value: str | None) -> bytes | None:
+        return vault.seal(
+            session, resident.id, TABLE, column, resident.id, plaintext=value, key=key
+        )
+
+    if "name" in changes:
+        try:
+            name = normalize_name(changes["name"])
+            resident.name_enc = sealed("name", name)
+            resident.name_index = indexer.truncated(NAME_INDEX, name, NAME_INDEX_BITS)
+        except IdentityError as exc:
+            errors["name"] = [exc.message]
+    if "phone" in changes:
+        phone = changes["phone"]
+        try:
+            normalized = normalize_phone(phone) if phone else None
+            resident.phone_enc = sealed("phone", normalized)
+            resident.phone_index = (
+                indexer.truncated(PHONE_INDEX, normalized, PHONE_INDEX_BITS) if normalized else None
+            )
+        except IdentityError as exc:
+            errors["phone"] = [exc.message]
+    if "dong" in changes and changes["dong"] != resident.dong_code:
+        check_dong(session, actor, changes["dong"], errors)
+        resident.dong_code = changes["dong"]
+        if not errors:
+            follow_to_dong(session, resident.id, changes["dong"])
+    for field in ("address", "notes"):
+        if field in changes:
+            setattr(resident, f"{field}_enc", sealed(field, changes[field]))
+    if "household_type" in changes:
+        resident.household_type = changes["household_type"]
+    if errors:
+        session.rollback()
+        raise InvalidInput(errors)
+    resident.updated_at = now
+    session.flush()
+    result = view(session, actor, resident, key=key)
+    access.record(session, actor=actor, action="update", resident_ids=[resident.id])
+    session.commit()
+    return result
+
+
+def change_status(
+    session: Session,
+    *,
+    actor: Actor,
+    resident_id: uuid.UUID,
+    status: str,
+    expected_version: int,
+    now: datetime,
+) -> ResidentView:
+    """Record that a resident moved away or died (or is active again)."""
+    resident = load(session, actor, resident_id, for_update=True)
+    access.check_version(resident, expected_version)
+    if ResidentStatus(status) not in SETTABLE_STATUSES:
+        raise InvalidInput({"status": ["active, moved_out, deceased 중 하나 (unknown status)"]})
+    resident.status = status
+    resident.updated_at = now
+    if status != ResidentStatus.ACTIVE:
+        end_programs(session, resident.id, now)
+    session.flush()
+    result = view(session, actor, resident)
+    access.record(session, actor=actor, action="update", resident_ids=[resident.id])
+    session.commit()
+    return result
+
+
+def erase_resident(
+    session: Session, *, actor: Actor, resident_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    """Crypto-shred a resident: destroy the data key, clear blind indexes, keep the id."""
+    if actor.role is not Role.SUPERVISOR:
+        raise Forbidden("파기는 팀장만 할 수 있습니다 (only supervisors erase)")
+    if not reason.strip():
+        raise InvalidInput({"reason": ["사유를 입력하세요 (a reason is required)"]})
+    resident = load(session, actor, resident_id, for_update=True)
+    vault.destroy_data_key(session, resident.id, now)
+    for field in ENCRYPTED_FIELDS:
+        setattr(resident, f"{field}_enc", None)
+    resident.rrn_index = resident.phone_index = resident.name_index = None
+    resident.status = ResidentStatus.ERASED.value
+    resident.erased_at = resident.updated_at = now
+    end_programs(
+        session, resident.id, now, close_cases_because="resident_erased", by=actor.staff_id
+    )
+    access.record(
+        session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
+    )
+    session.commit()
+
+
+def follow_to_dong(session: Session, resident_id: uuid.UUID, dong: str) -> None:
+    """A resident who moves within the district takes their records to the new dong's team:
+    every scoped row carries the dong it is scoped by."""
+    for model in (OngiEnrollment, Contact, Case, FollowUp):
+        session.execute(
+            update(model)
+            .where(model.resident_id == resident_id)
+            .values(dong_code=dong)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def end_programs(
+    session: Session,
+    resident_id: uuid.UUID,
+    now: datetime,
+    *,
+    close_cases_because: str | None = None,
+    by: uuid.UUID | None = None,
+) -> None:
+    """A resident who died, moved away or was erased is no longer watched; the next tick
+    cancels what was raised, naming why. With `close_cases_because`, open cases close too,
+    each with a history entry naming why (Case.end_with_resident)."""
+    session.execute(
+        update(OngiEnrollment)
+        .where(
+            OngiEnrollment.resident_id == resident_id,
+            in_literals(OngiEnrollment.status, ("active", "paused")),
+        )
+        .values(
+            status=EnrollmentStatus.ENDED.value,
+            ended_at=now,
+            next_due_at=None,
+            version=OngiEnrollment.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if close_cases_because is not None:
+        open_cases = session.scalars(
+            select(Case)
+            .where(Case.resident_id == resident_id, Case.closed_at.is_(None))
+            .with_for_update()
+        ).all()
+        for case in open_cases:
+            session.add(case.end_with_resident(why=close_cases_because, by=by, at=now))

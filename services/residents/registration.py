@@ -1,0 +1,191 @@
+"""Registering residents: validate and normalize identity, refuse a known RRN, seal every personal
+field under a new data key. Bulk import (services/resident_import.py) shares these pieces."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services import access, vault
+from services.conflicts import flush_or_conflict
+from services.residents.records import (
+    NAME_INDEX,
+    PHONE_INDEX,
+    RRN_INDEX,
+    TABLE,
+    ResidentView,
+    check_dong,
+    view,
+)
+from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
+from welfare.errors import Conflict, InvalidInput
+from welfare.identity import IdentityError, normalize_name, normalize_phone, parse_rrn
+from welfare.models import Actor, Resident, ResidentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Validated, normalized identity fields ready to seal and index."""
+
+    name: str
+    rrn: Any  # welfare.identity.Rrn
+    phone: str | None
+
+
+def register_resident(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    rrn: str,
+    dong: str,
+    now: datetime,
+    phone: str | None = None,
+    address: str | None = None,
+    household_type: str | None = None,
+    notes: str | None = None,
+) -> ResidentView:
+    """Register one resident; a known RRN is a conflict (the blind index is unique)."""
+    errors: dict[str, list[str]] = {}
+    identity = validate_identity(name=name, rrn=rrn, phone=phone, today=now.date(), errors=errors)
+    check_dong(session, actor, dong, errors)
+    if errors:
+        raise InvalidInput(errors)
+    assert identity is not None  # noqa: S101 - no errors means every field parsed
+    rrn_index = vault.indexer(session).full(RRN_INDEX, identity.rrn.digits)
+    _refuse_duplicate(session, actor, rrn_index)
+    resident = build_resident(
+        session,
+        identity=identity,
+        rrn_index=rrn_index,
+        dong=dong,
+        address=address,
+        household_type=household_type,
+        notes=notes,
+        now=now,
+    )
+    session.add(resident)
+    # Two registrations of one person at once: the unique RRN index lets one win.
+    flush_or_conflict(session, lambda: _refuse_duplicate(session, actor, rrn_index))
+    result = view(session, actor, resident)
+    access.record(session, actor=actor, action="create", resident_ids=[resident.id])
+    session.commit()
+    return result
+
+
+def validate_identity(
+    *, name: str, rrn: str, phone: str | None, today: date, errors: dict[str, list[str]]
+) -> Identity | None:
+    parsed_name = parsed_rrn = parsed_phone = None
+    try:
+        parsed_name = normalize_name(name)
+    except IdentityError as exc:
+        errors["name"] = [exc.message]
+    try:
+        parsed_rrn = parse_rrn(rrn, today=today)
+    except IdentityError as exc:
+        errors["rrn"] = [exc.message]
+    if phone:
+        try:
+            parsed_phone = normalize_phone(phone)
+        except IdentityError as exc:
+            errors["phone"] = [exc.message]
+    if parsed_name is None or parsed_rrn is None or (phone and parsed_phone is None):
+        return None
+    return Identity(name=parsed_name, rrn=parsed_rrn, phone=parsed_phone)
+
+
+def build_resident(
+    session: Session,
+    *,
+    identity: Identity,
+    rrn_index: bytes,
+    dong: str,
+    address: str | None,
+    household_type: str | None,
+    notes: str | None,
+    now: datetime,
+    key: bytes | None = None,
+) -> Resident:
+    """A new Resident row with its data key; the caller adds it to the session."""
+    resident_id = uuid.uuid4()
+    key = key or vault.create_data_key(session, resident_id, now)
+    return Resident(
+        **resident_row(
+            session,
+            resident_id=resident_id,
+            key=key,
+            identity=identity,
+            rrn_index=rrn_index,
+            dong=dong,
+            address=address,
+            household_type=household_type,
+            notes=notes,
+            now=now,
+        )
+    )
+
+
+def resident_row(
+    session: Session,
+    *,
+    resident_id: uuid.UUID,
+    key: bytes,
+    identity: Identity,
+    rrn_index: bytes,
+    dong: str,
+    address: str | None,
+    household_type: str | None,
+    notes: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of a new resident, every personal field sealed under `key`.
+
+    `build_resident` makes the model from them; bulk registration inserts them as they are.
+    """
+    indexer = vault.indexer(session)
+
+    def sealed(column: str, value: str | None) -> bytes | None:
+        return vault.seal(
+            session, resident_id, TABLE, column, resident_id, plaintext=value, key=key
+        )
+
+    return {
+        "id": resident_id,
+        "dong_code": dong,
+        "birth_year": identity.rrn.birth_date.year,
+        "sex": identity.rrn.sex,
+        "is_foreigner": identity.rrn.is_foreigner,
+        "household_type": household_type,
+        "status": ResidentStatus.ACTIVE.value,
+        "name_enc": sealed("name", identity.name),
+        "rrn_enc": sealed("rrn", identity.rrn.digits),
+        "phone_enc": sealed("phone", identity.phone),
+        "address_enc": sealed("address", address),
+        "notes_enc": sealed("notes", notes),
+        "rrn_index": rrn_index,
+        "phone_index": indexer.truncated(PHONE_INDEX, identity.phone, PHONE_INDEX_BITS)
+        if identity.phone
+        else None,
+        "name_index": indexer.truncated(NAME_INDEX, identity.name, NAME_INDEX_BITS),
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+
+
+def _refuse_duplicate(session: Session, actor: Actor, rrn_index: bytes) -> None:
+    existing = session.scalar(select(Resident).where(Resident.rrn_index == rrn_index))
+    if existing is None:
+        return
+    extra: dict[str, Any] = {}
+    if access.in_scope(actor, existing.dong_code):
+        extra["existing_id"] = str(existing.id)
+    raise Conflict(
+        "이미 등록된 주민입니다 (resident already registered)", code="resident_exists", extra=extra
+    )
