@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import pyotp
 from argon2 import PasswordHasher
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -165,7 +166,8 @@ def end_sessions(session: Session, *, staff_id: object, keep_session_id: object 
     stmt = delete(StaffSession).where(StaffSession.staff_id == staff_id)
     if keep_session_id is not None:
         stmt = stmt.where(StaffSession.id != keep_session_id)
-    return session.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
+    # Session.execute is typed as Result; a DML statement gives a CursorResult with rowcount.
+    return cast(CursorResult[Any], session.execute(stmt)).rowcount or 0
 
 
 # -- API tokens -------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy import insert as sa_insert
-from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -196,7 +196,8 @@ def escalate_due(
             )
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        # Session.execute is typed as Result; a DML statement gives a CursorResult with rowcount.
+        if cast(CursorResult[Any], result).rowcount != 1:
             continue  # someone else moved it first
         rung = ladder.step(step)
         add_event(
