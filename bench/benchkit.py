@@ -13,20 +13,18 @@ import argparse
 import os
 import platform
 import random
-import shutil
 import sqlite3
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import psycopg
 import sqlalchemy
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import Engine, Table, event, text
 from sqlalchemy.engine import make_url
 
 from config.reference import load_dongs
@@ -35,6 +33,7 @@ from welfare.crypto.keyring import Keyring
 from welfare.database import Database
 from welfare.migrate import upgrade
 from welfare.models import OngiEnrollment, Resident
+from welfare.scratch import scratch_database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL_ENVS = ("WELFARE_BENCH_DATABASE_URL", "WELFARE_TEST_DATABASE_URL")
@@ -154,13 +153,6 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def psycopg_url(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
-
-
 def libpq_url(url: str) -> str:
     """The URL as libpq takes it (psycopg.connect), without SQLAlchemy's driver suffix."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -175,32 +167,11 @@ def postgres_answers(url: str) -> bool:
 
 
 # -- throw-away databases ---------------------------------------------------------------------
-@contextmanager
-def throwaway_database(backend: str, label: str, pg_url: str) -> Iterator[str]:
-    """Yield the URL of a new, empty database (SQLite file or PostgreSQL database); drop it."""
-    if backend == "sqlite":
-        folder = tempfile.mkdtemp(prefix=f"welfare_bench_{label}_")
-        try:
-            yield f"sqlite:///{folder}/bench.db"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    name = f"welfare_bench_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(psycopg_url(pg_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield (
-                make_url(psycopg_url(pg_url))
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+def throwaway_database(backend: str, label: str, pg_url: str) -> AbstractContextManager[str]:
+    """A new, empty database's URL (SQLite file or PostgreSQL database) for a `with` block,
+    dropped at its end; `welfare.scratch` makes and removes it, as for the test suite."""
+    server = pg_url if backend == "postgresql" else None
+    return scratch_database(server, label=f"bench_{label}")
 
 
 def migrated_database(url: str, keyring: Keyring | None = None, **engine_kwargs: Any) -> Database:

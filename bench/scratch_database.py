@@ -2,46 +2,27 @@
 
 Set `WELFARE_BENCH_DATABASE_URL` to a PostgreSQL server URL on which the benchmark may create and
 drop a database; without it, benchmarks run on a SQLite file in a temporary directory.
+`welfare.scratch` makes and removes it, as it does for the test suite.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 
 import sqlalchemy
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from config.settings import _with_psycopg_driver
+import welfare.scratch
 
 BENCH_DATABASE_ENV = "WELFARE_BENCH_DATABASE_URL"
 
 
-@contextmanager
-def scratch_database(label: str) -> Iterator[str]:
-    """Yield the URL of a new, empty database; remove it afterwards, whatever happened."""
-    admin = os.environ.get(BENCH_DATABASE_ENV, "").strip()
-    if not admin:
-        with tempfile.TemporaryDirectory(prefix=f"welfare-{label}-") as tmp:
-            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
-        return
-    admin = _with_psycopg_driver(admin)
-    name = f"welfare_bench_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    try:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
+def scratch_database(label: str) -> AbstractContextManager[str]:
+    """A new, empty database's URL for a `with` block, removed at its end, whatever happened."""
+    server = os.environ.get(BENCH_DATABASE_ENV, "").strip() or None
+    return welfare.scratch.scratch_database(server, label=f"bench_{label}")
 
 
 def describe_machine(engine: Engine) -> str:

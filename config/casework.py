@@ -3,12 +3,11 @@
 The shipped files are `config/case_workflows.json` and `config/care_urgency.json`. Both are
 district policy, not code: a program gains a status, or the center's deadlines change, by editing
 a file. A malformed file fails at load with a message naming the file, the entry and the problem
-(`ReferenceDataError`, shared with the ladders).
+(`config.jsonfiles.ReferenceDataError`, as for the ladders).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,9 +15,16 @@ from datetime import time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, NoReturn
+from typing import Final
 
-from config.ladders import ReferenceDataError
+from config.jsonfiles import (
+    expect_code,
+    expect_fields,
+    expect_list,
+    expect_text,
+    fail,
+    read_object,
+)
 from config.reference import REFERENCE_DIR
 
 WORKFLOWS_FILE: Final = REFERENCE_DIR / "case_workflows.json"
@@ -30,7 +36,6 @@ CLOSED: Final = "closed"
 RESERVED_STATUSES: Final = frozenset({CLOSURE_REQUESTED, CLOSED})
 URGENCIES: Final = ("emergency", "urgent", "normal")
 
-_CODE = re.compile(r"[a-z][a-z0-9_]*")
 _LOCAL_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
@@ -94,34 +99,34 @@ class UrgencyRule:
 def load_workflows(path: Path | None = None) -> dict[str, Workflow]:
     """The case workflows in `path` (default: the shipped file), keyed by program."""
     path = path or WORKFLOWS_FILE
-    raw_programs = _read(path).get("programs")
-    if not isinstance(raw_programs, list):
-        _fail(path, "programs", "expected a JSON list")
+    raw_programs = expect_list(path, "programs", read_object(path).get("programs"))
     workflows: dict[str, Workflow] = {}
     for index, raw in enumerate(raw_programs):
         where = f"programs[{index}]"
-        entry = _fields(
+        entry = expect_fields(
             path,
             where,
             raw,
             {"program", "label", "label_en", "initial", "transitions", "closure"},
         )
-        program = _code(path, where, entry["program"])
+        program = expect_code(path, where, entry["program"])
         where = f"{where} ({program})"
         if program not in PROGRAMS:
-            _fail(path, where, f"unknown program; known: {', '.join(PROGRAMS)}")
+            fail(path, where, f"unknown program; known: {', '.join(PROGRAMS)}")
         if program in workflows:
-            _fail(path, where, "duplicate program")
+            fail(path, where, "duplicate program")
         initial = _status(path, where, entry["initial"])
         transitions = _transitions(path, where, entry["transitions"])
-        closure = _fields(path, f"{where} closure", entry["closure"], {"from", "sent_back_to"})
+        closure = expect_fields(
+            path, f"{where} closure", entry["closure"], {"from", "sent_back_to"}
+        )
         closable = closure["from"]
         if not isinstance(closable, list) or not closable:
-            _fail(path, f"{where} closure", "`from` must be a non-empty list of statuses")
+            fail(path, f"{where} closure", "`from` must be a non-empty list of statuses")
         workflow = Workflow(
             program=program,
-            label=_text(path, where, "label", entry["label"]),
-            label_en=_text(path, where, "label_en", entry["label_en"]),
+            label=expect_text(path, where, "label", entry["label"]),
+            label_en=expect_text(path, where, "label_en", entry["label_en"]),
             initial=initial,
             transitions=transitions,
             closable_from=frozenset(_status(path, f"{where} closure", s) for s in closable),
@@ -130,67 +135,65 @@ def load_workflows(path: Path | None = None) -> dict[str, Workflow]:
         reachable = _reachable(initial, transitions)
         for status in (*transitions, *workflow.closable_from, workflow.sent_back_to):
             if status not in reachable:
-                _fail(path, where, f"status {status!r} can never be reached from {initial!r}")
+                fail(path, where, f"status {status!r} can never be reached from {initial!r}")
         workflows[program] = workflow
     missing = [p for p in PROGRAMS if p not in workflows]
     if missing:
-        _fail(path, "programs", f"no workflow for {', '.join(missing)}")
+        fail(path, "programs", f"no workflow for {', '.join(missing)}")
     return workflows
 
 
 def load_urgencies(path: Path | None = None) -> dict[str, UrgencyRule]:
     """The care-request urgencies in `path` (default: the shipped file), keyed by code."""
     path = path or URGENCY_FILE
-    raw_rules = _read(path).get("urgencies")
-    if not isinstance(raw_rules, list):
-        _fail(path, "urgencies", "expected a JSON list")
+    raw_rules = expect_list(path, "urgencies", read_object(path).get("urgencies"))
     rules: dict[str, UrgencyRule] = {}
     for index, raw in enumerate(raw_rules):
         where = f"urgencies[{index}]"
-        entry = _fields(
+        entry = expect_fields(
             path,
             where,
             raw,
             {"code", "label", "label_en", "clock"},
             optional={"respond_within_hours", "at_local_time"},
         )
-        code = _code(path, where, entry["code"])
+        code = expect_code(path, where, entry["code"])
         where = f"{where} ({code})"
         if code not in URGENCIES:
-            _fail(path, where, f"unknown urgency; known: {', '.join(URGENCIES)}")
+            fail(path, where, f"unknown urgency; known: {', '.join(URGENCIES)}")
         if code in rules:
-            _fail(path, where, "duplicate urgency")
+            fail(path, where, "duplicate urgency")
         if entry["clock"] not in tuple(DeadlineClock):
-            _fail(path, where, "clock must be 'calendar' or 'next_business_day'")
+            fail(path, where, "clock must be 'calendar' or 'next_business_day'")
         clock = DeadlineClock(entry["clock"])
         within: timedelta | None = None
         at_local: time | None = None
         if clock is DeadlineClock.CALENDAR:
             hours = entry.get("respond_within_hours")
             if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
-                _fail(path, where, "a calendar deadline needs a positive respond_within_hours")
+                fail(path, where, "a calendar deadline needs a positive respond_within_hours")
             if "at_local_time" in entry:
-                _fail(path, where, "a calendar deadline takes no at_local_time")
+                fail(path, where, "a calendar deadline takes no at_local_time")
             within = timedelta(hours=hours)
         else:
             raw_time = entry.get("at_local_time")
             match = _LOCAL_TIME.fullmatch(raw_time) if isinstance(raw_time, str) else None
             if match is None:
-                _fail(path, where, "a next_business_day deadline needs at_local_time as HH:MM")
+                fail(path, where, "a next_business_day deadline needs at_local_time as HH:MM")
             if "respond_within_hours" in entry:
-                _fail(path, where, "a next_business_day deadline takes no respond_within_hours")
+                fail(path, where, "a next_business_day deadline takes no respond_within_hours")
             at_local = time(int(match.group(1)), int(match.group(2)))
         rules[code] = UrgencyRule(
             code=code,
-            label=_text(path, where, "label", entry["label"]),
-            label_en=_text(path, where, "label_en", entry["label_en"]),
+            label=expect_text(path, where, "label", entry["label"]),
+            label_en=expect_text(path, where, "label_en", entry["label_en"]),
             clock=clock,
             respond_within=within,
             at_local_time=at_local,
         )
     missing = [u for u in URGENCIES if u not in rules]
     if missing:
-        _fail(path, "urgencies", f"no rule for {', '.join(missing)}")
+        fail(path, "urgencies", f"no rule for {', '.join(missing)}")
     return rules
 
 
@@ -206,74 +209,30 @@ def _reachable(initial: str, transitions: Mapping[str, frozenset[str]]) -> set[s
 
 def _transitions(path: Path, where: str, raw: object) -> Mapping[str, frozenset[str]]:
     if not isinstance(raw, dict):
-        _fail(path, f"{where} transitions", "expected a JSON object of status -> [statuses]")
+        fail(path, f"{where} transitions", "expected a JSON object of status -> [statuses]")
     result: dict[str, frozenset[str]] = {}
     for source, targets in raw.items():
         if source.startswith("_"):
             continue
         _status(path, f"{where} transitions", source)
         if not isinstance(targets, list):
-            _fail(path, f"{where} transitions[{source}]", "expected a list of statuses")
+            fail(path, f"{where} transitions[{source}]", "expected a list of statuses")
         moves = frozenset(_status(path, f"{where} transitions[{source}]", t) for t in targets)
         for status in (source, *moves):
             if status in RESERVED_STATUSES:
-                _fail(
+                fail(
                     path,
                     f"{where} transitions",
                     f"{status!r} is reached only through the closure request and decision",
                 )
         if source in moves:
-            _fail(path, f"{where} transitions[{source}]", "a status cannot move to itself")
+            fail(path, f"{where} transitions[{source}]", "a status cannot move to itself")
         result[source] = moves
     return MappingProxyType(result)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ReferenceDataError(f"{path}: cannot be read ({error.strerror})") from error
-    except ValueError as error:
-        raise ReferenceDataError(f"{path}: is not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        _fail(path, "top level", "expected a JSON object")
-    return data
-
-
-def _fields(
-    path: Path, where: str, raw: object, required: set[str], optional: set[str] | None = None
-) -> dict[str, Any]:
-    """The entry as a dict, refusing missing and unknown fields ("_comment" and the like pass)."""
-    if not isinstance(raw, dict):
-        _fail(path, where, "expected a JSON object")
-    missing = sorted(required - raw.keys())
-    if missing:
-        _fail(path, where, f"missing {', '.join(missing)}")
-    allowed = required | (optional or set())
-    unknown = sorted(k for k in raw if not k.startswith("_") and k not in allowed)
-    if unknown:
-        _fail(path, where, f"unknown field {', '.join(unknown)}")
-    return raw
-
-
-def _code(path: Path, where: str, raw: object) -> str:
-    if not isinstance(raw, str) or not _CODE.fullmatch(raw):
-        _fail(path, where, f"{raw!r} is not a code (lower-case letters, digits, underscores)")
-    return raw
-
-
 def _status(path: Path, where: str, raw: object) -> str:
-    code = _code(path, where, raw)
+    code = expect_code(path, where, raw)
     if len(code) > 30:
-        _fail(path, where, f"status {code!r} is longer than 30 characters")
+        fail(path, where, f"status {code!r} is longer than 30 characters")
     return code
-
-
-def _text(path: Path, where: str, name: str, raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        _fail(path, where, f"{name} must be non-empty text")
-    return raw
-
-
-def _fail(path: Path, where: str, problem: str) -> NoReturn:
-    raise ReferenceDataError(f"{path}: {where}: {problem}")

@@ -12,16 +12,23 @@ elapsed time; a `business` step's delay is a number of business days (see `welfa
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, NoReturn
+from typing import Final
 
+from config.jsonfiles import (
+    expect_code,
+    expect_fields,
+    expect_list,
+    expect_positive,
+    expect_text,
+    fail,
+    read_object,
+)
 from config.reference import REFERENCE_DIR
 
 RISK_LEVELS_FILE: Final = REFERENCE_DIR / "risk_levels.json"
@@ -49,18 +56,12 @@ ACTIONS: Final = (
 # Only people who work cases are escalated to: admins see no case content, gateways are machines.
 TARGET_ROLES: Final = ("outreach", "counselor", "supervisor")
 
-_CODE = re.compile(r"[a-z][a-z0-9_]*")
-
 
 class Clock(StrEnum):
     """How a step's delay is counted: elapsed time, or Korean business days."""
 
     CALENDAR = "calendar"
     BUSINESS = "business"
-
-
-class ReferenceDataError(ValueError):
-    """A reference file is malformed; the message names the file, the entry and the problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,25 +158,25 @@ class LadderBook:
 def load_risk_levels(path: Path | None = None) -> dict[str, RiskLevel]:
     """The risk levels in `path` (default: the shipped file), keyed by code, in file order."""
     path = path or RISK_LEVELS_FILE
-    entries = _list(path, "risk_levels", _read_object(path).get("risk_levels"))
+    entries = expect_list(path, "risk_levels", read_object(path).get("risk_levels"))
     levels: dict[str, RiskLevel] = {}
     for index, raw in enumerate(entries):
         where = f"risk_levels[{index}]"
-        entry = _fields(path, where, raw, {"code", "label", "label_en", "interval_hours"})
-        code = _code(path, where, entry["code"])
+        entry = expect_fields(path, where, raw, {"code", "label", "label_en", "interval_hours"})
+        code = expect_code(path, where, entry["code"])
         where = f"{where} ({code})"
         if code == DEFAULT_RISK_LEVEL:
-            _fail(path, where, f"{DEFAULT_RISK_LEVEL!r} is reserved for fallback ladders")
+            fail(path, where, f"{DEFAULT_RISK_LEVEL!r} is reserved for fallback ladders")
         if code in levels:
-            _fail(path, where, "duplicate risk level code")
+            fail(path, where, "duplicate risk level code")
         levels[code] = RiskLevel(
             code=code,
-            label=_text(path, where, "label", entry["label"]),
-            interval=timedelta(hours=_positive(path, where, "interval_hours", entry)),
-            label_en=_text(path, where, "label_en", entry["label_en"]),
+            label=expect_text(path, where, "label", entry["label"]),
+            interval=timedelta(hours=expect_positive(path, where, "interval_hours", entry)),
+            label_en=expect_text(path, where, "label_en", entry["label_en"]),
         )
     if not levels:
-        _fail(path, "risk_levels", "no risk levels defined")
+        fail(path, "risk_levels", "no risk levels defined")
     return levels
 
 
@@ -188,44 +189,44 @@ def load_ladders(
     ladder's risk level must be one of those codes or `"default"`.
     """
     path = path or LADDERS_FILE
-    entries = _list(path, "ladders", _read_object(path).get("ladders"))
+    entries = expect_list(path, "ladders", read_object(path).get("ladders"))
     ladders: dict[tuple[str, str], Ladder] = {}
     for index, raw in enumerate(entries):
         where = f"ladders[{index}]"
-        entry = _fields(path, where, raw, {"reason", "risk_level", "steps"})
-        reason = _code(path, where, entry["reason"])
+        entry = expect_fields(path, where, raw, {"reason", "risk_level", "steps"})
+        reason = expect_code(path, where, entry["reason"])
         if reason not in REASONS:
-            _fail(path, where, f"unknown reason {reason!r}; known: {', '.join(REASONS)}")
-        risk_level = _code(path, where, entry["risk_level"])
+            fail(path, where, f"unknown reason {reason!r}; known: {', '.join(REASONS)}")
+        risk_level = expect_code(path, where, entry["risk_level"])
         where = f"{where} ({reason}/{risk_level})"
         if (
             risk_level != DEFAULT_RISK_LEVEL
             and risk_levels is not None
             and risk_level not in risk_levels
         ):
-            _fail(path, where, f"unknown risk level {risk_level!r}")
+            fail(path, where, f"unknown risk level {risk_level!r}")
         if (reason, risk_level) in ladders:
-            _fail(path, where, "duplicate ladder for this reason and risk level")
-        raw_steps = _list(path, f"{where} steps", entry["steps"])
+            fail(path, where, "duplicate ladder for this reason and risk level")
+        raw_steps = expect_list(path, f"{where} steps", entry["steps"])
         if not raw_steps:
-            _fail(path, where, "a ladder needs at least one step")
+            fail(path, where, "a ladder needs at least one step")
         steps = tuple(
             _step(path, f"{where} steps[{i}]", raw_step) for i, raw_step in enumerate(raw_steps)
         )
         numbers = [s.step for s in steps]
         if numbers != list(range(1, len(steps) + 1)):
-            _fail(path, where, f"steps must be numbered 1, 2, 3, … in order, not {numbers}")
+            fail(path, where, f"steps must be numbered 1, 2, 3, … in order, not {numbers}")
         ladders[reason, risk_level] = Ladder(reason=reason, risk_level=risk_level, steps=steps)
     for reason in REASONS:
         if (reason, DEFAULT_RISK_LEVEL) not in ladders:
-            _fail(path, "ladders", f"reason {reason!r} has no {DEFAULT_RISK_LEVEL!r} ladder")
+            fail(path, "ladders", f"reason {reason!r} has no {DEFAULT_RISK_LEVEL!r} ladder")
     return LadderBook(ladders)
 
 
 def _step(path: Path, where: str, raw: object) -> LadderStep:
     if isinstance(raw, dict) and isinstance(raw.get("step"), int):
         where = f"{where} (step {raw['step']})"
-    entry = _fields(
+    entry = expect_fields(
         path,
         where,
         raw,
@@ -234,34 +235,34 @@ def _step(path: Path, where: str, raw: object) -> LadderStep:
     )
     number = entry["step"]
     if not isinstance(number, int) or isinstance(number, bool):
-        _fail(path, where, f"step must be a whole number, not {number!r}")
+        fail(path, where, f"step must be a whole number, not {number!r}")
     clock_name = entry["clock"]
     if clock_name not in tuple(Clock):  # a tuple: a stray list or object compares, never hashes
-        _fail(path, where, f"unknown clock {clock_name!r}; use 'calendar' or 'business'")
+        fail(path, where, f"unknown clock {clock_name!r}; use 'calendar' or 'business'")
     clock = Clock(clock_name)
     delay: timedelta | None = None
     business_days: int | None = None
     if clock is Clock.CALENDAR:
         if "delay_business_days" in entry:
-            _fail(path, where, "a calendar step takes delay_hours, not delay_business_days")
+            fail(path, where, "a calendar step takes delay_hours, not delay_business_days")
         if "delay_hours" not in entry:
-            _fail(path, where, "missing delay: a calendar step needs delay_hours")
-        delay = timedelta(hours=_positive(path, where, "delay_hours", entry))
+            fail(path, where, "missing delay: a calendar step needs delay_hours")
+        delay = timedelta(hours=expect_positive(path, where, "delay_hours", entry))
     else:
         if "delay_hours" in entry:
-            _fail(path, where, "a business step takes delay_business_days, not delay_hours")
+            fail(path, where, "a business step takes delay_business_days, not delay_hours")
         if "delay_business_days" not in entry:
-            _fail(path, where, "missing delay: a business step needs delay_business_days")
+            fail(path, where, "missing delay: a business step needs delay_business_days")
         days = entry["delay_business_days"]
         if not isinstance(days, int) or isinstance(days, bool) or days < 1:
-            _fail(path, where, f"delay_business_days must be a whole number >= 1, not {days!r}")
+            fail(path, where, f"delay_business_days must be a whole number >= 1, not {days!r}")
         business_days = days
     action = entry["action"]
     if action not in ACTIONS:
-        _fail(path, where, f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+        fail(path, where, f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     role = entry["target_role"]
     if role not in TARGET_ROLES:
-        _fail(path, where, f"unknown target_role {role!r}; known: {', '.join(TARGET_ROLES)}")
+        fail(path, where, f"unknown target_role {role!r}; known: {', '.join(TARGET_ROLES)}")
     return LadderStep(
         step=number,
         delay=delay,
@@ -269,64 +270,6 @@ def _step(path: Path, where: str, raw: object) -> LadderStep:
         clock=clock,
         action=action,
         target_role=role,
-        label=_text(path, where, "label", entry["label"]),
-        label_en=_text(path, where, "label_en", entry["label_en"]),
+        label=expect_text(path, where, "label", entry["label"]),
+        label_en=expect_text(path, where, "label_en", entry["label_en"]),
     )
-
-
-def _read_object(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ReferenceDataError(f"{path}: cannot be read ({error.strerror})") from error
-    except ValueError as error:  # JSONDecodeError and undecodable bytes alike
-        raise ReferenceDataError(f"{path}: is not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        _fail(path, "top level", "expected a JSON object")
-    return data
-
-
-def _fields(
-    path: Path, where: str, raw: object, required: set[str], optional: Collection[str] = ()
-) -> dict[str, Any]:
-    """The entry as a dict, refusing missing and unknown fields ("_comment" and the like pass)."""
-    if not isinstance(raw, dict):
-        _fail(path, where, "expected a JSON object")
-    missing = sorted(required - raw.keys())
-    if missing:
-        _fail(path, where, f"missing {', '.join(missing)}")
-    unknown = sorted(
-        key for key in raw if not key.startswith("_") and key not in required | set(optional)
-    )
-    if unknown:
-        _fail(path, where, f"unknown field {', '.join(unknown)}")
-    return raw
-
-
-def _list(path: Path, where: str, raw: object) -> list[object]:
-    if not isinstance(raw, list):
-        _fail(path, where, "expected a JSON list")
-    return raw
-
-
-def _code(path: Path, where: str, raw: object) -> str:
-    if not isinstance(raw, str) or not _CODE.fullmatch(raw):
-        _fail(path, where, f"{raw!r} is not a code (lower-case letters, digits, underscores)")
-    return raw
-
-
-def _text(path: Path, where: str, name: str, raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        _fail(path, where, f"{name} must be non-empty text")
-    return raw
-
-
-def _positive(path: Path, where: str, name: str, entry: Mapping[str, Any]) -> float:
-    raw = entry[name]
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
-        _fail(path, where, f"{name} must be a positive number, not {raw!r}")
-    return float(raw)
-
-
-def _fail(path: Path, where: str, problem: str) -> NoReturn:
-    raise ReferenceDataError(f"{path}: {where}: {problem}")

@@ -33,7 +33,7 @@ def configure_logging(level: str = "INFO") -> None:
         if getattr(handler, "_welfare", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler._welfare = True  # type: ignore[attr-defined]
+    handler._welfare = True  # type: ignore[attr-defined]  # marks ours for the next call
     handler.setFormatter(
         JsonFormatter(
             "{asctime}{levelname}{name}{message}{request_id}",

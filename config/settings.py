@@ -83,7 +83,7 @@ class Settings:
         database_url = env.get("WELFARE_DATABASE_URL", "").strip()
         if not database_url:
             database_url = f"sqlite:///{(data_dir / 'welfare.db').resolve()}"
-        database_url = _with_psycopg_driver(database_url)
+        database_url = with_psycopg_driver(database_url)
         keyring_env = env.get("WELFARE_KEYRING_FILE", "").strip()
         keyring_file = Path(keyring_env).expanduser() if keyring_env else data_dir / "keyring.json"
         settings = cls(
@@ -163,7 +163,7 @@ def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
-def _with_psycopg_driver(url: str) -> str:
+def with_psycopg_driver(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs, the driver the service is tested with."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):

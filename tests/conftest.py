@@ -126,7 +126,7 @@ def login_as(app: Flask) -> Callable[..., FlaskClient]:
     def login(role: str = "counselor", dongs: Sequence[str] = (GASAN,)) -> FlaskClient:
         member = make_staff(app, role, dongs)
         client = token_client(app, member) if role == "gateway" else log_in(app, member)
-        client.staff = member  # type: ignore[attr-defined]
+        client.staff = member  # type: ignore[attr-defined]  # tests read who the client is
         return client
 
     return login

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from tests.support.staff import GASAN
 
 
 def test_staff_create_reads_the_password_from_stdin_and_prints_the_id(
-    runner: FlaskCliRunner, app
-) -> None:  # type: ignore[no-untyped-def]
+    runner: FlaskCliRunner, app: Flask
+) -> None:
     result = runner.invoke(
         args=[
             "staff",
@@ -45,7 +46,7 @@ def test_staff_create_explains_a_bad_password(runner: FlaskCliRunner) -> None:
     assert "password" in result.output
 
 
-def test_tokens_create_prints_a_token_once(runner: FlaskCliRunner, app) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_create_prints_a_token_once(runner: FlaskCliRunner, app: Flask) -> None:
     assert runner.invoke(args=["staff", "create", "sensor.gw", "--role", "gateway"]).exit_code == 0
     result = runner.invoke(args=["tokens", "create", "sensor.gw", "--label", "smart plugs"])
     assert result.exit_code == 0, result.output

@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
         PROPAGATE_EXCEPTIONS=False,
         TESTING=settings.env == "test",
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Korean stays readable
+    # Korean stays readable in JSON bodies.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's option
     app.extensions["welfare.settings"] = settings
     init_database(app, settings)
     init_keyring(app, settings, keyring)

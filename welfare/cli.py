@@ -94,7 +94,7 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     """Embedded mode: migrate, serve the API and run the schedulers in one process."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy typed as Flask
     database = get_database()
     upgrade(database.engine)
     loop = None
@@ -294,7 +294,7 @@ def _read_keyring() -> Keyring:
 
 
 def _use(keyring: Keyring) -> None:
-    use_keyring(current_app._get_current_object(), keyring)  # type: ignore[attr-defined]
+    use_keyring(current_app._get_current_object(), keyring)  # type: ignore[attr-defined]  # a proxy typed as Flask
     vault.forget_cached_keys()
 
 

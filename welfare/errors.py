@@ -27,7 +27,7 @@ class DomainError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         if code:
-            self.code = code  # type: ignore[misc]
+            self.code = code  # type: ignore[misc]  # this instance's code overrides its class's
         self.extra: dict[str, Any] = dict(extra or {})
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pyotp
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from services import auth
 from tests.support.clock import Clock
@@ -18,7 +20,7 @@ LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/auth/me"
 
 
-def wrong_login(client, username: str):  # type: ignore[no-untyped-def]
+def wrong_login(client: FlaskClient, username: str) -> TestResponse:
     return client.post(LOGIN, json={"username": username, "password": "not the password!"})
 
 
@@ -117,10 +119,10 @@ def test_a_cookie_replayed_after_logout_gets_401(app: Flask) -> None:
 def test_login_issues_a_new_session_id_and_ends_the_one_presented(app: Flask) -> None:
     member = make_staff(app, "counselor")
     client = log_in(app, member)
-    first = client.get_cookie("welfare_session").value  # type: ignore[union-attr]
+    first = client.get_cookie("welfare_session").value  # type: ignore[union-attr]  # set by the login
     again = client.post(LOGIN, json={"username": member.username, "password": PASSWORD})
     assert again.status_code == 200
-    second = client.get_cookie("welfare_session").value  # type: ignore[union-attr]
+    second = client.get_cookie("welfare_session").value  # type: ignore[union-attr]  # set by the login
     assert first != second
     replay = app.test_client()
     replay.set_cookie("welfare_session", first)
@@ -192,7 +194,7 @@ def test_a_cookie_session_needs_the_csrf_header_for_unsafe_requests(app: Flask) 
 
 def test_the_session_table_stores_only_token_hashes(app: Flask) -> None:
     client = log_in(app, make_staff(app, "counselor"))
-    token = client.get_cookie("welfare_session").value  # type: ignore[union-attr]
+    token = client.get_cookie("welfare_session").value  # type: ignore[union-attr]  # set by the login
     with get_database(app).new_session() as s:
         rows = s.scalars(select(StaffSession)).all()
     assert rows
@@ -248,7 +250,7 @@ def test_the_totp_seed_is_stored_sealed(app: Flask) -> None:
     uri = client.post("/api/v1/auth/totp").get_json()["provisioning_uri"]
     secret = pyotp.parse_uri(uri).secret
     with get_database(app).new_session() as s:
-        sealed = s.get(Staff, member.id).totp_secret  # type: ignore[union-attr]
+        sealed = s.get(Staff, member.id).totp_secret  # type: ignore[union-attr]  # just made
     assert sealed is not None
     assert secret.encode() not in sealed
     assert (

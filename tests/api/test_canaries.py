@@ -51,7 +51,7 @@ def raw_database_text(app: Flask, url: str) -> bytes:
     try:
         cursor = raw.cursor()
         for table in inspect(engine).get_table_names():
-            with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:  # type: ignore[attr-defined]
+            with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:
                 for block in copy:
                     dump += bytes(block)
     finally:

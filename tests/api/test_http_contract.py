@@ -233,7 +233,7 @@ def test_the_text_check_is_added_once_per_bound_field() -> None:
 
     for _ in range(3):
         schema = StaffCreateIn()
-    assert schema.fields["dongs"].inner.validators.count(plain_text) == 1  # type: ignore[attr-defined]
+    assert schema.fields["dongs"].inner.validators.count(plain_text) == 1  # type: ignore[attr-defined]  # a List
     assert schema.fields["username"].validators.count(plain_text) == 1
     assert plain_text not in DONG.validators  # the declared field is left as it was
 

@@ -521,7 +521,7 @@ def test_logging_in_with_any_body_is_a_4xx_or_a_session(
     n = next(_addresses)
     client = app.test_client()
     if isinstance(body, dict) and isinstance(body.get("username"), str):
-        me = counselor.staff.username  # type: ignore[attr-defined]
+        me = counselor.staff.username  # type: ignore[attr-defined]  # set by login_as (conftest)
         body["username"] = body["username"].replace("{me}", me).replace("{ME}", me.upper())
     before = counts(app)
     response = send(

@@ -65,6 +65,6 @@ def test_a_moved_rrn_ciphertext_answers_a_generic_500_and_writes_a_security_even
     assert [(e.resident_ids, e.category, e.outcome) for e in events] == [
         ([bob], "security", "error")
     ]
-    assert events[0].staff_id == client.staff.id  # type: ignore[attr-defined]
+    assert events[0].staff_id == client.staff.id
     assert reads == []  # nothing was disclosed, so no read is recorded
     assert client.get(f"/api/v1/residents/{alice}").status_code == 200  # the source still reads

@@ -42,7 +42,7 @@ def test_credentials_never_reach_the_logs(
         "/api/v1/auth/login", json={"username": "canary.user", "password": CANARY_PASSWORD}
     )
     csrf = ok.get_json()["csrf_token"]
-    cookie = client.get_cookie("welfare_session").value  # type: ignore[union-attr]
+    cookie = client.get_cookie("welfare_session").value  # type: ignore[union-attr]  # set by the login
     client.post(
         "/api/v1/auth/password",
         headers={"X-CSRF-Token": csrf},

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
@@ -26,6 +26,8 @@ from tests.support.staff import DOKSAN1, GASAN, log_in, make_staff
 from welfare.api.policy import Policy, policy_for
 from welfare.database import Database
 from welfare.models import Actor, AuditEvent, Role
+
+T = TypeVar("T")
 
 HOME, ELSEWHERE = GASAN, DOKSAN1  # records live in dong A; the callers work in dong B
 SCOPED_ROLES = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR)
@@ -42,10 +44,11 @@ class World:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     made: dict[str, Any] = field(default_factory=dict)
 
-    def once(self, name: str, make: Callable[[], Any]) -> Any:
+    def once(self, name: str, make: Callable[[], T]) -> T:
         if name not in self.made:
             self.made[name] = make()
-        return self.made[name]
+        made: T = self.made[name]
+        return made
 
     def resident(self) -> uuid.UUID:
         def make() -> uuid.UUID:
@@ -54,7 +57,7 @@ class World:
                     s, actor=self.actor, name="김범위", rrn=unique_rrn(), dong=HOME, now=self.now
                 ).id
 
-        return self.once("resident", make)  # type: ignore[no-any-return]
+        return self.once("resident", make)
 
     def enrollment(self) -> uuid.UUID:
         def make() -> uuid.UUID:
@@ -67,7 +70,7 @@ class World:
                     now=self.now,
                 ).id
 
-        return self.once("enrollment", make)  # type: ignore[no-any-return]
+        return self.once("enrollment", make)
 
     def followup(self) -> uuid.UUID:
         def make() -> uuid.UUID:
@@ -96,7 +99,7 @@ class World:
                 found = followup_queue.list_followups(s, actor=self.actor, now=self.now).items
                 return found[0].id
 
-        return self.once("followup", make)  # type: ignore[no-any-return]
+        return self.once("followup", make)
 
     def case(self) -> uuid.UUID:
         def make() -> uuid.UUID:
@@ -113,7 +116,7 @@ class World:
                 )
                 return case.id
 
-        return self.once("case", make)  # type: ignore[no-any-return]
+        return self.once("case", make)
 
     def care_request(self) -> uuid.UUID:
         """A request that arrived before the person was registered: scoped by its own dong."""
@@ -130,7 +133,7 @@ class World:
                     now=self.now,
                 ).id
 
-        return self.once("care_request", make)  # type: ignore[no-any-return]
+        return self.once("care_request", make)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,7 @@ def test_a_tick_killed_mid_run_loses_nothing_and_the_next_completes(
     process.start()
     live.wait_for(marker)
     assert json.loads(marker.read_text())["raised"] == 5  # raised, not yet committed
-    live.kill(process.pid)  # type: ignore[arg-type]
+    live.kill(process.pid)  # type: ignore[arg-type]  # started, so it has a pid
     process.join(10)
     assert process.exitcode == -9
     assert live_followups(database) == []
@@ -126,7 +126,7 @@ def test_a_contact_committed_while_a_tick_waits_leaves_no_follow_up_open(
         time.sleep(1.0)
         original_commit()
 
-    contact_session.commit = delayed_commit  # type: ignore[method-assign]
+    contact_session.commit = delayed_commit  # type: ignore[method-assign]  # this session only
     worker = threading.Thread(target=slow_contact)
     worker.start()
     contact_in_progress.wait(10)
@@ -167,7 +167,7 @@ def test_a_contact_arriving_while_a_tick_holds_the_row_resolves_what_it_raised(
     worker.start()
     time.sleep(0.5)
     assert not done.is_set()  # the contact waits for the tick's lock
-    live.kill(process.pid)  # type: ignore[arg-type]  # the tick dies: its raise never lands
+    live.kill(process.pid)  # type: ignore[arg-type]  # started, so it has a pid; the tick dies
     process.join(10)
     worker.join(30)
     assert done.is_set()

@@ -32,7 +32,7 @@ def test_queries_filter_by_resident_staff_action_and_time(session: Session) -> N
     record_access(session, actor=bob, action="login", at=seoul(6, 8))
 
     def seqs(**filters: object) -> list[int]:
-        items, _ = query_events(session, **filters)  # type: ignore[arg-type]
+        items, _ = query_events(session, **filters)  # type: ignore[arg-type]  # each of its own type
         return [e.seq for e in items]
 
     assert seqs() == [4, 3, 2, 1]

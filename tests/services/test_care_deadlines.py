@@ -12,10 +12,10 @@ import pytest
 from config.casework import (
     URGENCY_FILE,
     WORKFLOWS_FILE,
-    ReferenceDataError,
     load_urgencies,
     load_workflows,
 )
+from config.jsonfiles import ReferenceDataError
 from services.care import respond_by
 from welfare.calendar import SEOUL, BusinessCalendar
 

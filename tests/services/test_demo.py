@@ -32,7 +32,7 @@ def seed(db: Database, size: int = 80) -> demo.DemoDistrict | None:
 
 def counts(db: Database) -> tuple[int, int, int, int]:
     with db.new_session() as s:
-        return tuple(  # type: ignore[return-value]
+        return tuple(  # type: ignore[return-value]  # four models, so four counts
             s.scalar(select(func.count()).select_from(m)) or 0
             for m in (Resident, OngiEnrollment, Contact, Staff)
         )

@@ -7,8 +7,11 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
@@ -75,7 +78,7 @@ def tick_process(
 def slow_tick_process(url: str, keyring_json: str, as_of_iso: str, marker: str) -> None:
     """Tick, but stall inside the transaction after raising, until killed."""
 
-    def raise_then_hang(session, as_of):  # type: ignore[no-untyped-def]
+    def raise_then_hang(session: Session, as_of: datetime) -> Mapping[str, int]:
         counts = run_followups(session, as_of)
         session.flush()
         Path(marker).write_text(json.dumps(counts))

@@ -6,12 +6,12 @@ import sys
 
 import psycopg
 
-from config.settings import _with_psycopg_driver
+from config.settings import with_psycopg_driver
 
 
 def main(url: str) -> int:
     host = url.rsplit("@", maxsplit=1)[-1]
-    dsn = _with_psycopg_driver(url).replace("postgresql+psycopg://", "postgresql://")
+    dsn = with_psycopg_driver(url).replace("postgresql+psycopg://", "postgresql://")
     try:
         with psycopg.connect(dsn, connect_timeout=3) as conn:
             conn.execute("SELECT 1")

@@ -189,7 +189,7 @@ def test_a_datetime_where_a_date_belongs_is_refused_rather_than_never_matching()
 
 instants = st.datetimes(
     min_value=datetime(2024, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive by design
-    max_value=datetime(2028, 6, 30),  # noqa: DTZ001
+    max_value=datetime(2028, 6, 30),  # noqa: DTZ001 - hypothesis bounds are naive by design
     timezones=st.just(UTC),
 )
 

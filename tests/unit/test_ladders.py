@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from config import Settings, SettingsError
+from config.jsonfiles import ReferenceDataError
 from config.ladders import (
     DEFAULT_RISK_LEVEL,
     LADDERS_FILE,
@@ -22,7 +23,6 @@ from config.ladders import (
     Ladder,
     LadderBook,
     LadderStep,
-    ReferenceDataError,
     load_ladders,
     load_risk_levels,
 )

@@ -33,6 +33,6 @@ def test_comparisons_in_sql_use_utc(session: Session) -> None:
 
 
 def test_a_naive_datetime_is_refused(session: Session) -> None:
-    session.add(SystemMarker(key="t", value="", set_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+    session.add(SystemMarker(key="t", value="", set_at=datetime(2026, 1, 1)))  # noqa: DTZ001 - the naive value under test
     with pytest.raises(StatementError, match="naive datetime"):
         session.flush()

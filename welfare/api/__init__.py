@@ -29,7 +29,7 @@ from welfare.errors import DomainError
 DOCS_STATIC = "/api/v1/docs/static/"
 
 
-class Api(SmorestApi):  # type: ignore[misc]
+class Api(SmorestApi):  # type: ignore[misc]  # flask-smorest ships no types: its Api is Any
     """flask-smorest's Api, answering every error with problem+json."""
 
     def handle_http_exception(self, error: HTTPException) -> Response:

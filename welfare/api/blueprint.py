@@ -28,5 +28,5 @@ class JsonParser(FlaskParser):
             raise json.JSONDecodeError(type(exc).__name__, "<request body>", 0) from None
 
 
-class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # untyped base (flask-smorest)
     ARGUMENTS_PARSER = JsonParser()

@@ -30,7 +30,7 @@ PUBLIC = Policy(public=True, roles=frozenset())
 
 def public(func: F) -> F:
     """Anyone may call this route, logged in or not (health, login, docs)."""
-    func._welfare_policy = PUBLIC  # type: ignore[attr-defined]
+    func._welfare_policy = PUBLIC  # type: ignore[attr-defined]  # the policy rides on the view
     return func
 
 
@@ -39,7 +39,7 @@ def allow(*roles: Role) -> Callable[[F], F]:
     policy = Policy(public=False, roles=frozenset(roles))
 
     def decorate(func: F) -> F:
-        func._welfare_policy = policy  # type: ignore[attr-defined]
+        func._welfare_policy = policy  # type: ignore[attr-defined]  # the policy rides on the view
         return func
 
     return decorate

@@ -7,7 +7,7 @@ import traceback
 from typing import Any
 
 from flask import Response, g, json
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from welfare.errors import DomainError, InvalidInput
 
@@ -76,8 +76,8 @@ def from_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     data: dict[str, Any] = getattr(error, "data", None) or {}
     headers = dict(data.get("headers") or {})
-    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
     if status >= 500:
         original = getattr(error, "original_exception", None)
         if isinstance(error, InternalServerError) and original is not None:

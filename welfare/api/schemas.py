@@ -28,8 +28,7 @@ class Instant(fields.AwareDateTime):
     outside Python's range (year 1 ahead of UTC, year 9999 behind it) is refused here instead of
     overflowing wherever it would first be converted (a comparison, a column)."""
 
-    # marshmallow declares and merges this per class; a ClassVar would clash with its annotation.
-    default_error_messages = {  # noqa: RUF012
+    default_error_messages = {  # noqa: RUF012 - marshmallow declares it; a ClassVar would clash
         "out_of_range": "UTC로 나타낼 수 없는 시각입니다 (no UTC equivalent in range)"
     }
 

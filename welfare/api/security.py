@@ -51,7 +51,7 @@ limiter = Limiter(
 
 
 @dataclass(frozen=True)
-class Principal(UserMixin):  # type: ignore[misc]
+class Principal(UserMixin):  # type: ignore[misc]  # flask-login ships no types: UserMixin is Any
     """The authenticated caller of one request."""
 
     staff_id: uuid.UUID
@@ -186,7 +186,7 @@ def _enforce_policy() -> None:
 def init_app(app: Flask) -> None:
     settings = get_settings(app)
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented hook
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
     app.extensions["welfare.hasher"] = make_hasher(settings.argon2_profile)

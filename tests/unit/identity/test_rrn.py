@@ -231,7 +231,7 @@ def test_every_spelling_of_a_number_parses_to_the_same_value() -> None:
 def test_a_parsed_number_cannot_be_changed() -> None:
     rrn = parse_rrn("900101-1234568", today=TODAY)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        rrn.digits = "9001012234561"  # type: ignore[misc]
+        rrn.digits = "9001012234561"  # type: ignore[misc]  # the refused write under test
 
 
 def test_repr_str_and_format_show_only_the_masked_number() -> None:
@@ -239,7 +239,7 @@ def test_repr_str_and_format_show_only_the_masked_number() -> None:
     assert repr(rrn) == "Rrn('900101-1******')"
     assert str(rrn) == "900101-1******"
     assert f"{rrn}" == "900101-1******"
-    assert "%s %r" % (rrn, rrn) == "900101-1****** Rrn('900101-1******')"  # noqa: UP031
+    assert "%s %r" % (rrn, rrn) == "900101-1****** Rrn('900101-1******')"  # noqa: UP031 - %-format under test
     assert "234568" not in repr([rrn, {"rrn": rrn}])
 
 
