@@ -47,6 +47,9 @@ DEMO_RESIDENTS = 300
 ENROLLED_SHARE = 0.4
 LAPSED_SHARE = 0.2  # of enrollments: past their interval, so the next tick raises follow-ups
 DEMO_SEED = 20261124
+# The registry predates everything else the seed writes (Ongi enrollments go back 180 days,
+# casework a few weeks), so no record is older than the resident it is about.
+REGISTERED_AGO = timedelta(days=365)
 
 SURNAMES = (
     "김김김김이이이박박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민"
@@ -119,9 +122,10 @@ def seed_demo_district(
     dongs = {d.code: d.name for d in session.scalars(select(Dong).where(Dong.is_active))}
     district = DemoDistrict(counts={"dongs": len(dongs)})
     _seed_staff(session, district, dongs, hasher, now)
-    people = list(fictional_residents(rng, residents, dongs, today=now))
+    registered_at = now - REGISTERED_AGO
+    people = list(fictional_residents(rng, residents, dongs, today=registered_at))
     imported = resident_import.import_residents(
-        session, actor=Actor.system("demo"), rows=people, now=now
+        session, actor=Actor.system("demo"), rows=people, now=registered_at
     )
     district.counts["residents"] = imported.imported
     ids = _resident_ids(session, people)
