@@ -131,6 +131,8 @@ def test_the_seed_command_prints_demo_credentials_once_and_they_log_in(
     assert "demo.supervisor" in first.output and "demo.counselor.gasan" in first.output
     password = first.output.split("password for all of them:")[1].split()[0]
     assert len(password) >= 12
+    assert "cases by program: care_center=" in first.output
+    assert "care requests: handled=" in first.output
     second = runner.invoke(args=["demo", "seed"])
     assert "already seeded" in second.output
     assert password not in second.output
