@@ -117,7 +117,7 @@ CASE_STORIES: tuple[CaseStory, ...] = (
             Move(Workday(12, "10:40"), "active"),
             Note(
                 Workday(11, "14:20"),
-                "한파 중 보일러 고장. 수리 업체 연계, 수리 때까지 전기난로 지원",
+                "보일러 고장으로 난방·온수 끊김. 수리 업체 연계, 수리 때까지 전기난로 지원",
             ),
             Note(
                 Workday(8, "11:00"), "보일러 수리 완료 확인. 혼자 지내시며 외출이 거의 없다고 하심"
@@ -348,11 +348,11 @@ CARE_STORIES: tuple[CareStory, ...] = (
         "emergency",
         Day(5, "23:40"),
         "outreach",
-        "한파 속 귀가하지 못한 어르신, 경찰 보호 중 임시 숙소 필요",
+        "길을 잃고 귀가하지 못한 어르신(치매 의심), 경찰 보호 중 임시 숙소 필요",
         steps=(
             Respond(Day(4, "00:05"), "outreach", "경찰 동행 현장 확인, 임시 숙소(쉼터) 연계"),
             Outcome(
-                Day(4, "10:30"), "counselor", "handled", "임시 숙소 2박 후 귀가, 가족 연락 완료"
+                Day(3, "10:30"), "counselor", "handled", "임시 숙소 2박 후 귀가, 가족 연락 완료"
             ),
         ),
     ),
