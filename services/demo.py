@@ -3,13 +3,14 @@
 Everything here is made up: names drawn from common syllables, RRNs with valid dates and sex
 digits but random serial numbers, 010 phones, street addresses of Geumcheon-gu with invented
 building numbers. The seed goes through the same use cases as real work (bulk registration,
-Ongi enrollment, contact logging), so the district it leaves behind behaves like a real one:
-some residents are already past their contact interval, and the next scheduler tick raises
-their follow-ups.
+Ongi enrollment, contact logging, and the casework of services.demo_casework: cases, notes,
+referrals and care requests, acted by the demo staff), so the district it leaves behind behaves
+like a real one: some residents are already past their contact interval and some care requests
+past their response deadline, and the next scheduler tick raises their follow-ups.
 
 Re-running is safe: the `demo_seeded` marker is written last, and every step before it skips
-what exists (staff by username, residents by RRN, enrollments by resident), so a run that was
-interrupted completes on the next one.
+what exists (staff by username, residents by RRN, enrollments by resident, casework by story),
+so a run that was interrupted completes on the next one.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, ongi, resident_import, vault
+from services import access, demo_casework, ongi, resident_import, vault
 from services import staff as staff_service
+from services.demo_casework import Team
 from services.resident_import import ImportRow
 from services.residents import RRN_INDEX
 from welfare.database import database_now
@@ -47,6 +49,9 @@ DEMO_RESIDENTS = 300
 ENROLLED_SHARE = 0.4
 LAPSED_SHARE = 0.2  # of enrollments: past their interval, so the next tick raises follow-ups
 DEMO_SEED = 20261124
+# The registry predates everything else the seed writes (Ongi enrollments go back 180 days,
+# casework a few weeks), so no record is older than the resident it is about.
+REGISTERED_AGO = timedelta(days=365)
 
 SURNAMES = (
     "김김김김이이이박박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민"
@@ -100,6 +105,7 @@ class DemoDistrict:
     """What a seed added, and the demo credentials to show once (never stored in clear)."""
 
     counts: dict[str, int]
+    details: dict[str, dict[str, int]] = field(default_factory=dict)  # breakdowns per kind
     accounts: list[DemoAccount] = field(default_factory=list)
     password: str | None = None
 
@@ -119,13 +125,15 @@ def seed_demo_district(
     dongs = {d.code: d.name for d in session.scalars(select(Dong).where(Dong.is_active))}
     district = DemoDistrict(counts={"dongs": len(dongs)})
     _seed_staff(session, district, dongs, hasher, now)
-    people = list(fictional_residents(rng, residents, dongs, today=now))
+    registered_at = now - REGISTERED_AGO
+    people = list(fictional_residents(rng, residents, dongs, today=registered_at))
     imported = resident_import.import_residents(
-        session, actor=Actor.system("demo"), rows=people, now=now
+        session, actor=Actor.system("demo"), rows=people, now=registered_at
     )
     district.counts["residents"] = imported.imported
     ids = _resident_ids(session, people)
     _seed_ongi(session, district, rng, ids, now)
+    _seed_casework(session, district, dongs=dongs, resident_ids=ids, seed=seed, now=now)
     session.add(SystemMarker(key=DEMO_MARKER, value="1", set_at=now))
     session.commit()
     return district
@@ -333,9 +341,47 @@ def _contact_history(
 
 def _outreach_by_dong(session: Session) -> dict[str, Actor]:
     """The demo outreach worker of each staffed dong, who logs that dong's calls and visits."""
+    return _staff_by_dong(session, "outreach")
+
+
+def _staff_by_dong(session: Session, role: str) -> dict[str, Actor]:
+    """The demo staff member of `role` (counselor or outreach) of each staffed dong."""
     actors: dict[str, Actor] = {}
     for code, slug in STAFFED_DONGS.items():
-        member = session.scalar(select(Staff).where(Staff.username == f"demo.outreach.{slug}"))
+        member = session.scalar(select(Staff).where(Staff.username == f"demo.{role}.{slug}"))
         if member is not None:
             actors[code] = member.actor()
     return actors
+
+
+def _seed_casework(
+    session: Session,
+    district: DemoDistrict,
+    *,
+    dongs: dict[str, str],
+    resident_ids: Sequence[uuid.UUID],
+    seed: int,
+    now: datetime,
+) -> None:
+    """Cases, referrals and care requests, played by the demo staff (services.demo_casework)."""
+    supervisor = session.scalar(select(Staff).where(Staff.username == "demo.supervisor"))
+    team = Team(
+        supervisor=supervisor.actor() if supervisor else None,
+        counselors=_staff_by_dong(session, "counselor"),
+        outreach=_outreach_by_dong(session),
+    )
+    # Its own stream, so the people it makes up do not depend on how far the steps before got.
+    rng = random.Random(seed + 1)  # noqa: S311 - fictional data must repeat, not be secret
+
+    def stranger(dong: str, *, born_by: int | None = None) -> dict[str, str | None]:
+        while True:
+            row = next(fictional_residents(rng, 1, {dong: dongs[dong]}, today=now))
+            rrn = parse_rrn(row.values["rrn"] or "", today=now.date())
+            if born_by is None or rrn.birth_date.year <= born_by:
+                return dict(row.values)
+
+    done = demo_casework.seed_casework(
+        session, team=team, resident_ids=resident_ids, stranger=stranger, now=now
+    )
+    district.counts.update(done.totals)
+    district.details.update(done.details)

@@ -262,6 +262,8 @@ def demo_seed() -> None:
         click.echo("demo district already seeded; nothing to do")
         return
     click.echo("demo district seeded: " + ", ".join(f"{k}={v}" for k, v in district.counts.items()))
+    for kind, breakdown in district.details.items():
+        click.echo(f"  {kind}: " + ", ".join(f"{k}={v}" for k, v in breakdown.items()))
     if district.accounts and district.password:
         # Shown once, here: only the Argon2 hashes are stored.
         click.echo("")

@@ -1,8 +1,10 @@
-"""The demo district: fictional residents in every dong, Ongi history, some already lapsed."""
+"""The demo district: fictional residents in every dong, Ongi history, some already lapsed, and
+casework acted by the demo staff: cases, notes, referrals and care requests in every state."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +16,28 @@ from sqlalchemy import delete, func, select
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import demo, residents
+from services import care, cases, demo, demo_casework, demo_stories, residents
 from welfare import cli
+from welfare.calendar import BusinessCalendar
 from welfare.crypto.passwords import make_hasher
 from welfare.database import Database, database_now
 from welfare.identity import parse_rrn
-from welfare.models import Actor, Contact, OngiEnrollment, Resident, Staff, SystemMarker
+from welfare.models import (
+    Actor,
+    CareRequest,
+    CareRequestEvent,
+    CareState,
+    Case,
+    CaseEvent,
+    CaseNote,
+    Contact,
+    FollowUp,
+    OngiEnrollment,
+    Referral,
+    Resident,
+    Staff,
+    SystemMarker,
+)
 from welfare.web import get_settings
 
 HASHER = make_hasher("fast")
@@ -36,6 +54,25 @@ def counts(db: Database) -> tuple[int, int, int, int]:
             s.scalar(select(func.count()).select_from(m)) or 0
             for m in (Resident, OngiEnrollment, Contact, Staff)
         )
+
+
+CASEWORK_MODELS = (Case, CaseEvent, CaseNote, Referral, CareRequest, CareRequestEvent, FollowUp)
+
+
+def casework_counts(db: Database) -> tuple[int, ...]:
+    with db.new_session() as s:
+        return tuple(s.scalar(select(func.count()).select_from(m)) or 0 for m in CASEWORK_MODELS)
+
+
+def demo_actor(db: Database, username: str) -> Actor:
+    with db.new_session() as s:
+        return s.scalars(select(Staff).where(Staff.username == username)).one().actor()
+
+
+def seed_time(db: Database) -> datetime:
+    """The seed's clock: its marker is written at the instant every offset was taken from."""
+    with db.new_session() as s:
+        return s.get_one(SystemMarker, demo.DEMO_MARKER).set_at
 
 
 def test_the_seed_registers_readable_residents_in_every_dong_and_enrolls_some(
@@ -70,8 +107,10 @@ def test_a_tick_after_the_seed_raises_follow_ups_for_the_lapsed(db: Database) ->
 def test_seeding_again_adds_nothing_and_an_interrupted_seed_completes(db: Database) -> None:
     assert seed(db) is not None
     before = counts(db)
+    casework_before = casework_counts(db)
     assert seed(db) is None
     assert counts(db) == before
+    assert casework_counts(db) == casework_before
     with db.new_session() as s:  # as if the first run died before writing its marker
         s.execute(delete(SystemMarker).where(SystemMarker.key == demo.DEMO_MARKER))
         s.commit()
@@ -79,6 +118,8 @@ def test_seeding_again_adds_nothing_and_an_interrupted_seed_completes(db: Databa
     assert again is not None
     assert again.counts["residents"] == again.counts["staff"] == again.counts["enrollments"] == 0
     assert counts(db)[:2] == before[:2]
+    assert again.counts["cases"] == again.counts["care_requests"] == 0
+    assert casework_counts(db) == casework_before
 
 
 def test_the_seed_command_prints_demo_credentials_once_and_they_log_in(
@@ -90,6 +131,8 @@ def test_the_seed_command_prints_demo_credentials_once_and_they_log_in(
     assert "demo.supervisor" in first.output and "demo.counselor.gasan" in first.output
     password = first.output.split("password for all of them:")[1].split()[0]
     assert len(password) >= 12
+    assert "cases by program: care_center=" in first.output
+    assert "care requests: handled=" in first.output
     second = runner.invoke(args=["demo", "seed"])
     assert "already seeded" in second.output
     assert password not in second.output
@@ -119,3 +162,204 @@ def test_fictional_rrns_are_valid_with_a_legacy_check_digit(seed_value: int) -> 
     ]
     assert all(rrn.legacy_checksum_ok for rrn in parsed)
     assert {rrn.digits[6] for rrn in parsed} >= {"1", "2", "3", "4"}
+
+
+def test_the_seed_opens_cases_in_every_program_and_state_with_notes_and_referrals(
+    db: Database,
+) -> None:
+    district = seed(db)
+    assert district is not None
+    with db.new_session() as s:
+        seeded = list(s.scalars(select(Case)))
+        classes = Counter(demo_casework.status_class(c) for c in seeded)
+        programs = Counter(c.program for c in seeded)
+        referrals = list(s.scalars(select(Referral)))
+        notes = s.scalar(select(func.count()).select_from(CaseNote))
+        supervisor = s.scalars(select(Staff).where(Staff.username == "demo.supervisor")).one()
+        closed = [c for c in seeded if c.closed_at is not None]
+        targets = {r.to_case_id: s.get_one(Case, r.to_case_id) for r in referrals}
+    assert set(programs) == {"care_center", "ongi", "kimchi", "mobility"}
+    assert set(classes) == {"intake", "in_progress", "closure_requested", "closed"}
+    assert district.counts["cases"] == len(seeded)
+    assert district.details["cases by program"] == dict(programs)
+    assert district.details["cases by status"] == dict(classes)
+    assert district.counts["case_notes"] == notes and notes >= len(seeded) // 2
+    assert district.counts["referrals"] == len(referrals) >= 2
+    for referral in referrals:  # consent first, then the referral, which opens the target case
+        assert referral.consent_given_at < referral.referred_at
+        assert referral.from_program != referral.to_program
+        target = targets[referral.to_case_id]
+        assert target.referred_from_case_id == referral.from_case_id
+        assert target.opened_at == referral.referred_at
+    # Closed through the two-person protocol: a counselor asked, the supervisor approved.
+    assert closed and all(c.closed_by == supervisor.id != c.closure_requested_by for c in closed)
+
+
+def test_the_casework_happened_in_order_before_the_seed_and_after_registration(
+    db: Database,
+) -> None:
+    assert seed(db) is not None
+    now = seed_time(db)
+    with db.new_session() as s:
+        registered = {rid: at for rid, at in s.execute(select(Resident.id, Resident.created_at))}
+        for case in s.scalars(select(Case)):
+            times = list(
+                s.scalars(
+                    select(CaseEvent.at)
+                    .where(CaseEvent.case_id == case.id)
+                    .order_by(CaseEvent.at, CaseEvent.id)
+                )
+            )
+            assert registered[case.resident_id] <= case.opened_at == times[0]
+            assert case.updated_at <= times[-1] < now  # a referral out leaves updated_at
+        for request in s.scalars(select(CareRequest)):
+            kinds = list(
+                s.scalars(
+                    select(CareRequestEvent.kind)
+                    .where(CareRequestEvent.care_request_id == request.id)
+                    .order_by(CareRequestEvent.at, CareRequestEvent.id)
+                )
+            )
+            assert kinds[0] == "received" and request.received_at < now
+            assert request.responded_at is None or request.received_at < request.responded_at
+
+
+@pytest.mark.parametrize(
+    "seoul_now",
+    [
+        "2026-11-30T03:10:00",  # a Monday night
+        "2026-11-27T17:40:00",  # a Friday afternoon
+        "2026-09-28T09:05:00",  # the morning after Chuseok and a weekend
+        "2027-01-01T00:01:00",  # a holiday, just after midnight
+    ],
+)
+def test_every_story_runs_forward_in_time_and_ends_before_the_seed(seoul_now: str) -> None:
+    now = datetime.fromisoformat(seoul_now + "+09:00").astimezone(UTC)
+    clock = demo_casework.Clock(now, BusinessCalendar())
+    for case_story in demo_stories.CASE_STORIES:
+        times = [clock.at(case_story.opened), *(clock.at(s.when) for s in case_story.steps)]
+        assert times == sorted(times) and len(set(times)) == len(times), case_story
+        assert times[-1] < now
+    for care_story in demo_stories.CARE_STORIES:
+        times = [clock.at(care_story.received)]
+        for step in care_story.steps:
+            times.append(clock.at(step.when))
+            if isinstance(step, demo_stories.RegisterAndLink):
+                times.append(clock.at(step.then_link))
+        assert times == sorted(times) and len(set(times)) == len(times), care_story
+        assert times[-1] < now
+
+
+def test_care_stories_are_distinct_so_a_rerun_can_tell_them_apart() -> None:
+    keys = [(c.dong, c.care_type, c.channel, c.urgency, c.by) for c in demo_stories.CARE_STORIES]
+    assert len(set(keys)) == len(keys)
+
+
+def test_the_seed_takes_care_requests_in_every_state(db: Database) -> None:
+    district = seed(db)
+    assert district is not None
+    now = seed_time(db)
+    with db.new_session() as s:
+        requests = list(s.scalars(select(CareRequest)))
+        kinds = {
+            r.id: set(
+                s.scalars(
+                    select(CareRequestEvent.kind).where(CareRequestEvent.care_request_id == r.id)
+                )
+            )
+            for r in requests
+        }
+        registered = {rid: at for rid, at in s.execute(select(Resident.id, Resident.created_at))}
+        born = {rid: year for rid, year in s.execute(select(Resident.id, Resident.birth_year))}
+    waiting = [r for r in requests if r.state == CareState.RECEIVED]
+    assert [r for r in waiting if r.respond_by > now], "open within its deadline"
+    assert [r for r in waiting if r.respond_by < now], "overdue"
+    assert [r for r in requests if r.state == CareState.RESPONDED], "answered, care under way"
+    assert [r for r in requests if r.state == CareState.DONE and r.outcome == "handled"]
+    handed = [r for r in requests if "handover" in kinds[r.id]]
+    assert handed and all(r.state != CareState.DONE for r in handed)
+    assert all(r.assignee_id != r.responded_by for r in handed)  # the next shift has it
+    unlinked = [r for r in requests if r.resident_id is None]
+    assert len(unlinked) == 1 and unlinked[0].linked_at is None
+    (linked,) = [r for r in requests if "linked" in kinds[r.id]]
+    assert linked.resident_id is not None and linked.linked_at is not None
+    # Received before the person was registered, linked after.
+    assert linked.received_at < registered[linked.resident_id] <= linked.linked_at
+    assert born[linked.resident_id] <= 1955  # the neighbor reported an elder
+    assert district.counts["care_requests"] == len(requests)
+    assert sum(district.details["care requests"].values()) == len(requests)
+    assert district.details["care requests"]["overdue"] == len(
+        [r for r in waiting if r.respond_by < now]
+    )
+
+
+def test_a_demo_counselor_sees_the_casework_of_their_dong_through_the_services(
+    db: Database,
+) -> None:
+    assert seed(db) is not None
+    now = seed_time(db)
+    counselor = demo_actor(db, "demo.counselor.gasan")
+    outreach = demo_actor(db, "demo.outreach.gasan")
+    with db.new_session() as s:
+        queue = cases.list_cases(s, actor=counselor).items
+        closed = cases.list_cases(s, actor=counselor, status="closed").items
+        assert queue and closed
+        assert {c.dong_code for c in [*queue, *closed]} == {demo_stories.GASAN}
+        assert {c.program for c in [*queue, *closed]} == {
+            "care_center",
+            "ongi",
+            "kimchi",
+            "mobility",
+        }
+        notes = [
+            n for c in [*queue, *closed] for n in cases.list_notes(s, actor=counselor, case_id=c.id)
+        ]
+        assert notes and all(n.body for n in notes)
+        referrals = [
+            r for c in queue for r in cases.list_referrals(s, actor=counselor, case_id=c.id)
+        ]
+        assert referrals and all(r.reason and r.consent_given_by for r in referrals)
+        handover = care.handover_view(s, actor=counselor, now=now).items
+        assert handover and handover[0].is_overdue  # overdue ones lead
+        assert all(r.dong == demo_stories.GASAN and r.summary for r in handover)
+        (walk_in,) = [r for r in handover if r.resident_id is None]
+        assert walk_in.caller_name and walk_in.state == "responded"
+        history = care.get_request(s, actor=counselor, request_id=walk_in.id, now=now)
+        assert [e.kind for e in history.events] == ["received", "responded"]
+        assert all(e.note for e in history.events if e.kind == "responded")
+        # Outreach workers work the same queue without the sealed summaries.
+        field_view = care.handover_view(s, actor=outreach, now=now).items
+        assert [r.id for r in field_view] == [r.id for r in handover]
+        assert all(r.summary is None for r in field_view)
+    siheung = demo_actor(db, "demo.counselor.siheung1")
+    with db.new_session() as s:
+        mine = [
+            r
+            for r in care.handover_view(s, actor=siheung, now=now).items
+            if r.assignee_id == siheung.staff_id
+        ]
+        assert mine, "the night shift handed a request over to the day counselor"
+        events = care.get_request(s, actor=siheung, request_id=mine[0].id, now=now).events
+        assert "handover" in [e.kind for e in events]
+
+
+def test_a_tick_at_the_seed_time_raises_the_overdue_care_follow_ups(db: Database) -> None:
+    district = seed(db)
+    assert district is not None
+    now = seed_time(db)
+    result = run_job(db, Job("followups", run_followups), as_of=now)
+    assert result.status == "succeeded", result
+    overdue = district.details["care requests"]["overdue"]
+    assert overdue >= 1
+    assert result.counts["care_overdue_raised"] == overdue
+    with db.new_session() as s:
+        raised = list(s.scalars(select(FollowUp).where(FollowUp.reason == "care_response_overdue")))
+        waiting = set(
+            s.scalars(
+                select(CareRequest.id).where(
+                    CareRequest.state == CareState.RECEIVED.value, CareRequest.respond_by <= now
+                )
+            )
+        )
+    assert {f.subject_id for f in raised} == waiting
+    assert all(f.program == "care_center" and f.dong_code for f in raised)
