@@ -16,7 +16,9 @@ from sqlalchemy import delete, func, select
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import care, cases, demo, demo_casework, demo_stories, residents
+from services import care, cases, demo, residents
+from services.demo import casework as demo_casework
+from services.demo import stories as demo_stories
 from welfare import cli
 from welfare.calendar import BusinessCalendar
 from welfare.crypto.passwords import make_hasher

@@ -3,7 +3,7 @@
 Everything here is made up: names drawn from common syllables, RRNs with valid dates and sex
 digits but random serial numbers, 010 phones, street addresses of Geumcheon-gu with invented
 building numbers. The seed goes through the same use cases as real work (bulk registration,
-Ongi enrollment, contact logging, and the casework of services.demo_casework: cases, notes,
+Ongi enrollment, contact logging, and the casework of services.demo.casework: cases, notes,
 referrals and care requests, acted by the demo staff), so the district it leaves behind behaves
 like a real one: some residents are already past their contact interval and some care requests
 past their response deadline, and the next scheduler tick raises their follow-ups.
@@ -27,9 +27,10 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, demo_casework, ongi, resident_import, vault
+from services import access, ongi, resident_import, vault
 from services import staff as staff_service
-from services.demo_casework import Team
+from services.demo import casework as demo_casework
+from services.demo.casework import Team
 from services.resident_import import ImportRow
 from services.residents import RRN_INDEX
 from welfare.database import database_now
@@ -363,7 +364,7 @@ def _seed_casework(
     seed: int,
     now: datetime,
 ) -> None:
-    """Cases, referrals and care requests, played by the demo staff (services.demo_casework)."""
+    """Cases, referrals and care requests, played by the demo staff (services.demo.casework)."""
     supervisor = session.scalar(select(Staff).where(Staff.username == "demo.supervisor"))
     team = Team(
         supervisor=supervisor.actor() if supervisor else None,

@@ -1,4 +1,4 @@
-"""Plays the demo district's casework (services.demo_stories) through the use cases, as the
+"""Plays the demo district's casework (services.demo.stories) through the use cases, as the
 demo staff, so every workflow rule, the two-person closure, consent on referrals, sealing under
 the resident's key and the access records apply as in real use.
 
@@ -10,7 +10,8 @@ Some requests are left unanswered past their deadline, so the first scheduler ti
 Re-running skips what exists: a case story when its resident already has a case in the story's
 program, a care story when the same demo staff member already took a request of that dong, type,
 channel and urgency (the stories are distinct on those). Each use case commits on its own, so a
-story interrupted halfway stays as far as it got.
+story interrupted halfway stays as far as it got. One piece, though long: one player per step
+kind of the stories, sharing the clock and the team.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from config.casework import PROGRAMS
 from services import care, cases, followups, residents, vault
-from services.demo_stories import (
+from services.demo.stories import (
     CARE_STORIES,
     CASE_STORIES,
     Ago,

@@ -1,11 +1,12 @@
 """The demo district's casework as scripts: who opens which case, what happens to it, and which
 24-hour care requests come in, with when each step happens relative to the seed's clock.
 
-Data only; `services.demo_casework` plays them through the use cases as the demo staff. Everything
+Data only; `services.demo.casework` plays them through the use cases as the demo staff. Everything
 is fictional. Office work happens on business days at office hours (`Workday`); the care center
 takes requests at any hour (`Day`), and the freshest ones arrive minutes before the seed runs
 (`Ago`), at whatever hour that is, so their texts fit any hour. Keep each story's steps in time
 order and within its program's workflow (config/case_workflows.json); the tests check both.
+One piece on purpose, though long: it is a script to read top to bottom, not code to navigate.
 """
 
 from __future__ import annotations
