@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -41,7 +41,7 @@ from welfare.crypto.cipher import DecryptionError
 from welfare.crypto.envelope import WrappedKey, rewrap
 from welfare.crypto.keyring import Keyring, KeyringError, KeyState, MasterKey
 from welfare.crypto.sealed import SealError, reseal, sealed_key_id
-from welfare.errors import NotFound, RuleViolation
+from welfare.errors import DomainError, NotFound, RuleViolation
 from welfare.models import DataKey, Staff
 
 log = logging.getLogger("welfare.keys")
@@ -53,6 +53,19 @@ class KeyInUse(RuleViolation):
     """A master key cannot retire while data keys or staff secrets still depend on it."""
 
     code = "key_in_use"
+
+
+class RewrapInterrupted(DomainError):
+    """A rewrap run stopped early; the batches it committed stand and a new run continues."""
+
+    status = 503
+    code = "rewrap_interrupted"
+    title = "키 재포장이 중단되었습니다. 다시 실행하면 이어서 진행합니다 (rewrap interrupted)"
+
+    def __init__(self, report: RewrapReport, cause: BaseException) -> None:
+        super().__init__()
+        self.report = report
+        self.cause = type(cause).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +248,41 @@ def rewrap_batches(
         if batch.last_subject_id is None or batch.fetched < batch_size:
             return
         after = batch.last_subject_id
+
+
+def rewrap_to_active_key(
+    session: Session,
+    keyring: Keyring,
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH,
+    max_batches: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> RewrapReport:
+    """Move the staff secrets, then the data keys batch by batch, to the active master key.
+
+    `on_progress` hears how many data keys each batch handled, so a caller that counted
+    `pending_rewrap` first can show how far the run got. The report is finished when all that is
+    left on older keys are the data keys that could not be unwrapped.
+    """
+    report = RewrapReport()
+    try:
+        report.staff_secrets = reseal_staff_secrets(session, keyring)
+        for batch in rewrap_batches(
+            session, keyring, now=now, batch_size=batch_size, max_batches=max_batches
+        ):
+            report.batches += 1 if batch.fetched else 0
+            report.rewrapped += batch.rewrapped
+            report.unreadable.extend(batch.unreadable)
+            if on_progress is not None:
+                on_progress(batch.fetched)
+        report.finished = pending_rewrap(session, keyring) == len(report.unreadable)
+        session.rollback()  # ends the read of the final count
+    except (Exception, KeyboardInterrupt) as exc:
+        # Ctrl-C included: either way the committed batches stand, and the operator needs to hear
+        # how far the run got before starting it again.
+        raise RewrapInterrupted(report, exc) from exc
+    return report
 
 
 def reseal_staff_secrets(session: Session, keyring: Keyring) -> int:

@@ -362,29 +362,23 @@ def keys_rotate() -> None:
 def keys_rewrap(batch_size: int, max_batches: int | None) -> None:
     """Rewrap every data key not on the active master key (resumable, idempotent)."""
     keyring = _read_keyring()
-    now = datetime.now(UTC)
-    report = keys_service.RewrapReport()
     with get_database().new_session() as session:
         total = keys_service.pending_rewrap(session, keyring)
         try:
-            report.staff_secrets = keys_service.reseal_staff_secrets(session, keyring)
             with click.progressbar(length=total, label="rewrapping data keys") as bar:
-                for batch in keys_service.rewrap_batches(
-                    session, keyring, now=now, batch_size=batch_size, max_batches=max_batches
-                ):
-                    report.batches += 1 if batch.fetched else 0
-                    report.rewrapped += batch.rewrapped
-                    report.unreadable.extend(batch.unreadable)
-                    bar.update(batch.fetched)
-            report.finished = keys_service.pending_rewrap(session, keyring) == len(
-                report.unreadable
-            )
-            session.rollback()
-        except (Exception, KeyboardInterrupt) as exc:
+                report = keys_service.rewrap_to_active_key(
+                    session,
+                    keyring,
+                    now=datetime.now(UTC),
+                    batch_size=batch_size,
+                    max_batches=max_batches,
+                    on_progress=bar.update,
+                )
+        except keys_service.RewrapInterrupted as exc:
             click.echo("")
             click.echo(
-                f"welfare: rewrap interrupted ({type(exc).__name__}) after {report.batches} "
-                f"committed batches ({report.rewrapped} data keys rewrapped); "
+                f"welfare: rewrap interrupted ({exc.cause}) after {exc.report.batches} "
+                f"committed batches ({exc.report.rewrapped} data keys rewrapped); "
                 "run `welfare keys rewrap` again to continue",
                 err=True,
             )

@@ -121,3 +121,84 @@ def test_status_counts_what_depends_on_each_key(session: Session) -> None:
     assert counts[old] >= len(first)
     assert counts[ring.active.id] >= 1
     assert keys.pending_rewrap(session, ring) == counts[old]
+
+
+def test_a_rewrap_run_reports_every_batch_to_its_progress_callback_and_sums_them(
+    session: Session,
+) -> None:
+    ids = [register(session, n) for n in range(5)]
+    ring = rotated(session)
+    pending = keys.pending_rewrap(session, ring)
+    assert pending >= len(ids)
+    heard: list[int] = []
+    report = keys.rewrap_to_active_key(
+        session, ring, now=NOW, batch_size=2, on_progress=heard.append
+    )
+    assert sum(heard) == pending
+    assert all(0 <= n <= 2 for n in heard)
+    assert (report.rewrapped, report.batches, report.unreadable) == (pending, -(-pending // 2), [])
+    assert report.finished
+    assert keys.pending_rewrap(session, ring) == 0
+    session.expire_all()
+    assert {session.get_one(DataKey, i).master_key_id for i in ids} == {ring.active.id}
+
+
+def test_a_rewrap_run_stopped_by_max_batches_is_not_finished_and_the_next_run_completes_it(
+    session: Session,
+) -> None:
+    [register(session, n) for n in range(3)]
+    ring = rotated(session)
+    pending = keys.pending_rewrap(session, ring)
+    heard: list[int] = []
+    first = keys.rewrap_to_active_key(
+        session, ring, now=NOW, batch_size=2, max_batches=1, on_progress=heard.append
+    )
+    assert heard == [2]
+    assert (first.rewrapped, first.batches, first.finished) == (2, 1, False)
+    rest = keys.rewrap_to_active_key(session, ring, now=NOW, batch_size=2)
+    assert rest.rewrapped == pending - 2
+    assert rest.finished
+
+
+def test_a_data_key_that_cannot_be_unwrapped_still_lets_a_rewrap_run_finish(
+    session: Session,
+) -> None:
+    broken, fine = register(session, 1), register(session, 2)
+    row = session.get_one(DataKey, broken)
+    assert row.wrapped is not None
+    row.wrapped = row.wrapped[:-1] + bytes([row.wrapped[-1] ^ 1])
+    session.commit()
+    ring = rotated(session)
+    report = keys.rewrap_to_active_key(session, ring, now=NOW, batch_size=1)
+    assert report.unreadable == [broken]
+    assert report.finished  # what is left cannot be moved by running again
+    assert session.get_one(DataKey, fine).master_key_id == ring.active.id
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("killed"), KeyboardInterrupt()])
+def test_a_rewrap_run_that_dies_says_how_far_it_got_and_keeps_its_committed_batches(
+    session: Session, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    ids = [register(session, n) for n in range(5)]
+    old = session.info[KEYRING_INFO].active.id
+    ring = rotated(session)
+    real_rewrap = keys.rewrap
+    calls = iter(range(100))
+
+    def dies_on_the_third_key(*args: Any) -> Any:
+        if next(calls) == 2:
+            raise failure
+        return real_rewrap(*args)
+
+    monkeypatch.setattr(keys, "rewrap", dies_on_the_third_key)
+    heard: list[int] = []
+    with pytest.raises(keys.RewrapInterrupted) as interrupted:
+        keys.rewrap_to_active_key(session, ring, now=NOW, batch_size=2, on_progress=heard.append)
+    assert interrupted.value.cause == type(failure).__name__
+    assert interrupted.value.__cause__ is failure
+    assert (interrupted.value.report.batches, interrupted.value.report.rewrapped) == (1, 2)
+    assert heard == [2]
+    session.expire_all()
+    on_keys = sorted(session.get_one(DataKey, i).master_key_id or "" for i in ids)
+    assert on_keys.count(ring.active.id) == 2
+    assert on_keys.count(old) == 3
