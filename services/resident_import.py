@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from services import access, residents, vault
 from services.reference import known_dong_codes
-from welfare.errors import DomainError
+from services.staff import get_staff_by_username
+from welfare.errors import DomainError, Forbidden
 from welfare.models import Actor, DataKey, HouseholdType, Resident
 
 COLUMNS: Final = ("name", "rrn", "dong", "phone", "address", "household_type")
@@ -42,6 +43,19 @@ class CsvFormatError(DomainError):
     status = 422
     code = "csv_format"
     title = "CSV 파일 형식이 올바르지 않습니다 (malformed CSV file)"
+
+
+class NotResidentDataStaff(Forbidden):
+    """The staff member an import was to run as does not work with resident data."""
+
+    code = "not_resident_data_staff"
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"{username} 계정은 주민 정보를 다루지 않습니다 "
+            f"({username} does not work with resident data)"
+        )
+        self.username = username
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +96,19 @@ class _Valid:
     dong: str
     address: str | None
     household_type: str | None
+
+
+def importing_actor(session: Session, *, username: str | None) -> Actor:
+    """Who an import acts as: the system, or a staff member who works with resident data.
+
+    Admins and gateways are refused: they see no resident data, so they register none either.
+    """
+    if username is None:
+        return Actor.system("import")
+    actor = get_staff_by_username(session, username).actor()
+    if actor.role not in access.RESIDENT_DATA_ROLES:
+        raise NotResidentDataStaff(username)
+    return actor
 
 
 def read_csv(stream: TextIO) -> list[ImportRow]:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
@@ -149,6 +150,31 @@ def test_importing_as_a_staff_member_keeps_to_their_dongs(
     result = import_file(runner, write_csv(tmp_path, GOOD), "--as", "import.gasan")
     assert summary(result.output) == (2, 0, 1)
     assert "line 3: dong:" in result.output and "scope" in result.output
+
+
+@pytest.mark.parametrize("role", ["admin", "gateway"])
+def test_importing_as_staff_who_do_not_work_with_resident_data_is_refused(
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, role: str
+) -> None:
+    made = runner.invoke(
+        args=["staff", "create", f"import.{role}", "--role", role, "--password-stdin"],
+        input="a long enough passphrase\n",
+    )
+    assert made.exit_code == 0, made.output
+    before = count(db, Resident)
+    result = import_file(runner, write_csv(tmp_path, GOOD), "--as", f"import.{role}")
+    assert result.exit_code == 2
+    assert f"welfare: import.{role} does not work with resident data" in result.output
+    assert "importing residents" not in result.output  # refused before any row
+    assert count(db, Resident) == before
+
+
+def test_importing_as_an_unknown_staff_member_fails_clearly(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    result = import_file(runner, write_csv(tmp_path, GOOD), "--as", "ghost")
+    assert result.exit_code == 1
+    assert "no such staff member" in result.output
 
 
 def test_a_file_without_the_expected_columns_is_refused_before_any_row(

@@ -15,12 +15,12 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from config import SettingsError
 from schedulers.runner import SchedulerLoop, tick
-from services import access, vault
 from services import audit as audit_service
 from services import demo as demo_service
 from services import keys as keys_service
 from services import resident_import as import_service
 from services import staff as staff_service
+from services import vault
 from services.audit.review import WorkingHours, monthly_review
 from services.staff import STAFF_ROLES
 from welfare.crypto.keyring import Keyring, KeyringError, KeyState, load_keyring, save_keyring
@@ -28,7 +28,7 @@ from welfare.crypto.passwords import make_hasher
 from welfare.database import database_now
 from welfare.errors import DomainError
 from welfare.migrate import downgrade, upgrade
-from welfare.models import Actor, AuditChain
+from welfare.models import AuditChain
 from welfare.web import get_database, get_settings, use_keyring
 
 
@@ -457,12 +457,7 @@ def residents_import(file: Path, dry_run: bool, username: str | None, batch_size
         sys.exit(2)
     try:
         with get_database().new_session() as session:
-            actor = Actor.system("import")
-            if username is not None:
-                actor = staff_service.get_staff_by_username(session, username).actor()
-                if actor.role not in access.RESIDENT_DATA_ROLES:
-                    click.echo(f"welfare: {username} does not work with resident data", err=True)
-                    sys.exit(2)
+            actor = import_service.importing_actor(session, username=username)
             with click.progressbar(length=len(rows), label="importing residents") as bar:
                 summary = import_service.import_residents(
                     session,
@@ -473,6 +468,9 @@ def residents_import(file: Path, dry_run: bool, username: str | None, batch_size
                     batch_size=batch_size,
                     on_progress=bar.update,
                 )
+    except import_service.NotResidentDataStaff as exc:
+        click.echo(f"welfare: {exc.username} does not work with resident data", err=True)
+        sys.exit(2)
     except DomainError as exc:
         _fail(exc)
     for bad in summary.bad:

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services import resident_import, residents
-from welfare.models import Actor, Resident
+from services import resident_import, residents, staff
+from welfare.crypto.passwords import make_hasher
+from welfare.errors import NotFound
+from welfare.models import Actor, Resident, Role
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 GASAN = "1154551000"
@@ -53,3 +55,49 @@ def test_headers_are_read_whatever_their_case_and_spacing() -> None:
     assert rows[0].values["rrn"] == "520412-2123456"
     assert rows[1].values["phone"] is None
     assert "520412" not in repr(rows[0])
+
+
+def make_member(session: Session, role: str, username: str) -> None:
+    staff.create_staff(
+        session,
+        actor=None,
+        username=username,
+        role=role,
+        dongs=[GASAN] if role != "admin" else [],
+        password=None if role == "gateway" else "a long enough passphrase",
+        hasher=make_hasher("fast"),
+        now=NOW,
+    )
+
+
+def test_an_import_without_a_staff_member_runs_as_the_system(session: Session) -> None:
+    actor = resident_import.importing_actor(session, username=None)
+    assert actor.is_system
+    assert actor.request_id == "import"
+
+
+@pytest.mark.parametrize("role", ["counselor", "outreach", "supervisor"])
+def test_a_staff_member_who_works_with_resident_data_imports_within_their_dongs(
+    session: Session, role: str
+) -> None:
+    make_member(session, role, f"import.{role}")
+    actor = resident_import.importing_actor(session, username=f"import.{role}")
+    assert actor.role is Role(role)
+    assert actor.staff_id is not None
+    assert actor.dongs == frozenset({GASAN})
+
+
+@pytest.mark.parametrize("role", ["admin", "gateway"])
+def test_a_staff_member_who_does_not_work_with_resident_data_may_not_import(
+    session: Session, role: str
+) -> None:
+    make_member(session, role, f"import.{role}")
+    with pytest.raises(resident_import.NotResidentDataStaff) as refused:
+        resident_import.importing_actor(session, username=f"import.{role}")
+    assert refused.value.username == f"import.{role}"
+    assert "does not work with resident data" in refused.value.detail
+
+
+def test_importing_as_an_unknown_staff_member_is_not_found(session: Session) -> None:
+    with pytest.raises(NotFound, match="no such staff member"):
+        resident_import.importing_actor(session, username="ghost")
