@@ -1,4 +1,4 @@
-"""The `welfare` command line: a Flask CLI group bound to the app factory."""
+"""The `welfare` commands, attached to each app by `init_app` (the entry point is welfare.main)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from typing import NoReturn
 import click
 import waitress
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
-from config import SettingsError
 from schedulers.runner import SchedulerLoop, tick
 from services import audit as audit_service
 from services import demo as demo_service
@@ -30,27 +29,6 @@ from welfare.errors import DomainError
 from welfare.migrate import downgrade, upgrade
 from welfare.models import AuditChain
 from welfare.web import get_database, get_settings, use_keyring
-
-
-def _create_app() -> Flask:
-    from welfare.app import create_app  # noqa: PLC0415 - welfare.app imports this module
-
-    try:
-        return create_app()
-    except (SettingsError, KeyringError) as exc:
-        click.echo(f"welfare: {exc}", err=True)
-        sys.exit(2)
-
-
-@click.group(
-    cls=FlaskGroup,
-    create_app=_create_app,
-    add_default_commands=False,
-    add_version_option=False,
-    load_dotenv=False,
-)
-def main() -> None:
-    """Geumcheon Welfare: case management for the district's welfare safety net."""
 
 
 def init_app(app: Flask) -> None:

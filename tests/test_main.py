@@ -1,0 +1,56 @@
+"""The `welfare` console script: its entry point, the commands it lists, start-up refusals."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from welfare.main import main
+
+COMMANDS = ("audit", "db", "demo", "keys", "residents", "scheduler", "serve", "staff", "tokens")
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """An environment like a fresh install's: only a data directory of its own."""
+    for name in [n for n in os.environ if n.startswith("WELFARE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WELFARE_DATA_DIR", str(tmp_path))
+    return monkeypatch
+
+
+def test_the_installed_welfare_script_is_welfare_main() -> None:
+    (script,) = entry_points(group="console_scripts", name="welfare")
+    assert script.value == "welfare.main:main"
+    assert script.load() is main
+
+
+def test_the_console_script_lists_every_command(environment: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "Geumcheon Welfare: case management" in result.output
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line}
+    assert set(COMMANDS) <= listed
+
+
+def test_the_console_script_migrates_a_fresh_data_directory(
+    environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database at head" in result.output
+    assert (tmp_path / "welfare.db").exists()
+
+
+def test_the_console_script_refuses_unsafe_production_settings_in_one_line(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("WELFARE_ENV", "production")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert "welfare: Refusing to start in production" in result.output
+    assert "Traceback" not in result.output
