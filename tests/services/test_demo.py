@@ -19,8 +19,8 @@ from schedulers.runner import run_job
 from services import care, cases, demo, residents
 from services.demo import casework as demo_casework
 from services.demo import stories as demo_stories
-from welfare import cli
 from welfare.calendar import BusinessCalendar
+from welfare.cli import demo as demo_command
 from welfare.crypto.passwords import make_hasher
 from welfare.database import Database, database_now
 from welfare.identity import parse_rrn
@@ -149,7 +149,7 @@ def test_the_seed_command_refuses_production(
     runner: FlaskCliRunner, app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     production = replace(get_settings(app), env="production")
-    monkeypatch.setattr(cli, "get_settings", lambda: production)
+    monkeypatch.setattr(demo_command, "get_settings", lambda: production)
     result = runner.invoke(args=["demo", "seed"])
     assert result.exit_code == 2
     assert "never runs in production" in result.output

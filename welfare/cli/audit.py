@@ -1,0 +1,123 @@
+"""`welfare audit`: verify the access-record chains, checkpoint them, review a month."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from services import audit as audit_service
+from services.audit.review import WorkingHours, monthly_review
+from welfare.database import database_now
+from welfare.models import AuditChain
+from welfare.web import get_database
+
+PROGRESS_FROM = 50_000  # links; smaller chains verify in a blink
+PROGRESS_EVERY = 100_000
+
+
+@click.group()
+def audit() -> None:
+    """Access records (접속기록): verify the chains, produce the monthly review."""
+
+
+@audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON lines from `welfare audit checkpoint` kept off-site (the last per chain counts).",
+)
+@with_appcontext
+def audit_verify(checkpoint_file: Path | None) -> None:
+    """Verify both keyed chains; name the first broken or missing link; exit 1 on any break."""
+
+    checkpoints = _read_checkpoints(checkpoint_file) if checkpoint_file else {}
+    broken = False
+    with get_database().snapshot() as session:
+        for chain in AuditChain:
+            result = audit_service.verify_chain(
+                session, chain, progress=_progress(chain), checkpoint=checkpoints.get(chain)
+            )
+            if result.ok:
+                click.echo(f"{chain.label}: {_links(result.checked)} verified")
+            else:
+                broken = True
+                where = f" at seq {result.first_bad_seq}" if result.first_bad_seq else ""
+                click.echo(
+                    f"{chain.label}: BROKEN{where}: {result.problem} "
+                    f"({_links(result.checked)} verified before it)"
+                )
+    if broken:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+@with_appcontext
+def audit_checkpoint() -> None:
+    """Print each chain's head as a JSON line; append them to a store outside this system."""
+
+    with get_database().snapshot() as session:
+        now = database_now(session)
+        for chain in AuditChain:
+            point = audit_service.take_checkpoint(session, chain)
+            click.echo(json.dumps({**point.as_json(), "taken_at": now.isoformat()}))
+
+
+def _read_checkpoints(path: Path) -> dict[AuditChain, audit_service.Checkpoint]:
+    found: dict[AuditChain, audit_service.Checkpoint] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            point = audit_service.Checkpoint.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            raise click.BadParameter(
+                f"line {number} is not a checkpoint", param_hint="--checkpoint"
+            ) from None
+        found[point.chain] = point
+    return found
+
+
+def _links(count: int) -> str:
+    return f"{count} link" if count == 1 else f"{count} links"
+
+
+def _progress(chain: AuditChain) -> audit_service.Progress:
+    def report(checked: int, expected: int) -> None:
+        if expected >= PROGRESS_FROM and (checked % PROGRESS_EVERY == 0 or checked >= expected):
+            click.echo(f"{chain.label}: {checked}/{expected} links checked", err=True)
+
+    return report
+
+
+def _parse_month(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC).date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month like 2026-10") from None
+
+
+def _parse_clock(_ctx: click.Context, _param: click.Parameter, value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time like 08:00") from None
+
+
+@audit.command("review")
+@click.option("--month", required=True, callback=_parse_month, help="YYYY-MM (Asia/Seoul)")
+@click.option("--workday-start", default="08:00", show_default=True, callback=_parse_clock)
+@click.option("--workday-end", default="20:00", show_default=True, callback=_parse_clock)
+@with_appcontext
+def audit_review(month: date, workday_start: time, workday_end: time) -> None:
+    """Print the monthly review of access records as JSON (counts and staff ids only)."""
+
+    hours = WorkingHours(start=workday_start, end=workday_end)
+    with get_database().snapshot() as session:
+        review = monthly_review(session, month=month, working_hours=hours)
+    click.echo(json.dumps(review, ensure_ascii=False, indent=2))

@@ -1,0 +1,77 @@
+"""`welfare staff` and `welfare tokens`: create accounts and issue API tokens."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+from flask.cli import with_appcontext
+
+from services import staff as staff_service
+from services.staff import STAFF_ROLES
+from welfare.cli.errors import fail
+from welfare.crypto.passwords import make_hasher
+from welfare.errors import DomainError
+from welfare.web import get_database, get_settings
+
+
+@click.group()
+def staff() -> None:
+    """Staff accounts."""
+
+
+@staff.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in STAFF_ROLES]))
+@click.option("--dong", "dongs", multiple=True, help="10-digit dong code; repeat for several")
+@click.option("--name", "display_name", default="", help="Display name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def staff_create(
+    username: str, role: str, dongs: tuple[str, ...], display_name: str, password_stdin: bool
+) -> None:
+    """Create a staff account and print its id."""
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif role != "gateway":
+        raise click.UsageError("give the password on standard input with --password-stdin")
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.create_staff(
+                session,
+                actor=None,
+                username=username,
+                role=role,
+                dongs=list(dongs),
+                display_name=display_name,
+                password=password,
+                hasher=make_hasher(get_settings().argon2_profile),
+                now=datetime.now(UTC),
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(str(member.id))
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens for gateways and scripts."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for")
+@with_appcontext
+def tokens_create(username: str, label: str) -> None:
+    """Issue an API token and print it once (only its hash is stored)."""
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.get_staff_by_username(session, username)
+            plaintext, _token = staff_service.issue_token(
+                session, actor=None, staff_id=member.id, label=label, now=datetime.now(UTC)
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(plaintext)
