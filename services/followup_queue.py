@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from services import access, vault
 from services.followups import LIVE_STATES, add_event, key_subject
 from services.pagination import KeyKind, Keyset, Page, paginate
+from services.residents.labels import Labelled, label_of, label_page
 from welfare.errors import Conflict, InvalidInput
 from welfare.models import Actor, FollowUp, FollowUpEvent, FollowUpState, Role
 from welfare.models.base import in_literals
@@ -45,8 +46,9 @@ def list_followups(
     overdue: bool | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> Page[FollowUp]:
-    """Follow-ups of the caller's dongs by due time (oldest first), with a keyset cursor."""
+) -> Page[Labelled[FollowUp]]:
+    """Follow-ups of the caller's dongs by due time (oldest first), with a keyset cursor, each
+    with its resident's label (name and masked details) from one batch per page."""
     stmt: Select[FollowUp] = select(FollowUp).where(visible_to(actor))
     if state:
         stmt = stmt.where(FollowUp.state == state)
@@ -67,14 +69,11 @@ def list_followups(
             or_(FollowUp.next_escalation_at.is_(None), FollowUp.next_escalation_at > now)
         )
     page = paginate(session, stmt, QUEUE_ORDER, cursor=cursor, limit=limit)
-    access.record(
-        session,
-        actor=actor,
-        action="search",
-        resident_ids=[r.resident_id for r in page.items if r.resident_id],
+    result = label_page(session, actor, page, lambda f: f.resident_id)
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]
     )
-    session.commit()
-    return page
+    return result
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:
@@ -116,8 +115,10 @@ class EventView:
 
 def get_followup(
     session: Session, *, actor: Actor, followup_id: uuid.UUID
-) -> tuple[FollowUp, list[EventView]]:
+) -> tuple[Labelled[FollowUp], list[EventView]]:
+    """One follow-up with its resident's label and its whole history."""
     followup = load(session, actor, followup_id)
+    label = label_of(session, actor, followup.resident_id)
     events = [
         _event_view(session, actor, followup, e)
         for e in session.scalars(
@@ -129,7 +130,7 @@ def get_followup(
     if followup.resident_id:
         access.record(session, actor=actor, action="read", resident_ids=[followup.resident_id])
     session.commit()
-    return followup, events
+    return Labelled(followup, label), events
 
 
 def claim(session: Session, *, actor: Actor, followup_id: uuid.UUID, now: datetime) -> FollowUp:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -66,6 +69,25 @@ def data_key(session: Session, subject_id: uuid.UUID) -> bytes:
     return _cache.get_or_unwrap(
         str(subject_id), wrapped, lambda w, s: unwrap_data_key(keyring, w, s)
     )
+
+
+def data_keys(session: Session, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+    """The data keys of many subjects in one query (a page of a list); destroyed or missing
+    keys are absent from the result, so their values read as gone."""
+    wanted = sorted(set(subject_ids))
+    if not wanted:
+        return {}
+    keyring = session_keyring(session)
+    rows = session.scalars(select(DataKey).where(DataKey.subject_id.in_(wanted))).all()
+    found = {}
+    for row in rows:
+        if row.wrapped is None or row.master_key_id is None:
+            continue
+        wrapped = WrappedKey(master_key_id=row.master_key_id, blob=row.wrapped)
+        found[row.subject_id] = _cache.get_or_unwrap(
+            str(row.subject_id), wrapped, lambda w, s: unwrap_data_key(keyring, w, s)
+        )
+    return found
 
 
 def destroy_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> None:
@@ -131,6 +153,73 @@ def open_value(
         )
         session.commit()
         raise UnreadableData from None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """One value to open in a batch: whose key, and where the value lives."""
+
+    subject_id: uuid.UUID
+    table: str
+    column: str
+    row_id: uuid.UUID
+    blob: bytes | None
+
+
+def open_many(
+    session: Session, *, actor: Actor, values: Sequence[Sealed]
+) -> list[str | UnreadableValue | None]:
+    """Decrypt a batch of values (one page of a list) with one key lookup per subject.
+
+    Unlike `open_value`, one bad value does not fail the batch: it comes back as
+    `UNREADABLE`, is logged without data, and its subjects get one `decrypt_failed` security
+    record, in the caller's transaction (the caller commits). A value whose key was destroyed
+    (erasure) reads as None.
+    """
+    keys = data_keys(session, (v.subject_id for v in values if v.blob is not None))
+    opened: list[str | UnreadableValue | None] = []
+    failed: set[uuid.UUID] = set()
+    for value in values:
+        key = keys.get(value.subject_id)
+        if value.blob is None or key is None:
+            opened.append(None)
+            continue
+        try:
+            context = FieldContext(value.table, value.column, str(value.row_id))
+            opened.append(decrypt_field(key, value.blob, context))
+        except DecryptionError:
+            log.warning(
+                "decryption failed",
+                extra={
+                    "table": value.table,
+                    "column": value.column,
+                    "subject_id": str(value.subject_id),
+                },
+            )
+            failed.add(value.subject_id)
+            opened.append(UNREADABLE)
+    if failed:
+        audit.record_access(
+            session,
+            actor=actor,
+            action="decrypt_failed",
+            resident_ids=sorted(failed),
+            outcome="error",
+            category="security",
+        )
+    return opened
+
+
+class UnreadableValue:
+    """The marker `open_many` returns for a value that failed authentication."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNREADABLE"
+
+
+UNREADABLE = UnreadableValue()
 
 
 @lru_cache(maxsize=4)

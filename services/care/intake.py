@@ -20,6 +20,7 @@ from services.care.records import (
     view,
 )
 from services.pagination import KeyKind, Keyset, Page, paginate
+from services.residents.labels import label_of, labels
 from welfare.errors import InvalidInput
 from welfare.identity import IdentityError, normalize_phone
 from welfare.models import Actor, CareChannel, CareRequest, CareState, CareType
@@ -120,7 +121,8 @@ def get_request(
     session: Session, *, actor: Actor, request_id: uuid.UUID, now: datetime
 ) -> CareRequestView:
     request = load(session, actor, request_id)
-    result = view(session, actor, request, now=now, with_events=True)
+    label = label_of(session, actor, request.resident_id)
+    result = view(session, actor, request, now=now, with_events=True, resident=label)
     access.record(session, actor=actor, action="read", resident_ids=residents_of(request))
     session.commit()
     return result
@@ -143,12 +145,15 @@ def handover_view(
     if dong:
         stmt = stmt.where(CareRequest.dong_code == dong)
     page = paginate(session, stmt, HANDOVER_ORDER, cursor=cursor, limit=limit)
-    access.record(
-        session,
-        actor=actor,
-        action="search",
-        resident_ids=[r.resident_id for r in page.items if r.resident_id],
+    found = labels(session, actor, (r.resident_id for r in page.items))
+    result = page.map(
+        lambda r: (
+            view(session, actor, r, now=now, resident=found.get(r.resident_id))
+            if r.resident_id
+            else view(session, actor, r, now=now)
+        )
     )
-    result = page.map(lambda r: view(session, actor, r, now=now))
-    session.commit()
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]
+    )
     return result

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import access, vault
+from services.residents.labels import ResidentLabel
 from welfare.identity import format_phone
 from welfare.models import Actor, CareRequest, CareRequestEvent, CareState
 
@@ -59,6 +60,7 @@ class CareRequestView:
     caller_phone: str | None
     summary: str | None = None
     events: list[CareEventView] = field(default_factory=list)
+    resident: ResidentLabel | None = None
 
 
 def load(
@@ -159,6 +161,7 @@ def view(
     now: datetime,
     key: bytes | None = None,
     with_events: bool = False,
+    resident: ResidentLabel | None = None,
 ) -> CareRequestView:
     """Decrypt what the caller may see. The caller records the access."""
     subject = request.key_subject_id
@@ -212,4 +215,5 @@ def view(
         if notes
         else None,
         events=events,
+        resident=resident,
     )

@@ -25,6 +25,7 @@ from services.cases.records import (
 )
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
+from services.residents.labels import Labelled, label_page
 from welfare.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 from welfare.models import (
     Actor,
@@ -108,7 +109,7 @@ def list_cases(
     assignee: uuid.UUID | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> Page[Case]:
+) -> Page[Labelled[Case]]:
     """A program's queue: cases of the caller's dongs, oldest first (open ones unless `status`
     asks for closed cases), with a keyset cursor."""
     stmt: Select[Case] = select(Case).where(access.dong_scope(actor, Case.dong_code))
@@ -126,11 +127,11 @@ def list_cases(
     if assignee:
         stmt = stmt.where(Case.assignee_id == assignee)
     page = paginate(session, stmt, QUEUE_ORDER, cursor=cursor, limit=limit)
-    access.record(
+    result = label_page(session, actor, page, lambda c: c.resident_id)
+    access.commit_recorded(
         session, actor=actor, action="search", resident_ids=[c.resident_id for c in page.items]
     )
-    session.commit()
-    return page
+    return result
 
 
 # -- changing ----------------------------------------------------------------------------------

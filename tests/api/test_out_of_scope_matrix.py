@@ -97,7 +97,7 @@ class World:
                 )
                 s.commit()
                 found = followup_queue.list_followups(s, actor=self.actor, now=self.now).items
-                return found[0].id
+                return found[0].record.id
 
         return self.once("followup", make)
 

@@ -273,7 +273,7 @@ def test_a_resident_who_moves_dong_takes_their_follow_ups_to_the_new_team(
         now = T0 + timedelta(hours=27)
         assert followup_queue.list_followups(s, actor=gasan, now=now).items == []
         (moved,) = followup_queue.list_followups(s, actor=doksan, now=now).items
-        assert moved.resident_id == resident
+        assert moved.record.resident_id == resident
         enrollment = s.scalar(
             select(ongi.OngiEnrollment).where(ongi.OngiEnrollment.resident_id == resident)
         )
@@ -293,7 +293,7 @@ def test_supervisors_see_and_resolve_the_schedulers_own_alarm(
         seen = followup_queue.list_followups(
             s, actor=supervisor, now=now, reason="scheduler_stalled"
         )
-        (stall,) = seen.items
+        (stall,) = [item.record for item in seen.items]
         assert (
             followup_queue.list_followups(
                 s, actor=counselor, now=now, reason="scheduler_stalled"

@@ -303,8 +303,8 @@ def test_a_demo_counselor_sees_the_casework_of_their_dong_through_the_services(
     counselor = demo_actor(db, "demo.counselor.gasan")
     outreach = demo_actor(db, "demo.outreach.gasan")
     with db.new_session() as s:
-        queue = cases.list_cases(s, actor=counselor).items
-        closed = cases.list_cases(s, actor=counselor, status="closed").items
+        queue = [i.record for i in cases.list_cases(s, actor=counselor).items]
+        closed = [i.record for i in cases.list_cases(s, actor=counselor, status="closed").items]
         assert queue and closed
         assert {c.dong_code for c in [*queue, *closed]} == {demo_stories.GASAN}
         assert {c.program for c in [*queue, *closed]} == {

@@ -13,7 +13,7 @@ from services import care
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import Instant, PageArgs, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
 from welfare.models import CareChannel, CareOutcome, CareType, Role, Urgency
 from welfare.web import db_session, now
@@ -75,6 +75,7 @@ class CareRequestOut(StrictSchema):
     caller_name = fields.String(allow_none=True)
     caller_phone = fields.String(allow_none=True)
     summary = fields.String(allow_none=True, metadata={"description": "Counselors, supervisors"})
+    resident = resident_field()
 
 
 class CareRequestDetail(CareRequestOut):

@@ -10,10 +10,11 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from services import cases
+from services.residents.labels import ResidentLabel
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import Instant, PageArgs, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
 from welfare.models import Case, CasePriority, Program, Role
 from welfare.web import db_session, now
@@ -58,6 +59,7 @@ class CaseOut(StrictSchema):
     next_statuses = fields.List(
         fields.String(), metadata={"description": "Where POST …/transitions may move the case"}
     )
+    resident = resident_field()
 
 
 class CaseList(StrictSchema):
@@ -153,10 +155,11 @@ class ReferralList(StrictSchema):
     items = fields.List(fields.Nested(ReferralOut))
 
 
-def case_body(case: Case) -> dict[str, Any]:
+def case_body(case: Case, resident: ResidentLabel | None = None) -> dict[str, Any]:
     data = {k: getattr(case, k) for k in CaseOut._declared_fields if hasattr(case, k)}
     data["dong"] = case.dong_code
     data["next_statuses"] = cases.next_statuses(case)
+    data["resident"] = resident
     return data
 
 
@@ -196,7 +199,10 @@ class Cases(MethodView):
         """A program's queue: open cases of the caller's dongs, oldest first (e.g.
         `?program=mobility&status=intake` for new referrals)."""
         page = cases.list_cases(db_session(), actor=current_actor(), **args)
-        return {"items": [case_body(c) for c in page.items], "next_cursor": page.next_cursor}
+        return {
+            "items": [case_body(i.record, i.resident) for i in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
     @allow(*COUNSELING)
     @blp.arguments(CaseIn)

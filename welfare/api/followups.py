@@ -11,9 +11,10 @@ from marshmallow import fields, validate
 
 from services import followup_queue, timeline
 from services import scheduler_runs as runs
+from services.residents.labels import ResidentLabel
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.schemas import PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
 from welfare.models import FollowUp, FollowUpReason, FollowUpState, Role
 from welfare.web import db_session, now
@@ -53,6 +54,7 @@ class FollowUpOut(StrictSchema):
     dong = fields.String(allow_none=True)
     risk_level = fields.String(allow_none=True)
     evidence = fields.Dict()
+    resident = resident_field()
 
 
 class EventOut(StrictSchema):
@@ -122,9 +124,10 @@ class TimelineOut(StrictSchema):
     items = fields.List(fields.Nested(TimelineEntry))
 
 
-def followup_body(f: FollowUp) -> dict[str, Any]:
+def followup_body(f: FollowUp, resident: ResidentLabel | None = None) -> dict[str, Any]:
     data = {k: getattr(f, k) for k in FollowUpOut._declared_fields if hasattr(f, k)}
     data["dong"] = f.dong_code
+    data["resident"] = resident
     return data
 
 
@@ -136,7 +139,10 @@ class FollowUps(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Live follow-ups of the caller's dongs (or `state=`), oldest due first."""
         page = followup_queue.list_followups(db_session(), actor=current_actor(), now=now(), **args)
-        return {"items": [followup_body(f) for f in page.items], "next_cursor": page.next_cursor}
+        return {
+            "items": [followup_body(i.record, i.resident) for i in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
 
 @blp.route("/followups/<uuid:followup_id>")
@@ -149,7 +155,7 @@ class FollowUpItem(MethodView):
             db_session(), actor=current_actor(), followup_id=followup_id
         )
         return {
-            **followup_body(followup),
+            **followup_body(followup.record, followup.resident),
             "events": [asdict(e) for e in events],
         }
 

@@ -61,6 +61,29 @@ class PageArgs(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+class ResidentLabelOut(Schema):
+    """Who a queue item is about: enough to recognise and call them, never the RRN."""
+
+    id = fields.UUID()
+    name = fields.String(allow_none=True)
+    birth_year = fields.Integer()
+    sex = fields.String()
+    dong = fields.String()
+    status = fields.String()
+    phone_masked = fields.String(allow_none=True, metadata={"example": "010-****-5678"})
+    unreadable = fields.Boolean(
+        metadata={"description": "true when the stored name or phone failed to decrypt"}
+    )
+
+
+def resident_field() -> fields.Nested:
+    return fields.Nested(
+        ResidentLabelOut,
+        allow_none=True,
+        metadata={"description": "The resident (display name, masked details), when there is one"},
+    )
+
+
 class StaffSummary(Schema):
     id = fields.UUID()
     username = fields.String()
