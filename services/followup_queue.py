@@ -44,6 +44,7 @@ def list_followups(
     program: str | None = None,
     assignee: uuid.UUID | None = None,
     overdue: bool | None = None,
+    escalation_due: bool | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[Labelled[FollowUp]]:
@@ -62,9 +63,15 @@ def list_followups(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
+    # Overdue is what staff mean by it: past the time the follow-up was due.
     if overdue is True:
-        stmt = stmt.where(FollowUp.next_escalation_at <= now)
+        stmt = stmt.where(FollowUp.due_at <= now)
     elif overdue is False:
+        stmt = stmt.where(FollowUp.due_at > now)
+    # The next rung of the ladder is due (the tick will escalate it at its next run).
+    if escalation_due is True:
+        stmt = stmt.where(FollowUp.next_escalation_at <= now)
+    elif escalation_due is False:
         stmt = stmt.where(
             or_(FollowUp.next_escalation_at.is_(None), FollowUp.next_escalation_at > now)
         )

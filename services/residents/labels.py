@@ -91,9 +91,7 @@ def labels(
     return found
 
 
-def label_of(
-    session: Session, actor: Actor, resident_id: uuid.UUID | None
-) -> ResidentLabel | None:
+def label_of(session: Session, actor: Actor, resident_id: uuid.UUID | None) -> ResidentLabel | None:
     """One resident's label (for a detail page), or None."""
     if resident_id is None:
         return None

@@ -277,3 +277,31 @@ def test_a_time_without_a_utc_equivalent_is_a_field_error(
             response = client.open(url, method=method, json=body)
         assert response.status_code == 422, (url, response.get_json())
         assert field in response.get_json()["errors"], (url, response.get_json())
+
+
+@pytest.mark.parametrize(
+    ("if_match", "status", "code"),
+    [
+        (None, 428, "precondition_required"),
+        ("*", 428, "if_match_wildcard"),
+        ("v1", 400, "if_match_malformed"),  # the ETag without its quotes
+        ('"v1", "v2"', 400, "if_match_malformed"),
+        ("garbage", 400, "if_match_malformed"),
+        ('"v99"', 412, "precondition_failed"),  # well formed, but someone else's version
+    ],
+)
+def test_if_match_errors_say_what_was_wrong(
+    login_as: Any, if_match: str | None, status: int, code: str
+) -> None:
+    client = login_as("counselor")
+    created = client.post(
+        "/api/v1/residents", json={"name": "이순자", "rrn": "400101-1234561", "dong": GASAN}
+    )
+    headers = {} if if_match is None else {"If-Match": if_match}
+    url = f"/api/v1/residents/{created.get_json()['id']}"
+    response = client.patch(url, json={"address": "가산로 1"}, headers=headers)
+    assert (response.status_code, response.get_json()["code"]) == (status, code)
+    if status in (400, 428) and if_match is not None:
+        assert "ETag" in response.get_json()["detail"]
+    good = client.patch(url, json={"address": "가산로 1"}, headers={"If-Match": '"v1"'})
+    assert good.status_code == 200  # nothing was written by the refused attempts

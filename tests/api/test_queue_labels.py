@@ -155,3 +155,33 @@ def test_case_queue_and_care_handover_carry_resident_labels(counselor: Any) -> N
     assert labels[walk_in.get_json()["id"]] is None  # nobody registered yet
     detail = counselor.get(f"/api/v1/care-requests/{linked.get_json()['id']}").get_json()
     assert detail["resident"]["name"] == "안나래"
+
+
+def test_overdue_means_past_due_and_escalation_due_is_its_own_filter(
+    app: Flask, counselor: Any, clock: Clock, login_as: Any
+) -> None:
+    lapsed(app, counselor, NAMES[:2])  # due an hour or two before NOW; next rung hours ahead
+    client = counselor
+
+    def queue(**filters: str) -> list[Any]:
+        response = client.get("/api/v1/followups", query_string=filters)
+        assert response.status_code == 200, response.get_json()
+        return list(response.get_json()["items"])
+
+    assert len(queue(overdue="true")) == 2
+    assert queue(overdue="false") == []
+    assert queue(escalation_due="true") == []
+    assert len(queue(escalation_due="false")) == 2
+    first_rung = min(i["next_escalation_at"] for i in queue())
+    clock.advance(seconds=(datetime.fromisoformat(first_rung) - NOW).total_seconds() + 1)
+    client = login_as("counselor")  # hours later: the first session has timed out
+    assert len(queue(escalation_due="true")) >= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("program", "bogus"), ("reason", "bogus"), ("state", "done")]
+)
+def test_an_unknown_filter_value_is_a_422(counselor: Any, name: str, value: str) -> None:
+    response = counselor.get("/api/v1/followups", query_string={name: value})
+    assert response.status_code == 422
+    assert name in response.get_json()["errors"]

@@ -16,8 +16,10 @@ from welfare.api.blueprint import Blueprint
 from welfare.api.policy import CASEWORK, allow
 from welfare.api.schemas import PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
-from welfare.models import FollowUp, FollowUpReason, FollowUpState, Role
+from welfare.models import FollowUp, FollowUpReason, FollowUpState, Program, Role
 from welfare.web import db_session, now
+
+QUEUE_PROGRAMS = [p.value for p in Program] + ["system"]
 
 blp = Blueprint(
     "followups", __name__, url_prefix="/api/v1", description="Follow-ups, scheduler runs, timelines"
@@ -32,9 +34,21 @@ class FollowUpArgs(PageArgs):
         load_default=None, validate=validate.OneOf([r.value for r in FollowUpReason])
     )
     dong = fields.String(load_default=None, validate=validate.Regexp(r"^\d{10}$"))
-    program = fields.String(load_default=None, validate=validate.Length(max=20))
+    program = fields.String(load_default=None, validate=validate.OneOf(QUEUE_PROGRAMS))
     assignee = fields.UUID(load_default=None)
-    overdue = fields.Boolean(load_default=None)
+    overdue = fields.Boolean(
+        load_default=None,
+        metadata={
+            "description": "true: past `due_at` (what was due and is not done); false: not yet"
+        },
+    )
+    escalation_due = fields.Boolean(
+        load_default=None,
+        metadata={
+            "description": "true: the next rung of the escalation ladder is due "
+            "(`next_escalation_at` has passed); the tick escalates these at its next run"
+        },
+    )
 
 
 class FollowUpOut(StrictSchema):
