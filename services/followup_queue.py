@@ -155,7 +155,7 @@ def assign(
 ) -> FollowUp:
     followup = load(session, actor, followup_id, for_update=True)
     followup.ensure_live()
-    access.assignee(session, staff_id, followup.dong_code, field="staff_id")
+    access.assignee(session, staff_id, followup.dong_code, field="assignee_id")
     followup.assignee_id = staff_id
     add_event(
         session,

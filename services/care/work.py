@@ -74,7 +74,7 @@ def hand_over(
     """Give an open request to the next shift's staff member of its dong."""
     request = load_for_change(session, actor, request_id, expected_version)
     request.ensure_open()  # before judging the receiver: a closed request is the first problem
-    member = access.assignee(session, to_staff_id, request.dong_code, field="to_staff_id")
+    member = access.assignee(session, to_staff_id, request.dong_code, field="assignee_id")
     previous = request.hand_over(to=member.id, at=now)
     add_event(
         session,

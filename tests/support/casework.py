@@ -57,3 +57,29 @@ def care_request(client: Any, dong: str = GASAN, **overrides: Any) -> Any:
             **overrides,
         },
     )
+
+
+def raise_lapse(app: Any, client: Any, dong: str = GASAN) -> str:
+    """A resident of `dong` enrolled in Ongi 25 hours ago at high risk and never contacted,
+    raised as a `contact_lapsed` follow-up by a real tick; returns the follow-up id."""
+    from schedulers.followups import run_followups
+    from schedulers.registry import Job
+    from schedulers.runner import run_job
+    from welfare.web import get_database
+
+    now = datetime.now(UTC)
+    resident = register(client, dong)["id"]
+    enrolled = client.post(
+        "/api/v1/ongi/enrollments",
+        json={
+            "resident_id": resident,
+            "risk_level": "high",
+            "enrolled_at": (now - timedelta(hours=25)).isoformat(),
+        },
+    )
+    assert enrolled.status_code == 201, enrolled.get_json()
+    result = run_job(get_database(app), Job("followups", run_followups), as_of=now)
+    assert result.status == "succeeded"
+    items = client.get("/api/v1/followups", query_string={"limit": 200}).get_json()["items"]
+    (followup,) = [i["id"] for i in items if i["resident_id"] == resident]
+    return str(followup)

@@ -13,7 +13,7 @@ from services import care
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import Instant, PageArgs, StrictSchema, resident_field
+from welfare.api.schemas import AssigneeIn, Instant, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
 from welfare.models import CareChannel, CareOutcome, CareType, Role, Urgency
 from welfare.web import db_session, now
@@ -95,8 +95,11 @@ class RespondIn(StrictSchema):
     note = fields.String(required=True, validate=TEXT)
 
 
-class HandoverIn(StrictSchema):
-    to_staff_id = fields.UUID(required=True)
+class HandoverIn(AssigneeIn):
+    LEGACY = "to_staff_id"
+    to_staff_id = fields.UUID(
+        load_default=None, metadata={"description": "Older name of assignee_id (still accepted)"}
+    )
     note = fields.String(load_default=None, allow_none=True, validate=TEXT)
 
 
@@ -192,7 +195,7 @@ class CareHandOver(MethodView):
                 db_session(),
                 actor=current_actor(),
                 request_id=request_id,
-                to_staff_id=payload["to_staff_id"],
+                to_staff_id=payload["assignee_id"],
                 note=payload["note"],
                 now=now(),
                 expected_version=if_match_version(request, required=False),

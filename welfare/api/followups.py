@@ -14,7 +14,7 @@ from services import scheduler_runs as runs
 from services.residents.labels import ResidentLabel
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import PageArgs, StrictSchema, resident_field
+from welfare.api.schemas import AssigneeIn, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
 from welfare.models import FollowUp, FollowUpReason, FollowUpState, Program, Role
 from welfare.web import db_session, now
@@ -91,8 +91,11 @@ class FollowUpList(StrictSchema):
     next_cursor = fields.String(allow_none=True)
 
 
-class AssignIn(StrictSchema):
-    staff_id = fields.UUID(required=True)
+class AssignIn(AssigneeIn):
+    LEGACY = "staff_id"
+    staff_id = fields.UUID(
+        load_default=None, metadata={"description": "Older name of assignee_id (still accepted)"}
+    )
 
 
 class ResolveIn(StrictSchema):
@@ -199,7 +202,7 @@ class FollowUpAssign(MethodView):
                 db_session(),
                 actor=current_actor(),
                 followup_id=followup_id,
-                staff_id=payload["staff_id"],
+                staff_id=payload["assignee_id"],
                 now=now(),
             )
         )

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 
 def plain_text(value: Any) -> None:
@@ -54,6 +62,35 @@ class StrictSchema(Schema):
             # one: give it a new list, once, rather than append to the shared one.
             if isinstance(field, fields.String) and plain_text not in field.validators:
                 field.validators = [*field.validators, plain_text]
+
+
+class AssigneeIn(StrictSchema):
+    """Whom the work goes to. One name across the API, `assignee_id` (as the responses call it);
+    a subclass may accept an older name too (`LEGACY`) where outside clients already send it."""
+
+    LEGACY: ClassVar[str | None] = None
+    assignee_id = fields.UUID(
+        load_default=None, metadata={"description": "The staff member this goes to"}
+    )
+
+    @validates_schema
+    def one_assignee(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        given = {data.get("assignee_id"), data.get(self.LEGACY) if self.LEGACY else None} - {None}
+        if not given:
+            raise ValidationError(
+                ["담당 직원을 지정하세요 (assignee_id is required)"], field_name="assignee_id"
+            )
+        if len(given) > 1:
+            raise ValidationError(
+                [f"assignee_id와 {self.LEGACY}가 다릅니다 (assignee_id and {self.LEGACY} differ)"],
+                field_name="assignee_id",
+            )
+
+    @post_load
+    def unify(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        legacy = data.pop(self.LEGACY, None) if self.LEGACY else None
+        data["assignee_id"] = data.get("assignee_id") or legacy
+        return data
 
 
 class PageArgs(StrictSchema):
