@@ -12,24 +12,30 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, ongi, residents, vault
 from services.followups import LIVE_STATES, add_event, key_subject
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.residents.labels import Labelled, label_of, label_page
 from welfare.errors import Conflict, InvalidInput
-from welfare.models import Actor, FollowUp, FollowUpEvent, FollowUpState, Role
+from welfare.models import Actor, FollowUp, FollowUpEvent, FollowUpState, Outcome, Role
 from welfare.models.base import in_literals
 
-RESOLUTION_OUTCOMES = (
-    "confirmed_safe",
-    "hospitalized",
+# Outcomes that mean someone reached the person: resolving with one records that contact in the
+# same transaction, so the lapse it answers does not come back on the next tick.
+REACHED_OUTCOMES = ("confirmed_safe", "hospitalized")
+# Outcomes that close the work item without anyone reaching the person: if the cause persists
+# (no contact), the next tick raises a new follow-up, which is the point.
+NOT_REACHED_OUTCOMES = (
     "moved_out",
     "deceased",
     "emergency_dispatched",
+    "escalated_elsewhere",
     "referred",
     "false_alarm",
     "other",
 )
+RESOLUTION_OUTCOMES = REACHED_OUTCOMES + NOT_REACHED_OUTCOMES
+REACHED_CHANNELS = ("phone", "visit", "message")
 QUEUE_ORDER = Keyset.of((FollowUp.due_at, KeyKind.INSTANT), (FollowUp.id, KeyKind.UUID))
 
 
@@ -177,10 +183,18 @@ def resolve(
     outcome: str,
     note: str | None,
     now: datetime,
+    channel: str = "phone",
 ) -> FollowUp:
-    """Close a follow-up by hand. It re-arms: if the cause persists, the next tick raises anew."""
+    """Close a follow-up by hand. It re-arms: if the cause persists, the next tick raises anew.
+
+    An outcome in REACHED_OUTCOMES means the person was reached (by `channel`): that contact is
+    recorded in the same transaction, as if logged by hand, so it moves the resident's next due
+    time and a "confirmed safe" lapse does not come back on the next tick.
+    """
     if outcome not in RESOLUTION_OUTCOMES:
         raise InvalidInput({"outcome": [f"{', '.join(RESOLUTION_OUTCOMES)} 중 하나 (unknown)"]})
+    if channel not in REACHED_CHANNELS:
+        raise InvalidInput({"channel": [f"{', '.join(REACHED_CHANNELS)} 중 하나 (unknown)"]})
     followup = load(session, actor, followup_id, for_update=True)
     followup.ensure_live()
     if note and key_subject(followup) is None:
@@ -188,6 +202,23 @@ def resolve(
             {"note": ["시스템 후속조치에는 메모를 남기지 않습니다 (no notes on system follow-ups)"]}
         )
     followup.close(state=FollowUpState.RESOLVED, outcome=outcome, by=actor.staff_id, at=now)
+    detail: dict[str, Any] = {"outcome": outcome}
+    if outcome in REACHED_OUTCOMES and followup.resident_id is not None:
+        resident = residents.load(session, actor, followup.resident_id)
+        contact = ongi.record_contact(
+            session,
+            resident=resident,
+            actor=actor,
+            channel=channel,
+            outcome=Outcome.REACHED.value,
+            occurred_at=now,
+            now=now,
+            program=followup.program,
+            note=None,
+            client_ref=None,
+            source="staff",
+        )
+        detail |= {"contact_id": str(contact.id), "channel": channel}
     add_event(
         session,
         followup.id,
@@ -195,7 +226,7 @@ def resolve(
         followup.step,
         at=now,
         actor=actor,
-        detail={"outcome": outcome},
+        detail=detail,
         note=note,
         key_subject=key_subject(followup),
     )

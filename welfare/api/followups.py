@@ -100,7 +100,19 @@ class AssignIn(AssigneeIn):
 
 class ResolveIn(StrictSchema):
     outcome = fields.String(
-        required=True, validate=validate.OneOf(followup_queue.RESOLUTION_OUTCOMES)
+        required=True,
+        validate=validate.OneOf(followup_queue.RESOLUTION_OUTCOMES),
+        metadata={
+            "description": "confirmed_safe, hospitalized: someone reached the person; that "
+            "contact is recorded with the resolution, so the lapse does not come back. "
+            "The others close the work without reaching anyone: if there is still no contact, "
+            "the next tick raises a new follow-up."
+        },
+    )
+    channel = fields.String(
+        load_default="phone",
+        validate=validate.OneOf(followup_queue.REACHED_CHANNELS),
+        metadata={"description": "How the person was reached (for confirmed_safe, hospitalized)"},
     )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
