@@ -1,4 +1,5 @@
-"""A resident's timeline: contacts and follow-up events together, newest first."""
+"""A resident's timeline: contacts (with their notes for those who may read them) and
+follow-up events together, newest first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, residents
+from services import access, contacts, residents
 from welfare.models import Actor, Contact, FollowUp, FollowUpEvent
 
 LIMIT = 200
@@ -18,6 +19,14 @@ def resident_timeline(
     session: Session, *, actor: Actor, resident_id: uuid.UUID
 ) -> list[dict[str, Any]]:
     resident = residents.load(session, actor, resident_id)
+    recent = list(
+        session.scalars(
+            select(Contact)
+            .where(Contact.resident_id == resident.id)
+            .order_by(Contact.occurred_at.desc())
+            .limit(LIMIT)
+        )
+    )
     items: list[dict[str, Any]] = [
         {
             "at": c.occurred_at,
@@ -28,13 +37,11 @@ def resident_timeline(
             "reason": None,
             "step": None,
             "staff_id": c.staff_id,
+            "contact_id": c.id,
+            "program": c.program,
+            "note": c.note,
         }
-        for c in session.scalars(
-            select(Contact)
-            .where(Contact.resident_id == resident.id)
-            .order_by(Contact.occurred_at.desc())
-            .limit(LIMIT)
-        )
+        for c in contacts.views(session, actor, recent)
     ]
     rows = session.execute(
         select(FollowUpEvent, FollowUp.reason)
@@ -53,6 +60,9 @@ def resident_timeline(
             "reason": reason,
             "step": e.step,
             "staff_id": e.actor_staff_id,
+            "contact_id": None,
+            "program": None,
+            "note": None,
         }
         for e, reason in rows
     ]

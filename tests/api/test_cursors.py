@@ -78,6 +78,7 @@ LISTS = [
     "/api/v1/scheduler/runs",
     "/api/v1/audit/events",
     "/api/v1/staff",
+    f"/api/v1/residents/{SAMPLE_UUID}/contacts",
 ]
 
 

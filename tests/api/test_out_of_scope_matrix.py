@@ -72,6 +72,22 @@ class World:
 
         return self.once("enrollment", make)
 
+    def contact(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                return ongi.log_contact(
+                    s,
+                    actor=self.actor,
+                    resident_id=self.resident(),
+                    channel="visit",
+                    outcome="reached",
+                    occurred_at=self.now,
+                    now=self.now,
+                    note="범위 밖 방문 메모",
+                ).contact.id
+
+        return self.once("contact", make)
+
     def followup(self) -> uuid.UUID:
         def make() -> uuid.UUID:
             resident_id = self.resident()
@@ -174,6 +190,8 @@ FACTORIES: dict[str, Factory] = {
     ),
     "/api/v1/residents/<uuid:resident_id>/timeline": Factory(resident),
     "/api/v1/residents/<uuid:resident_id>/cases": Factory(resident),
+    "/api/v1/residents/<uuid:resident_id>/contacts": Factory(resident),
+    "/api/v1/contacts/<uuid:contact_id>": Factory(lambda w: {"contact_id": w.contact()}),
     # Ongi
     "/api/v1/ongi/enrollments/<uuid:enrollment_id>": Factory(
         lambda w: {"enrollment_id": w.enrollment()}, {"PATCH": {"risk_level": "low"}}

@@ -147,6 +147,12 @@ class TimelineEntry(StrictSchema):
     reason = fields.String(allow_none=True)
     step = fields.Integer(allow_none=True)
     staff_id = fields.UUID(allow_none=True)
+    contact_id = fields.UUID(allow_none=True, metadata={"description": "GET /contacts/{id}"})
+    program = fields.String(allow_none=True)
+    note = fields.String(
+        allow_none=True,
+        metadata={"description": "A contact's note, for the roles that may read it"},
+    )
 
 
 class TimelineOut(StrictSchema):

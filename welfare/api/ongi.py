@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from services import ongi, signals
+from services import contacts, ongi, signals
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import Instant, StrictSchema
+from welfare.api.schemas import Instant, PageArgs, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import Channel, OngiEnrollment, Outcome, Role
 from welfare.web import db_session, now
@@ -68,6 +69,21 @@ class ContactOut(StrictSchema):
     recorded_at = fields.DateTime()
     program = fields.String()
     client_ref = fields.String(allow_none=True)
+
+
+class ContactDetail(ContactOut):
+    staff_id = fields.UUID(allow_none=True)
+    source = fields.String(metadata={"description": "staff or gateway"})
+    note = fields.String(
+        allow_none=True,
+        metadata={"description": "Counselors, supervisors and the staff member who wrote it"},
+    )
+    note_unreadable = fields.Boolean()
+
+
+class ContactList(StrictSchema):
+    items = fields.List(fields.Nested(ContactDetail))
+    next_cursor = fields.String(allow_none=True)
 
 
 class SignalIn(StrictSchema):
@@ -170,6 +186,30 @@ class Contacts(MethodView):
         c = logged.contact
         data = {k: getattr(c, k) for k in ContactOut._declared_fields}
         return data, 201 if logged.created else 200, {"Location": f"/api/v1/contacts/{c.id}"}
+
+
+@blp.route("/contacts/<uuid:contact_id>")
+class ContactItem(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, ContactDetail)
+    def get(self, contact_id: uuid.UUID) -> Any:
+        """One contact, with its note for the roles that may read it."""
+        return asdict(
+            contacts.get_contact(db_session(), actor=current_actor(), contact_id=contact_id)
+        )
+
+
+@blp.route("/residents/<uuid:resident_id>/contacts")
+class ResidentContacts(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, ContactList)
+    def get(self, args: dict[str, Any], resident_id: uuid.UUID) -> Any:
+        """A resident's contacts by any channel and program, newest first."""
+        page = contacts.resident_contacts(
+            db_session(), actor=current_actor(), resident_id=resident_id, **args
+        )
+        return {"items": [asdict(c) for c in page.items], "next_cursor": page.next_cursor}
 
 
 @blp.route("/signals")
