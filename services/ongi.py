@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from config.ladders import RiskLevel, load_risk_levels
 from services import access, followups, residents, vault
 from services.conflicts import flush_or_conflict
+from services.pagination import KeyKind, Keyset, Page, paginate
 from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from welfare.models import (
     Actor,
@@ -36,6 +37,11 @@ from welfare.models.base import in_literals
 
 CLOCK_SKEW = timedelta(minutes=2)  # a phone's clock may run slightly ahead of ours
 LIVE_STATUSES = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.PAUSED.value)
+NEWEST_FIRST = Keyset.of(
+    (OngiEnrollment.enrolled_at, KeyKind.INSTANT),
+    (OngiEnrollment.id, KeyKind.UUID),
+    descending=True,
+)
 
 
 @cache
@@ -103,6 +109,35 @@ def get_enrollment(session: Session, *, actor: Actor, enrollment_id: uuid.UUID) 
     access.record(session, actor=actor, action="read", resident_ids=[enrollment.resident_id])
     session.commit()
     return enrollment
+
+
+def list_enrollments(
+    session: Session,
+    *,
+    actor: Actor,
+    resident_id: uuid.UUID | None = None,
+    status: str | None = None,
+    dong: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[OngiEnrollment]:
+    """Enrollments of the caller's dongs, newest first: one resident's history with
+    `resident_id`, or a dong's watch list with `status=active`."""
+    if cursor is not None:
+        NEWEST_FIRST.decode(cursor)  # a forged cursor is a 422 before any record is read
+    stmt = select(OngiEnrollment).where(access.dong_scope(actor, OngiEnrollment.dong_code))
+    if resident_id is not None:
+        resident = residents.load(session, actor, resident_id)
+        stmt = stmt.where(OngiEnrollment.resident_id == resident.id)
+    if status is not None:
+        stmt = stmt.where(OngiEnrollment.status == EnrollmentStatus(status).value)
+    if dong is not None:
+        stmt = stmt.where(OngiEnrollment.dong_code == dong)
+    page = paginate(session, stmt, NEWEST_FIRST, cursor=cursor, limit=limit)
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[e.resident_id for e in page.items]
+    )
+    return page
 
 
 def update_enrollment(

@@ -79,6 +79,7 @@ LISTS = [
     "/api/v1/audit/events",
     "/api/v1/staff",
     f"/api/v1/residents/{SAMPLE_UUID}/contacts",
+    "/api/v1/ongi/enrollments",
 ]
 
 

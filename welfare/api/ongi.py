@@ -35,6 +35,14 @@ class EnrollmentPatch(StrictSchema):
     status = fields.String(validate=validate.OneOf(["active", "paused", "ended"]))
 
 
+class EnrollmentArgs(PageArgs):
+    resident_id = fields.UUID(load_default=None)
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(["active", "paused", "ended"])
+    )
+    dong = fields.String(load_default=None, validate=validate.Regexp(r"^\d{10}$"))
+
+
 class EnrollmentOut(StrictSchema):
     id = fields.UUID()
     resident_id = fields.UUID()
@@ -131,8 +139,22 @@ def enrollment_body(e: OngiEnrollment) -> dict[str, Any]:
     return {k: getattr(e, k) for k in EnrollmentOut._declared_fields}
 
 
+class EnrollmentList(StrictSchema):
+    items = fields.List(fields.Nested(EnrollmentOut))
+    next_cursor = fields.String(allow_none=True)
+
+
 @blp.route("/ongi/enrollments")
 class Enrollments(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(EnrollmentArgs, location="query")
+    @blp.response(200, EnrollmentList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Enrollments of the caller's dongs, newest first: `resident_id=` for one resident's
+        history, `status=active` for the dong's watch list."""
+        page = ongi.list_enrollments(db_session(), actor=current_actor(), **args)
+        return {"items": [enrollment_body(e) for e in page.items], "next_cursor": page.next_cursor}
+
     @allow(Role.COUNSELOR, Role.SUPERVISOR)
     @blp.arguments(EnrollmentIn)
     @blp.response(201, EnrollmentOut)

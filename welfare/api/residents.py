@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from flask import request
@@ -10,7 +11,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from services import residents
+from services import resident_picture, residents
 from services.residents import ResidentView
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
@@ -66,6 +67,62 @@ class ResidentOut(StrictSchema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     notes = fields.String(allow_none=True, metadata={"description": "Counselors and supervisors"})
+
+
+class EnrollmentSummaryOut(StrictSchema):
+    id = fields.UUID()
+    risk_level = fields.String()
+    status = fields.String()
+    interval_hours = fields.Integer()
+    last_success_at = fields.DateTime(allow_none=True)
+    next_due_at = fields.DateTime(allow_none=True)
+    version = fields.Integer(metadata={"description": 'For If-Match on PATCH: "v{version}"'})
+
+
+class CaseSummaryOut(StrictSchema):
+    id = fields.UUID()
+    program = fields.String()
+    status = fields.String()
+    priority = fields.String()
+    assignee_id = fields.UUID(allow_none=True)
+    opened_at = fields.DateTime()
+
+
+class FollowUpSummaryOut(StrictSchema):
+    id = fields.UUID()
+    program = fields.String()
+    reason = fields.String()
+    state = fields.String()
+    step = fields.Integer()
+    due_at = fields.DateTime()
+    assignee_id = fields.UUID(allow_none=True)
+
+
+class CareRequestSummaryOut(StrictSchema):
+    id = fields.UUID()
+    care_type = fields.String()
+    urgency = fields.String()
+    state = fields.String()
+    received_at = fields.DateTime()
+    respond_by = fields.DateTime()
+    assignee_id = fields.UUID(allow_none=True)
+
+
+class ProgramsOut(StrictSchema):
+    ongi_enrollment = fields.Nested(EnrollmentSummaryOut, allow_none=True)
+    open_cases = fields.List(fields.Nested(CaseSummaryOut))
+    live_followups = fields.List(fields.Nested(FollowUpSummaryOut))
+    open_care_requests = fields.List(fields.Nested(CareRequestSummaryOut))
+
+
+class ResidentDetail(ResidentOut):
+    programs = fields.Nested(
+        ProgramsOut,
+        metadata={
+            "description": "What every program is doing for the resident now: the live Ongi "
+            "enrollment, open cases, live follow-ups and open care requests"
+        },
+    )
 
 
 class ResidentList(StrictSchema):
@@ -165,11 +222,14 @@ class ResidentSearch(MethodView):
 @blp.route("/<uuid:resident_id>")
 class ResidentItem(MethodView):
     @allow(*CASEWORK)
-    @blp.response(200, ResidentOut)
+    @blp.response(200, ResidentDetail)
     @blp.alt_response(410, description="Erased")
     def get(self, resident_id: uuid.UUID) -> Any:
-        item = residents.get_resident(db_session(), actor=current_actor(), resident_id=resident_id)
-        return set_etag(body(item), item.version)
+        """The resident, and what every program is doing for them now."""
+        item, programs = resident_picture.get_picture(
+            db_session(), actor=current_actor(), resident_id=resident_id
+        )
+        return set_etag({**body(item), "programs": asdict(programs)}, item.version)
 
     @allow(Role.COUNSELOR, Role.SUPERVISOR)
     @blp.arguments(ResidentPatch)
