@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select
 
 from config import Settings
 from services import keys
+from tests.support.casework import with_check_digit
 from tests.support.staff import GASAN
 from welfare.app import create_app
 from welfare.crypto.cipher import DecryptionError
@@ -51,7 +52,7 @@ def counselor(login_as: Callable[..., FlaskClient]) -> FlaskClient:
 def register(client: FlaskClient, n: int) -> str:
     response = client.post(
         "/api/v1/residents",
-        json={"name": f"주민{n}", "rrn": f"5001{n + 1:02d}-2345678", "dong": GASAN},
+        json={"name": f"주민{n}", "rrn": with_check_digit(f"5001{n + 1:02d}234567"), "dong": GASAN},
     )
     assert response.status_code == 201, response.get_json()
     return str(response.get_json()["id"])

@@ -17,7 +17,7 @@ from welfare.web import get_database
 def test_supervisors_query_access_records_by_resident_and_action(login_as: Any) -> None:
     counselor = login_as("counselor")
     rid = counselor.post(
-        "/api/v1/residents", json={"name": "최말순", "rrn": "350505-2234561", "dong": GASAN}
+        "/api/v1/residents", json={"name": "최말순", "rrn": "350505-2234564", "dong": GASAN}
     ).get_json()["id"]
     counselor.get(f"/api/v1/residents/{rid}")
     supervisor = login_as("supervisor")

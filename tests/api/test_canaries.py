@@ -21,13 +21,13 @@ from welfare.web import get_database
 
 CANARY = {
     "name": "카나리아홍길순",
-    "rrn": "851212-2918273",
+    "rrn": "851212-2918271",
     "dong": GASAN,
     "phone": "010-8642-9753",
     "address": "카나리아로 77번길 13",
     "notes": "카나리아메모",
 }
-NEEDLES = ["카나리아", "8512122918273", "851212-2918273", "2918273", "86429753", "+821086429753"]
+NEEDLES = ["카나리아", "8512122918271", "851212-2918271", "2918271", "86429753", "+821086429753"]
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_canary_values_never_reach_the_raw_database_logs_or_errors(
     bodies: list[str] = []
     for response in (
         counselor.post("/api/v1/residents", json=CANARY),  # 409
-        counselor.post("/api/v1/residents", json={**CANARY, "rrn": "851232-2918273"}),  # 422
+        counselor.post("/api/v1/residents", json={**CANARY, "rrn": "851232-2918270"}),  # 422
         counselor.patch(
             f"/api/v1/residents/{resident_id}",
             json={"name": CANARY["name"]},

@@ -186,7 +186,7 @@ def test_a_field_named_with_a_lone_surrogate_gets_a_problem_422(echo_app: Flask)
     assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}
 
 
-RRN_AND_DONG = {"rrn": "900101-1234561", "dong": GASAN}
+RRN_AND_DONG = {"rrn": "900101-1234568", "dong": GASAN}
 SIGNAL = {"kind": "sensor_activity", "source_ref": "d-1", "occurred_at": "2026-01-01T00:00Z"}
 # (role, method, url, JSON body with {bad} where the text goes, the field named in the errors)
 TEXT_INPUTS = [
@@ -295,7 +295,7 @@ def test_if_match_errors_say_what_was_wrong(
 ) -> None:
     client = login_as("counselor")
     created = client.post(
-        "/api/v1/residents", json={"name": "이순자", "rrn": "400101-1234561", "dong": GASAN}
+        "/api/v1/residents", json={"name": "이순자", "rrn": "400101-1234567", "dong": GASAN}
     )
     headers = {} if if_match is None else {"If-Match": if_match}
     url = f"/api/v1/residents/{created.get_json()['id']}"

@@ -237,7 +237,7 @@ def grew(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {name: after[name] - before[name] for name in before if after[name] != before[name]}
 
 
-RESIDENT = {"name": "김영희", "rrn": "900101-1234561", "dong": GASAN, "phone": "010-2345-6789"}
+RESIDENT = {"name": "김영희", "rrn": "900101-1234568", "dong": GASAN, "phone": "010-2345-6789"}
 
 
 @pytest.fixture
@@ -331,7 +331,10 @@ def test_patching_any_body_is_a_4xx_or_a_whole_update(
     assert_client_error_or_success(response)
     after = counselor.get(url)
     if response.status_code == 200:
-        assert after.get_json() == response.get_json()
+        # The read adds what the programs are doing for the resident; the record is the same.
+        assert {k: v for k, v in after.get_json().items() if k != "programs"} == (
+            response.get_json()
+        )
     else:
         assert after.get_json() == current.get_json()
         assert after.headers["ETag"] == current.headers["ETag"]
@@ -349,7 +352,7 @@ def test_patching_any_body_is_a_4xx_or_a_whole_update(
             "name": st.text(max_size=60),
         }
     )
-    | st.sampled_from([{"rrn": "900101-1234561"}, {"phone": "010-2345-6789"}, {"name": "김영희"}])
+    | st.sampled_from([{"rrn": "900101-1234568"}, {"phone": "010-2345-6789"}, {"name": "김영희"}])
 )
 def test_searching_with_any_body_is_a_4xx_or_a_list(
     app: Flask, counselor: FlaskClient, resident_id: str, body: Any

@@ -13,9 +13,9 @@ from tests.support.staff import GASAN
 from welfare.database import Database
 from welfare.models import AuditEvent
 
-ALICE = {"name": "한가람", "rrn": "770707-2345678", "dong": GASAN, "phone": "010-3141-5926"}
-BOB = {"name": "윤바다", "rrn": "660606-1876543", "dong": GASAN, "phone": "010-2718-2818"}
-SECRETS = ["한가람", "윤바다", "7707072345678", "770707", "6606061876543", "660606", "31415926"]
+ALICE = {"name": "한가람", "rrn": "770707-2345679", "dong": GASAN, "phone": "010-3141-5926"}
+BOB = {"name": "윤바다", "rrn": "660606-1876540", "dong": GASAN, "phone": "010-2718-2818"}
+SECRETS = ["한가람", "윤바다", "7707072345679", "770707", "6606061876540", "660606", "31415926"]
 
 
 def copy_column(db: Database, *, source: str, source_column: str, target: str, column: str) -> None:

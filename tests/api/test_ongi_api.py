@@ -11,6 +11,7 @@ from flask import Flask
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
+from tests.support.casework import with_check_digit
 from tests.support.clock import Clock
 from tests.support.staff import DOKSAN1, GASAN
 from welfare.web import get_database
@@ -28,7 +29,7 @@ def counselor(login_as: Any, clock: Clock) -> Any:
     return login_as("counselor")
 
 
-def resident(client: Any, rrn: str = "400101-1234561") -> str:
+def resident(client: Any, rrn: str = "400101-1234567") -> str:
     created = client.post("/api/v1/residents", json={"name": "이순자", "rrn": rrn, "dong": GASAN})
     assert created.status_code == 201, created.get_json()
     return str(created.get_json()["id"])
@@ -242,7 +243,7 @@ def test_claim_assign_and_resolve_a_follow_up(
 
 
 def test_the_queue_pages_by_due_time(app: Flask, counselor: Any) -> None:
-    ids = [resident(counselor, rrn=f"4001{n:02d}-1234561") for n in range(1, 6)]
+    ids = [resident(counselor, rrn=with_check_digit(f"4001{n:02d}123456")) for n in range(1, 6)]
     for rid in ids:
         enroll(counselor, rid, enrolled_at=(NOW - timedelta(hours=25)).isoformat())
     tick(app, NOW)

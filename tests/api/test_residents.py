@@ -9,11 +9,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from services import audit
+from tests.support.casework import with_check_digit
 from tests.support.staff import DOKSAN1, GASAN
 from welfare.models import AuditEvent
 from welfare.web import get_database
 
-RRN = "900101-1234561"
+RRN = "900101-1234568"
 RESIDENT = {
     "name": "김영희",
     "rrn": RRN,
@@ -56,7 +57,7 @@ def test_registering_a_resident_answers_the_masked_body(login_as: Any) -> None:
 def test_the_same_rrn_in_another_spelling_is_a_conflict(login_as: Any) -> None:
     client = login_as("counselor")
     first = register(client).get_json()
-    again = register(client, rrn="９００１０１１２３４５６１", name="다른이름")
+    again = register(client, rrn="９００１０１１２３４５６８", name="다른이름")
     assert again.status_code == 409
     assert again.get_json()["code"] == "resident_exists"
     assert again.get_json()["existing_id"] == first["id"]
@@ -72,7 +73,7 @@ def test_a_conflict_outside_scope_does_not_reveal_the_existing_id(login_as: Any)
 
 def test_invalid_rrn_phone_and_dong_get_field_errors(login_as: Any) -> None:
     response = register(
-        login_as("counselor"), rrn="900230-1234561", phone="099-1", dong="1111111111"
+        login_as("counselor"), rrn="900230-1234563", phone="099-1", dong="1111111111"
     )
     assert response.status_code == 422
     errors = response.get_json()["errors"]
@@ -145,9 +146,9 @@ def test_search_by_rrn_phone_or_name_finds_only_residents_in_scope(
 ) -> None:
     client = login_as("counselor")
     resident = register(client).get_json()
-    register(client, rrn="850505-2345678", name="박철수", phone="010-1111-2222")
+    register(client, rrn="850505-2345674", name="박철수", phone="010-1111-2222")
     for query in (
-        {"rrn": "9001011234561"},
+        {"rrn": "9001011234568"},
         {"phone": "+82 10-2345-6789"},
         {"name": unicodedata.normalize("NFD", " 김영희 ")},
     ):
@@ -184,9 +185,9 @@ def test_revealing_the_rrn_needs_a_reason_and_is_recorded(login_as: Any, app: Fl
 def test_listing_pages_through_the_callers_dong(login_as: Any) -> None:
     client = login_as("counselor", dongs=(GASAN, DOKSAN1))
     ids = {
-        register(client, rrn=f"9001{i:02d}-1234561", dong=GASAN if i % 2 else DOKSAN1).get_json()[
-            "id"
-        ]
+        register(
+            client, rrn=with_check_digit(f"9001{i:02d}123456"), dong=GASAN if i % 2 else DOKSAN1
+        ).get_json()["id"]
         for i in range(1, 6)
     }
     first = client.get("/api/v1/residents?limit=2").get_json()

@@ -137,7 +137,7 @@ def seeded(app: Flask) -> Iterator[dict[str, list[str]]]:
             session,
             actor=actor,
             name="시드주민",
-            rrn="400101-1234561",
+            rrn="400101-1234567",
             dong=GASAN,
             phone="010-2345-6789",
             now=now,

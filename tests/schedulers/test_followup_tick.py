@@ -15,6 +15,7 @@ from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
 from services import followup_queue, ongi, residents
+from tests.support.casework import with_check_digit
 from tests.support.staff import DOKSAN1, GASAN, make_staff
 from welfare.database import Database
 from welfare.errors import InvalidInput
@@ -41,7 +42,7 @@ def enrolled(db: Database, counselor: Any) -> Callable[..., uuid.UUID]:
                 s,
                 actor=counselor,
                 name=f"주민{n}",
-                rrn=f"40{n % 12 + 1:02d}{n % 28 + 1:02d}-1{n:06d}",
+                rrn=with_check_digit(f"40{n % 12 + 1:02d}{n % 28 + 1:02d}1{n:05d}"),
                 dong=GASAN,
                 now=at,
             )

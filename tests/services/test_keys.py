@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from services import auth, keys, residents
+from tests.support.casework import with_check_digit
 from welfare.crypto.keyring import Keyring
 from welfare.crypto.passwords import make_hasher
 from welfare.crypto.sealed import open_sealed, sealed_key_id
@@ -25,7 +26,12 @@ SYSTEM = Actor.system("test")
 
 def register(session: Session, n: int) -> uuid.UUID:
     view = residents.register_resident(
-        session, actor=SYSTEM, name=f"주민{n}", rrn=f"6002{n + 1:02d}-1234567", dong=GASAN, now=NOW
+        session,
+        actor=SYSTEM,
+        name=f"주민{n}",
+        rrn=with_check_digit(f"6002{n + 1:02d}123456"),
+        dong=GASAN,
+        now=NOW,
     )
     return view.id
 

@@ -37,7 +37,13 @@ def test_a_resident_registered_between_lookup_and_insert_is_skipped_on_the_retry
         if len(calls) == 1:  # our lookup ran before someone else's registration committed
             fresh = real_lookup(s, valid)
             residents.register_resident(
-                s, actor=SYSTEM, name="김하늘", rrn="520412-2123456", dong=GASAN, now=NOW
+                s,
+                actor=SYSTEM,
+                name="김하늘",
+                rrn="520412-2123456",
+                rrn_reissued=True,  # the same number the file holds, check digit and all
+                dong=GASAN,
+                now=NOW,
             )
             return fresh
         return real_lookup(s, valid)

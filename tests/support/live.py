@@ -17,6 +17,7 @@ from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
 from services import ongi, residents
+from tests.support.casework import with_check_digit
 from welfare.crypto.keyring import Keyring
 from welfare.database import Database
 from welfare.models import Actor, Role
@@ -42,7 +43,7 @@ def seed_lapsed(database: Database, count: int, enrolled_at: datetime) -> list[u
                 session,
                 actor=COUNSELOR,
                 name=f"동시성{n}",
-                rrn=f"50{n % 12 + 1:02d}{n % 28 + 1:02d}-2{n:06d}",
+                rrn=with_check_digit(f"50{n % 12 + 1:02d}{n % 28 + 1:02d}2{n:05d}"),
                 dong=GASAN,
                 now=enrolled_at,
             )

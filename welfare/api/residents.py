@@ -42,6 +42,23 @@ class ResidentIn(StrictSchema):
         load_default=None, allow_none=True, validate=validate.OneOf(HOUSEHOLD_TYPES)
     )
     notes = fields.String(load_default=None, allow_none=True, validate=TEXT)
+    rrn_reissued = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "The RRN was issued after October 2020 (random last digits): its "
+            "check digit is not expected to hold. Without it, a failed check digit for someone "
+            "born before October 2020 is answered 422 rrn_checksum_unconfirmed (likely a typo)."
+        },
+    )
+    possible_duplicate_reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=2, max=500),
+        metadata={
+            "description": "Why this is another person than the residents of the same name and "
+            "birth date already registered (409 possible_duplicate); kept in the access record"
+        },
+    )
 
 
 class ResidentPatch(StrictSchema):

@@ -50,7 +50,10 @@ _SEVENTH_DIGITS = MappingProxyType(
 
 # ASCII digits only: `\d` would also match Arabic-Indic and other Unicode digits, which `int()`
 # happily reads. Full-width digits were folded to ASCII before matching.
-_RRN_PATTERN = re.compile(r"([0-9]{6})-?([0-9]{7})")
+# Spaces around the hyphen are tolerated, as they are in phone numbers ("480315 - 2123459").
+_RRN_PATTERN = re.compile(r"([0-9]{6})(?:\s*-\s*)?([0-9]{7})")
+# Numbers issued from this day on end in six random digits: no check digit to hold.
+RANDOM_SUFFIX_SINCE = date(2020, 10, 1)
 
 _LEGACY_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 
@@ -68,6 +71,16 @@ class Rrn:
     # Informational only. Numbers issued since October 2020 end in six random digits, so a
     # failed legacy checksum says nothing about whether the number is real.
     legacy_checksum_ok: bool
+
+    @property
+    def may_be_a_typo(self) -> bool:
+        """The legacy check digit fails for someone born before October 2020.
+
+        Their number was issued with a check digit, so a mismatch is far more often a typo than
+        a number reissued since then (which ends in random digits): registration asks for a
+        confirmation. Someone born since then always has a random suffix, so nothing is asked.
+        """
+        return not self.legacy_checksum_ok and self.birth_date < RANDOM_SUFFIX_SINCE
 
     @property
     def masked(self) -> str:

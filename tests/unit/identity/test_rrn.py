@@ -174,7 +174,6 @@ REJECTED = [
     pytest.param("９００１０１－１２３４５６Ｘ", "rrn_format", id="full-width letter"),
     pytest.param("900101--1234568", "rrn_format", id="double hyphen"),
     pytest.param("900101 1234568", "rrn_format", id="space instead of hyphen"),
-    pytest.param("900101 - 1234568", "rrn_format", id="spaces around the hyphen"),
     pytest.param("900101_1234568", "rrn_format", id="underscore"),
     pytest.param("900101.1234568", "rrn_format", id="dot"),
     pytest.param("900101/1234568", "rrn_format", id="slash"),
@@ -224,6 +223,8 @@ def test_every_spelling_of_a_number_parses_to_the_same_value() -> None:
         "9001011234568",
         " 900101-1234568 ",
         "９００１０１－１２３４５６８",
+        "900101 - 1234568",  # spaces around the hyphen, as phones tolerate them
+        "900101 -1234568",
     ]
     assert len({parse_rrn(s, today=TODAY) for s in spellings}) == 1
 
