@@ -33,6 +33,7 @@ from welfare.models import (
     OngiEnrollment,
     ResidentStatus,
     Role,
+    SignalSource,
 )
 from welfare.models.base import in_literals
 from welfare.models.resident import ENCRYPTED_FIELDS
@@ -155,7 +156,7 @@ def erase_resident(
 def follow_to_dong(session: Session, resident_id: uuid.UUID, dong: str) -> None:
     """A resident who moves within the district takes their records to the new dong's team:
     every scoped row carries the dong it is scoped by."""
-    for model in (OngiEnrollment, Contact, Case, FollowUp):
+    for model in (OngiEnrollment, Contact, Case, FollowUp, SignalSource):
         session.execute(
             update(model)
             .where(model.resident_id == resident_id)
