@@ -39,6 +39,33 @@ SOURCE_COLUMNS: dict[str, Any] = {
     "dong_code": sa.String(),
     "created_at": UTCDateTime(),
 }
+REQUEST_COLUMNS: dict[str, Any] = {
+    "id": sa.Uuid(),
+    "dong_code": sa.String(),
+    "care_type": sa.String(),
+    "channel": sa.String(),
+    "urgency": sa.String(),
+    "state": sa.String(),
+    "received_at": UTCDateTime(),
+    "respond_by": UTCDateTime(),
+    "created_at": UTCDateTime(),
+    "updated_at": UTCDateTime(),
+    "version": sa.Integer(),
+}
+FOLLOWUP_COLUMNS: dict[str, Any] = {
+    "id": sa.Uuid(),
+    "subject_type": sa.String(),
+    "subject_id": sa.Uuid(),
+    "dong_code": sa.String(),
+    "program": sa.String(),
+    "reason": sa.String(),
+    "state": sa.String(),
+    "step": sa.Integer(),
+    "due_at": UTCDateTime(),
+    "raised_at": UTCDateTime(),
+    "evidence": sa.JSON(),
+    "version": sa.Integer(),
+}
 
 
 def revisions() -> list[str]:
@@ -131,3 +158,47 @@ def test_0006_puts_each_signal_source_in_its_residents_current_dong(empty_engine
     assert "gateway_id" not in {
         c["name"] for c in inspect(empty_engine).get_columns("signal_sources")
     }
+
+
+def test_0007_puts_care_request_alarms_back_in_their_requests_dong(empty_engine: Engine) -> None:
+    upgrade(empty_engine, "0006")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    request_id, followup_id = uuid.uuid4(), uuid.uuid4()
+    requests = sa.table("care_requests", *(sa.column(n, t) for n, t in REQUEST_COLUMNS.items()))
+    followups = sa.table("followups", *(sa.column(n, t) for n, t in FOLLOWUP_COLUMNS.items()))
+    with empty_engine.begin() as conn:
+        conn.execute(
+            requests.insert().values(
+                id=request_id,
+                dong_code="1154551000",
+                care_type="crisis",
+                channel="phone",
+                urgency="urgent",
+                state="received",
+                received_at=at,
+                respond_by=at,
+                created_at=at,
+                updated_at=at,
+                version=1,
+            )
+        )
+        conn.execute(
+            followups.insert().values(
+                id=followup_id,
+                subject_type="care_request",
+                subject_id=request_id,
+                dong_code="1154561000",  # left here by a resident's move
+                program="care_center",
+                reason="care_response_overdue",
+                state="open",
+                step=1,
+                due_at=at,
+                raised_at=at,
+                evidence={},
+                version=1,
+            )
+        )
+    upgrade(empty_engine, "0007")
+    with empty_engine.connect() as conn:
+        assert conn.execute(sa.select(followups.c.dong_code)).scalar_one() == "1154551000"
+    downgrade(empty_engine, "0006")
