@@ -22,6 +22,7 @@ from services.residents.records import (
     view,
 )
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
+from welfare.database import checkpoint_after_erasure
 from welfare.errors import Forbidden, InvalidInput
 from welfare.identity import IdentityError, normalize_name, normalize_phone
 from welfare.models import (
@@ -158,6 +159,8 @@ def erase_resident(
         session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
     )
     session.commit()
+    # The zeroed pages reach the database file and the WAL's old copies go (SQLite only).
+    checkpoint_after_erasure(session)
 
 
 def follow_to_dong(
