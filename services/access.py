@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services import audit
@@ -53,6 +53,24 @@ def dong_scope(
     return column.in_(sorted(actor.dongs))
 
 
+def gateway_scope(
+    actor: Actor,
+    dong_column: InstrumentedAttribute[Any] | ColumnElement[Any],
+    gateway_column: InstrumentedAttribute[Any] | ColumnElement[Any],
+) -> ColumnElement[bool]:
+    """The SQL predicate that limits a gateway to the sources it may speak for: of its dongs,
+    and either pinned to this gateway account or to no account (then every gateway of the dong
+    may). A source pinned to another gateway is outside the scope even in a shared dong."""
+    if actor.is_system:
+        return true()
+    if actor.role is not Role.GATEWAY or not actor.dongs or actor.staff_id is None:
+        return false()
+    return and_(
+        dong_column.in_(sorted(actor.dongs)),
+        or_(gateway_column.is_(None), gateway_column == actor.staff_id),
+    )
+
+
 def in_scope(actor: Actor, dong_code: str | None) -> bool:
     if actor.is_system:
         return True
@@ -70,6 +88,22 @@ def assignee(session: Session, staff_id: uuid.UUID, dong: str | None, *, field: 
         or (dong is not None and dong not in member.dongs)
     ):
         raise InvalidInput({field: ["이 동을 담당하는 직원이 아닙니다 (not staff of this dong)"]})
+    return member
+
+
+def gateway(session: Session, staff_id: uuid.UUID, dong: str, *, field: str) -> Staff:
+    """The gateway account a source of `dong` may be pinned to: active, a gateway, and of that
+    dong; 422 on `field` otherwise (the same answer for an id that names nobody)."""
+    member = session.get(Staff, staff_id)
+    if (
+        member is None
+        or not member.is_active
+        or member.role_enum is not Role.GATEWAY
+        or dong not in member.dongs
+    ):
+        raise InvalidInput(
+            {field: ["이 동을 담당하는 게이트웨이가 아닙니다 (not an active gateway of this dong)"]}
+        )
     return member
 
 

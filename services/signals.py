@@ -2,6 +2,11 @@
 
 Batched and idempotent by the gateway's event id; a device or account is mapped to a resident
 through a registered source, whose reference is stored only as a keyed hash.
+
+A gateway speaks only for its own sources (`access.gateway_scope`): pinned to its account, or
+unpinned in one of its dongs. A source outside that scope is answered exactly like an unknown
+one, by the same single lookup, so a gateway cannot learn which device ids exist elsewhere;
+both are recorded as a denied attempt (resident ids only, never a device id).
 """
 
 from __future__ import annotations
@@ -61,14 +66,21 @@ def register_source(
     kind: str,
     source_ref: str,
     now: datetime,
+    gateway_id: uuid.UUID | None = None,
 ) -> SignalSource:
+    """Link a device or account to a resident of the caller's dongs. Unpinned, every gateway of
+    the resident's dong may post its signals; with `gateway_id`, only that gateway account (an
+    active gateway of the resident's dong)."""
     resident = residents.load(session, actor, resident_id)
+    if gateway_id is not None:
+        access.gateway(session, gateway_id, resident.dong_code, field="gateway_id")
     source = SignalSource(
         id=uuid.uuid4(),
         kind=source_family(kind),
         source_index=_source_index(session, kind, source_ref),
         resident_id=resident.id,
         dong_code=resident.dong_code,
+        gateway_id=gateway_id,
         created_at=now,
         created_by=actor.staff_id,
     )
@@ -86,9 +98,17 @@ def register_source(
 def ingest(
     session: Session, *, actor: Actor, events: Iterable[Mapping[str, Any]], now: datetime
 ) -> list[SignalResult]:
-    """Turn a batch of gateway events into contacts; each event id counts once."""
+    """Turn a batch of gateway events into contacts; each event id counts once.
+
+    Every event naming a source goes through the same one lookup, which says in SQL whether the
+    source is the caller's: an unknown source and another gateway's (or another dong's) both
+    answer `unknown_source` and both add to one `access_denied` record of the batch.
+    """
     results: list[SignalResult] = []
     touched: list[uuid.UUID] = []
+    refused = False
+    refused_residents: set[uuid.UUID] = set()
+    scope = access.gateway_scope(actor, SignalSource.dong_code, SignalSource.gateway_id)
     for event in events:
         event_id = str(event["event_id"])
         client_ref = signal_ref(actor, event_id)
@@ -98,14 +118,21 @@ def ingest(
         if event["occurred_at"] > now + ongi.CLOCK_SKEW:
             results.append(SignalResult(event_id, "rejected"))
             continue
-        source = session.scalar(
-            select(SignalSource).where(
+        found = session.execute(
+            select(SignalSource.resident_id, scope.label("in_scope")).where(
                 SignalSource.source_index
                 == _source_index(session, event["kind"], event["source_ref"])
             )
-        )
-        resident = session.get(Resident, source.resident_id) if source else None
+        ).first()
+        if found is None or not found.in_scope:
+            refused = True
+            if found is not None:
+                refused_residents.add(found.resident_id)
+            results.append(SignalResult(event_id, "unknown_source"))
+            continue
+        resident = session.get(Resident, found.resident_id)
         if resident is None or resident.status != ResidentStatus.ACTIVE:
+            # The caller's own source of someone who moved away, died or was erased.
             results.append(SignalResult(event_id, "unknown_source"))
             continue
         channel, outcome = SIGNAL_KINDS[event["kind"]]
@@ -131,5 +158,13 @@ def ingest(
         results.append(SignalResult(event_id, "accepted"))
     if touched:
         access.record(session, actor=actor, action="create", resident_ids=sorted(set(touched)))
+    if refused:
+        access.record(
+            session,
+            actor=actor,
+            action="access_denied",
+            resident_ids=sorted(refused_residents),
+            outcome="denied",
+        )
     session.commit()
     return results

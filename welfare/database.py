@@ -5,16 +5,26 @@ writer, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every transac
 request writes (each read of resident data leaves an access record), and a deferred transaction
 that later upgrades to a write lock can fail with "database is locked" regardless of the busy
 timeout; taking the write lock up front makes writers queue instead.
+
+Erasure must reach the disk (docs/security-model.md "Erasure on disk"): `secure_delete` is set on
+every connection, whatever the SQLite build's default, so deleted or overwritten values are
+zeroed in their pages; after an erasure `checkpoint_after_erasure` copies those pages into the
+database file and truncates the WAL, which still held the old ones. The database file is created
+0600 before SQLite would create it with the process umask.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -22,6 +32,10 @@ from welfare.crypto.keyring import Keyring
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 KEYRING_INFO = "welfare.keyring"
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+log = logging.getLogger("welfare.database")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -37,10 +51,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     else:
         options["pool_pre_ping"] = True
     options.update(kwargs)
+    if url.startswith("sqlite"):
+        create_private_sqlite_file(url)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600). SQLite would create it
+    with the umask (often 0644), and the file holds ciphertexts, blind indexes and wrapped data
+    keys; its WAL and shared-memory files take the database file's mode. An existing file is left
+    as it is, and a missing folder too (SQLite then refuses to open, as before); the embedded
+    data dir is created 0700 by `welfare.web.init_database`."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return  # another process created it first, with its own mode
+    os.close(fd)  # an empty file is an empty database to SQLite
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -53,6 +88,8 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Zero deleted content in place; the build's default varies (Debian: on; upstream: off).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -116,6 +153,33 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def checkpoint_after_erasure(session: Session) -> None:
+    """SQLite only, after an erasure has committed: copy every page of the WAL (where
+    `secure_delete` zeroed the erased values) into the database file and truncate the WAL, whose
+    older frames still hold the values as they were. A no-op on PostgreSQL, and for a session
+    bound to an outer transaction (tests), where no checkpoint can run.
+
+    TRUNCATE waits (up to the busy timeout) for readers of older snapshots and holds new writers
+    meanwhile: erasure is rare, and the wait is bounded. If it still could not finish, the next
+    checkpoints complete the copy; the warning says so without naming anyone.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite" or not isinstance(bind, Engine):
+        return
+    raw = bind.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = cursor.fetchone()  # (busy, frames in the log, frames checkpointed)
+        cursor.close()
+    except sqlite3.Error:
+        row = None  # the erasure itself has committed: it must not answer 500 for this
+    finally:
+        raw.close()
+    if row is None or row[0]:
+        log.warning("WAL checkpoint after an erasure could not finish; a later one will")
 
 
 def database_now(session: Session) -> datetime:

@@ -20,7 +20,7 @@ from welfare.crypto.keyring import (
     load_keyring,
     load_or_generate_development_keyring,
 )
-from welfare.database import Database
+from welfare.database import PRIVATE_DIR_MODE, Database
 
 log = logging.getLogger("welfare.http")
 
@@ -62,7 +62,8 @@ def request_id() -> str | None:
 
 def init_database(app: Flask, settings: Settings) -> Database:
     if settings.is_sqlite and settings.database_url.startswith("sqlite:///"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The data dir holds the database and (in development) the keyring: owner only.
+        settings.data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     database = Database(settings.database_url)
     app.extensions["welfare.database"] = database
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from services import access, vault
@@ -22,10 +22,13 @@ from services.residents.records import (
     view,
 )
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
+from welfare.database import checkpoint_after_erasure
 from welfare.errors import Forbidden, InvalidInput
 from welfare.identity import IdentityError, normalize_name, normalize_phone
 from welfare.models import (
     Actor,
+    CareRequest,
+    CareState,
     Case,
     Contact,
     EnrollmentStatus,
@@ -33,10 +36,14 @@ from welfare.models import (
     OngiEnrollment,
     ResidentStatus,
     Role,
+    SignalSource,
+    Staff,
 )
 from welfare.models.base import in_literals
 from welfare.models.resident import ENCRYPTED_FIELDS
 
+OPEN_CARE_STATES = tuple(s.value for s in CareState if s.is_open)
+CARE_REQUEST_SUBJECT = "care_request"
 SETTABLE_STATUSES = frozenset(
     {ResidentStatus.ACTIVE, ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED}
 )
@@ -86,7 +93,9 @@ def update_resident(
         check_dong(session, actor, changes["dong"], errors)
         resident.dong_code = changes["dong"]
         if not errors:
-            follow_to_dong(session, resident.id, changes["dong"])
+            follow_to_dong(
+                session, actor=actor, resident_id=resident.id, dong=changes["dong"], now=now
+            )
     for field in ("address", "notes"):
         if field in changes:
             setattr(resident, f"{field}_enc", sealed(field, changes[field]))
@@ -150,18 +159,57 @@ def erase_resident(
         session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
     )
     session.commit()
+    # The zeroed pages reach the database file and the WAL's old copies go (SQLite only).
+    checkpoint_after_erasure(session)
 
 
-def follow_to_dong(session: Session, resident_id: uuid.UUID, dong: str) -> None:
+def follow_to_dong(
+    session: Session, *, actor: Actor, resident_id: uuid.UUID, dong: str, now: datetime
+) -> None:
     """A resident who moves within the district takes their records to the new dong's team:
-    every scoped row carries the dong it is scoped by."""
-    for model in (OngiEnrollment, Contact, Case, FollowUp):
+    every scoped row carries the dong it is scoped by, and a follow-up is scoped like its subject.
+
+    Linked care requests still open go too, each with a history entry: the team that can reach
+    the person must answer them. A closed request stays with the team that handled it, and so
+    do its follow-ups; the resident's own follow-ups (a lapse) always move.
+    """
+    moved: list[uuid.UUID] = []
+    for request in session.scalars(
+        select(CareRequest)
+        .where(
+            CareRequest.resident_id == resident_id,
+            in_literals(CareRequest.state, OPEN_CARE_STATES),
+            CareRequest.dong_code != dong,
+        )
+        .order_by(CareRequest.id)
+        .with_for_update()
+    ).all():
+        keep = request.assignee_id is None or _works_in(session, request.assignee_id, dong)
+        session.add(
+            request.follow_resident(to_dong=dong, keep_assignee=keep, by=actor.staff_id, at=now)
+        )
+        moved.append(request.id)
+    for model in (OngiEnrollment, Contact, Case, SignalSource):
         session.execute(
             update(model)
             .where(model.resident_id == resident_id)
             .values(dong_code=dong)
             .execution_options(synchronize_session=False)
         )
+    session.execute(
+        update(FollowUp)
+        .where(
+            FollowUp.resident_id == resident_id,
+            or_(FollowUp.subject_type != CARE_REQUEST_SUBJECT, FollowUp.subject_id.in_(moved)),
+        )
+        .values(dong_code=dong)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _works_in(session: Session, staff_id: uuid.UUID, dong: str) -> bool:
+    member = session.get(Staff, staff_id)
+    return member is not None and member.is_active and dong in member.dongs
 
 
 def end_programs(

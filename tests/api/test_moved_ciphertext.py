@@ -68,3 +68,45 @@ def test_a_moved_rrn_ciphertext_answers_a_generic_500_and_writes_a_security_even
     assert events[0].staff_id == client.staff.id
     assert reads == []  # nothing was disclosed, so no read is recorded
     assert client.get(f"/api/v1/residents/{alice}").status_code == 200  # the source still reads
+
+
+def test_a_field_rolled_back_to_its_own_older_ciphertext_reads_as_the_older_value(
+    login_as: Any, db: Database
+) -> None:
+    """The documented limit (docs/security-model.md "Rollback of a field to an older value"):
+    the associated data binds a value to its table, column and row, not to a version, so a
+    database writer who puts back an older ciphertext of the same field is not refused. What
+    remains is the access chain: the write that was undone is recorded there, with who and when.
+    Binding a version would change this test on purpose."""
+    client = login_as("counselor")
+    alice = client.post("/api/v1/residents", json=ALICE).get_json()["id"]
+    with db.new_session() as s:
+        old_phone = s.execute(
+            text("SELECT phone_enc FROM residents WHERE id = :id").bindparams(
+                bindparam("id", type_=Uuid())
+            ),
+            {"id": uuid.UUID(alice)},
+        ).scalar_one()
+    current = client.get(f"/api/v1/residents/{alice}")
+    changed = client.patch(
+        f"/api/v1/residents/{alice}",
+        json={"phone": "010-9999-0000"},
+        headers={"If-Match": current.headers["ETag"]},
+    )
+    assert changed.get_json()["phone"] == "010-9999-0000"
+
+    with db.new_session() as s:  # the attacker: raw SQL, no keys
+        s.execute(
+            text("UPDATE residents SET phone_enc = :old WHERE id = :id").bindparams(
+                bindparam("id", type_=Uuid())
+            ),
+            {"old": old_phone, "id": uuid.UUID(alice)},
+        )
+        s.commit()
+
+    assert client.get(f"/api/v1/residents/{alice}").get_json()["phone"] == "010-3141-5926"
+    with db.new_session() as s:
+        updates = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "update", AuditEvent.outcome == "ok")
+        ).all()
+    assert [e.resident_ids for e in updates] == [[alice]]  # the undone write is on the record

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
@@ -13,6 +17,55 @@ from config.reference import load_dongs
 from tests.support.databases import fresh_database
 from welfare.database import make_engine
 from welfare.migrate import alembic_config, downgrade, upgrade
+from welfare.models.base import UTCDateTime
+
+# The columns a data test writes, typed as the revision under test created them.
+RESIDENT_COLUMNS: dict[str, Any] = {
+    "id": sa.Uuid(),
+    "dong_code": sa.String(),
+    "birth_year": sa.Integer(),
+    "sex": sa.String(),
+    "is_foreigner": sa.Boolean(),
+    "status": sa.String(),
+    "created_at": UTCDateTime(),
+    "updated_at": UTCDateTime(),
+    "version": sa.Integer(),
+}
+SOURCE_COLUMNS: dict[str, Any] = {
+    "id": sa.Uuid(),
+    "kind": sa.String(),
+    "source_index": sa.LargeBinary(),
+    "resident_id": sa.Uuid(),
+    "dong_code": sa.String(),
+    "created_at": UTCDateTime(),
+}
+REQUEST_COLUMNS: dict[str, Any] = {
+    "id": sa.Uuid(),
+    "dong_code": sa.String(),
+    "care_type": sa.String(),
+    "channel": sa.String(),
+    "urgency": sa.String(),
+    "state": sa.String(),
+    "received_at": UTCDateTime(),
+    "respond_by": UTCDateTime(),
+    "created_at": UTCDateTime(),
+    "updated_at": UTCDateTime(),
+    "version": sa.Integer(),
+}
+FOLLOWUP_COLUMNS: dict[str, Any] = {
+    "id": sa.Uuid(),
+    "subject_type": sa.String(),
+    "subject_id": sa.Uuid(),
+    "dong_code": sa.String(),
+    "program": sa.String(),
+    "reason": sa.String(),
+    "state": sa.String(),
+    "step": sa.Integer(),
+    "due_at": UTCDateTime(),
+    "raised_at": UTCDateTime(),
+    "evidence": sa.JSON(),
+    "version": sa.Integer(),
+}
 
 
 def revisions() -> list[str]:
@@ -55,3 +108,97 @@ def test_the_first_revision_loads_the_ten_dongs(engine: Engine) -> None:
         rows = conn.execute(text("SELECT code, name FROM dongs ORDER BY code")).all()
     assert [(r.code, r.name) for r in rows] == [(d.code, d.name) for d in load_dongs()]
     assert len(rows) == 10
+
+
+def test_0006_puts_each_signal_source_in_its_residents_current_dong(empty_engine: Engine) -> None:
+    """Residents who moved before 0006 left their sources' dong behind; gateways are scoped by
+    it from 0006 on, so the upgrade copies the resident's dong (and pins nothing)."""
+    upgrade(empty_engine, "0005")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    resident_id, source_id = uuid.uuid4(), uuid.uuid4()
+    residents = sa.table(
+        "residents",
+        *(sa.column(name, type_) for name, type_ in RESIDENT_COLUMNS.items()),
+    )
+    sources = sa.table(
+        "signal_sources",
+        *(sa.column(name, type_) for name, type_ in SOURCE_COLUMNS.items()),
+    )
+    with empty_engine.begin() as conn:
+        conn.execute(
+            residents.insert().values(
+                id=resident_id,
+                dong_code="1154561000",  # moved here from 가산동
+                birth_year=1940,
+                sex="F",
+                is_foreigner=False,
+                status="active",
+                created_at=at,
+                updated_at=at,
+                version=2,
+            )
+        )
+        conn.execute(
+            sources.insert().values(
+                id=source_id,
+                kind="sensor",
+                source_index=b"\x01" * 32,
+                resident_id=resident_id,
+                dong_code="1154551000",
+                created_at=at,
+            )
+        )
+    upgrade(empty_engine, "0006")
+    with empty_engine.connect() as conn:
+        row = conn.execute(
+            sa.select(sources.c.dong_code, sa.column("gateway_id", sa.Uuid())).select_from(sources)
+        ).one()
+    assert tuple(row) == ("1154561000", None)
+    downgrade(empty_engine, "0005")
+    assert "gateway_id" not in {
+        c["name"] for c in inspect(empty_engine).get_columns("signal_sources")
+    }
+
+
+def test_0007_puts_care_request_alarms_back_in_their_requests_dong(empty_engine: Engine) -> None:
+    upgrade(empty_engine, "0006")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    request_id, followup_id = uuid.uuid4(), uuid.uuid4()
+    requests = sa.table("care_requests", *(sa.column(n, t) for n, t in REQUEST_COLUMNS.items()))
+    followups = sa.table("followups", *(sa.column(n, t) for n, t in FOLLOWUP_COLUMNS.items()))
+    with empty_engine.begin() as conn:
+        conn.execute(
+            requests.insert().values(
+                id=request_id,
+                dong_code="1154551000",
+                care_type="crisis",
+                channel="phone",
+                urgency="urgent",
+                state="received",
+                received_at=at,
+                respond_by=at,
+                created_at=at,
+                updated_at=at,
+                version=1,
+            )
+        )
+        conn.execute(
+            followups.insert().values(
+                id=followup_id,
+                subject_type="care_request",
+                subject_id=request_id,
+                dong_code="1154561000",  # left here by a resident's move
+                program="care_center",
+                reason="care_response_overdue",
+                state="open",
+                step=1,
+                due_at=at,
+                raised_at=at,
+                evidence={},
+                version=1,
+            )
+        )
+    upgrade(empty_engine, "0007")
+    with empty_engine.connect() as conn:
+        assert conn.execute(sa.select(followups.c.dong_code)).scalar_one() == "1154551000"
+    downgrade(empty_engine, "0006")

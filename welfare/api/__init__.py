@@ -17,6 +17,7 @@ from welfare.api import (
     followups,
     health,
     ongi,
+    query,
     reference,
     residents,
     security,
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, from_domain_error)
 
     security.init_app(app)
+    query.init_app(app)  # after the policy check: who may call comes before what was sent
 
     @app.get(DOCS_STATIC + "<path:filename>")
     @public

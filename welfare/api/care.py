@@ -47,7 +47,9 @@ class CareRequestIn(StrictSchema):
 class CareEventOut(StrictSchema):
     id = fields.UUID()
     at = fields.DateTime()
-    kind = fields.String(metadata={"description": "received, responded, handover, outcome, linked"})
+    kind = fields.String(
+        metadata={"description": "received, responded, handover, outcome, linked, moved"}
+    )
     actor_staff_id = fields.UUID(allow_none=True)
     detail = fields.Dict()
     note = fields.String(allow_none=True)

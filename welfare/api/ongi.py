@@ -114,7 +114,10 @@ class SignalBatchIn(StrictSchema):
 class SignalResultOut(StrictSchema):
     event_id = fields.String()
     status = fields.String(
-        metadata={"description": "accepted, duplicate, unknown_source, rejected"}
+        metadata={
+            "description": "accepted, duplicate, unknown_source (no such source, or not one "
+            "this gateway may post for), rejected"
+        }
     )
 
 
@@ -126,12 +129,21 @@ class SignalSourceIn(StrictSchema):
     resident_id = fields.UUID(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(list(signals.SIGNAL_KINDS)))
     source_ref = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    gateway_id = fields.UUID(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Pin the source to one gateway account (an active gateway of the "
+            "resident's dong); without it, every gateway of the resident's dong may post for it"
+        },
+    )
 
 
 class SignalSourceOut(StrictSchema):
     id = fields.UUID()
     resident_id = fields.UUID()
     kind = fields.String()
+    gateway_id = fields.UUID(allow_none=True)
     created_at = fields.DateTime()
 
 
@@ -259,5 +271,6 @@ class SignalSources(MethodView):
             "id": source.id,
             "resident_id": source.resident_id,
             "kind": source.kind,
+            "gateway_id": source.gateway_id,
             "created_at": source.created_at,
         }

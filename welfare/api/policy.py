@@ -49,18 +49,23 @@ ANY_STAFF = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR, Role.ADMIN)
 CASEWORK = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR)
 
 
-def policy_for(app: Flask, endpoint: str, method: str) -> Policy | None:
-    """The declared policy of one endpoint and method, or None when none was declared."""
-    if endpoint in LIBRARY_PUBLIC_ENDPOINTS:
-        return PUBLIC
+def view_handler(app: Flask, endpoint: str, method: str) -> Callable[..., Any] | None:
+    """The function that answers `method` at `endpoint` (a MethodView's method, or the view)."""
     view = app.view_functions.get(endpoint)
     if view is None:
         return None
     view_class = getattr(view, "view_class", None)
     if view_class is not None:
         name = "get" if method == "HEAD" else method.lower()
-        handler = getattr(view_class, name, None)
-        policy = getattr(handler, "_welfare_policy", None)
-        return policy if isinstance(policy, Policy) else None
-    policy = getattr(view, "_welfare_policy", None)
+        handler: Callable[..., Any] | None = getattr(view_class, name, None)
+        return handler
+    return view
+
+
+def policy_for(app: Flask, endpoint: str, method: str) -> Policy | None:
+    """The declared policy of one endpoint and method, or None when none was declared."""
+    if endpoint in LIBRARY_PUBLIC_ENDPOINTS:
+        return PUBLIC
+    handler = view_handler(app, endpoint, method)
+    policy = getattr(handler, "_welfare_policy", None)
     return policy if isinstance(policy, Policy) else None

@@ -55,6 +55,10 @@ class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
+    error_messages = {  # noqa: RUF012 - marshmallow declares it; a ClassVar would clash
+        "unknown": "알 수 없는 항목입니다 (unknown field)"
+    }
+
     def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
         super().on_bind_field(field_name, field_obj)
         for field in (field_obj, getattr(field_obj, "inner", None)):

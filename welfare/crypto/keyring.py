@@ -190,10 +190,12 @@ def load_keyring(path: Path) -> Keyring:
 
 
 def save_keyring(keyring: Keyring, path: Path) -> None:
-    """Write atomically with mode 0600, so a crash never leaves half a keyring."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically with mode 0600 (its folder 0700 when created here), so a crash never
+    leaves half a keyring and no other account can read it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(keyring.to_json(), fh, indent=2)
         fh.flush()

@@ -61,6 +61,7 @@ UNANSWERED = text("state = 'received'")
 
 class CareRequest(Base):
     """One request for care; scoped by its own dong, with or without a registered resident.
+    An open, linked request moves with its resident when they change dong (`follow_resident`).
 
     Personal fields (summary, caller name and phone) are sealed with the data key of the linked
     resident, or, until one is linked, with a data key of the request's own (subject = request
@@ -152,6 +153,34 @@ class CareRequest(Base):
         self.updated_at = at
         return previous
 
+    def follow_resident(
+        self, *, to_dong: str, keep_assignee: bool, by: uuid.UUID | None, at: datetime
+    ) -> CareRequestEvent:
+        """Go with the linked resident to their new dong: while the request is open, the team
+        that can reach the person must answer it (a closed one stays where it was handled). An
+        assignee who does not work the new dong is released, so the request shows as nobody's
+        rather than as someone's who can no longer open it. Returns the history entry that says
+        so, for the caller to add."""
+        self.ensure_open()
+        detail: dict[str, Any] = {
+            "why": "resident_moved",
+            "from_dong": self.dong_code,
+            "to_dong": to_dong,
+        }
+        if not keep_assignee and self.assignee_id is not None:
+            detail["released_staff_id"] = str(self.assignee_id)
+            self.assignee_id = None
+        self.dong_code = to_dong
+        self.updated_at = at
+        return CareRequestEvent(
+            id=uuid.uuid4(),
+            care_request_id=self.id,
+            at=at,
+            kind="moved",
+            actor_staff_id=by,
+            detail=detail,
+        )
+
     def record_outcome(self, *, outcome: CareOutcome, by: uuid.UUID | None, at: datetime) -> None:
         """Close the request as handled, referred or closed."""
         self.ensure_open()
@@ -173,7 +202,8 @@ class CareRequestEvent(Base):
     id: Mapped[UUIDPk]
     care_request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("care_requests.id"))
     at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(20))  # received, responded, handover, outcome, linked
+    # received, responded, handover, outcome, linked, moved
+    kind: Mapped[str] = mapped_column(String(20))
     actor_staff_id: Mapped[uuid.UUID | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

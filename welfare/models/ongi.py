@@ -124,7 +124,12 @@ class Contact(Base):
 
 class SignalSource(Base):
     """A device or account at a gateway (smart plug, AI-call line, KakaoTalk) linked to a
-    resident. The gateway's reference can be a phone number, so only its keyed hash is stored."""
+    resident. The gateway's reference can be a phone number, so only its keyed hash is stored.
+
+    It belongs to the gateway account it is pinned to (`gateway_id`), or, unpinned, to every
+    gateway whose dongs include `dong_code` (the resident's dong, kept current when they move);
+    signals from any other gateway are refused like an unknown source (services/signals.py).
+    """
 
     __tablename__ = "signal_sources"
     __table_args__ = (Index("ix_signal_sources_resident_id", "resident_id"),)
@@ -134,5 +139,6 @@ class SignalSource(Base):
     source_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     resident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("residents.id"))
     dong_code: Mapped[str] = mapped_column(String(10))
+    gateway_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime]
     created_by: Mapped[uuid.UUID | None]
