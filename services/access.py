@@ -22,7 +22,7 @@ from welfare.models import Actor, Role, Staff
 # Roles that work with resident data. Admins manage the system and see no case content;
 # gateways only post signals.
 RESIDENT_DATA_ROLES = frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})
-NOTE_READERS = frozenset({Role.COUNSELOR, Role.SUPERVISOR})  # SECURITY.md 14
+NOTE_READERS = frozenset({Role.COUNSELOR, Role.SUPERVISOR})  # docs/security-model.md, field rules
 
 
 class Scoped(Protocol):

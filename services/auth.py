@@ -86,7 +86,7 @@ def login(
         and not staff.totp_enabled
         and staff.role in (Role.SUPERVISOR, Role.ADMIN)
     ):
-        ok = False  # SECURITY.md 11: supervisors and admins need a second factor in production
+        ok = False  # supervisors and admins need TOTP in production (docs/security-model.md)
     if not ok:
         staff.record_failed_login(now)
         _security_event(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)

@@ -21,7 +21,7 @@ key once the last backup that could hold keys wrapped under it has left the back
 window. Retirement removes the key's secret, so from then on that whole epoch of backups — and
 every erased resident in it — is unreadable, and an erasure is final in every copy after at
 most one rotation interval plus the retention window. Database backups never contain the keyring
-(SECURITY.md 5); copies of the keyring itself follow the same retirement.
+(docs/operations.md, "Backups"); copies of the keyring itself follow the same retirement.
 """
 
 from __future__ import annotations

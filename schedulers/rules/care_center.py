@@ -2,7 +2,7 @@
 answered by its deadline (config/care_urgency.json).
 
 A request without a resident is scoped by its own dong, and so is its follow-up. Answering
-resolves the follow-up in the same transaction (services/care.py); `cleared` repairs anything
+resolves the follow-up in the same transaction (services/care/work.py); `cleared` repairs anything
 that slipped past that. The partial index on unanswered `respond_by` keeps the cost to the overdue.
 """
 
@@ -83,7 +83,7 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
 CARE_RESPONSE_OVERDUE = FollowUpRule(
     reason=REASON,
     due=overdue,
-    # Serialize with a response on the request row (services/care.py locks it to answer).
+    # Serialize with a response on the request row (services/care/work.py locks it to answer).
     lock=CareRequest,
     make=unanswered,
     cleared=cleared,

@@ -6,7 +6,7 @@ still visible to that dong's staff only. Its personal fields (summary, caller na
 are sealed with a data key of the request's own until it is linked to a resident; linking
 re-seals them, and the notes of its history, under the resident's key and destroys the
 request's key, so all data about one person lives under one key and the resident's erasure
-shreds it (ARCHITECTURE.md "Encryption": "merged when linked").
+shreds it (docs/architecture.md, "Encryption").
 
 The urgency sets `respond_by` (config/care_urgency.json). An unanswered request past it gets a
 `care_response_overdue` follow-up from the tick (schedulers/followups.py); answering resolves it

@@ -1,5 +1,5 @@
 """Case notes: counseling notes written on a case, sealed with the resident's data key and
-read back only by counselors and supervisors (SECURITY.md 14)."""
+read back only by counselors and supervisors (docs/security-model.md, "Field rules by role")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Property tests: whatever a client sends to the busiest write endpoints, the answer is a 4xx
 problem (with field errors on 422) or a success, never a 5xx, and a refused request writes
-nothing (SECURITY.md requirement 21).
+nothing (docs/security-model.md, "Strict input").
 
 Bodies are serialized here with `json.dumps` (ASCII escapes), so lone surrogates and NUL
 characters reach the server exactly as a hostile client would send them.

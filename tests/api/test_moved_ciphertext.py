@@ -1,4 +1,5 @@
-"""SECURITY.md 2: a ciphertext moved to another row or column fails closed and is recorded."""
+"""A ciphertext moved to another row or column fails closed and is recorded
+(docs/security-model.md, "Field encryption")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Schemathesis over every operation of the OpenAPI document: no 5xx, every 4xx is a problem.
 
-SECURITY.md requirement 21. The document is the one the app serves at /api/v1/openapi.json.
+docs/security-model.md, "Strict input". The document is the one served at /api/v1/openapi.json.
 Every generated request is sent by each caller the operation's policy allows (a counselor, an
 outreach worker and a supervisor scoped to the seeded dong, an admin, a gateway), authenticated
 with a bearer token so no CSRF header is involved; public operations are called anonymously.

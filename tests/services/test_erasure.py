@@ -1,4 +1,5 @@
-"""SECURITY.md 4: after erasure nothing about the resident decrypts and searches find nothing."""
+"""After erasure nothing about the resident decrypts and searches find nothing
+(docs/security-model.md, "Erasure")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The 24-hour care center (API.md "24-hour care center"): requests at any hour, by deadline."""
+"""The 24-hour care center (docs/domain.md, "24-hour care center"): requests at any hour, by
+deadline."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cases and referrals (API.md "Cases and referrals"): one resident in one program."""
+"""Cases and referrals (docs/domain.md, "The programs"): one resident in one program."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The follow-up queue, scheduler runs and a resident's timeline (API.md "Follow-ups")."""
+"""The follow-up queue, scheduler runs and a resident's timeline; how follow-ups are raised and
+escalated: docs/architecture.md, "How a tick flows"."""
 
 from __future__ import annotations
 

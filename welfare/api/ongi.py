@@ -1,4 +1,5 @@
-"""Ongi enrollments, the contact log and gateway signals (API.md "Ongi")."""
+"""Ongi enrollments, the contact log and gateway signals (docs/domain.md, "Ongi"; conventions in
+docs/architecture.md, "The HTTP interface")."""
 
 from __future__ import annotations
 

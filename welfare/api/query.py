@@ -1,6 +1,6 @@
 """Query strings carry only what a route declares; anything else is a 422 on every route.
 
-Personal data must never travel in a URL (SECURITY.md 19: URLs end up in proxy logs, browser
+Personal data must never travel in a URL (docs/security-model.md, "Query strings carry no personal data": URLs end up in proxy logs, browser
 history and Referer headers). A client that sends `GET /api/v1/residents?name=…` anyway must be
 told, not answered with the unfiltered list as if the filter had applied. So after the route's
 policy has passed (an anonymous caller still gets 401 first), any query parameter the matched

@@ -1,4 +1,4 @@
-"""Residents: the fixed registry API (API.md "Residents")."""
+"""Residents: the fixed registry API (docs/architecture.md, "The HTTP interface")."""
 
 from __future__ import annotations
 

@@ -32,9 +32,10 @@ def plain_text(value: Any) -> None:
 
 
 class Instant(fields.AwareDateTime):
-    """An ISO-8601 time with an offset (API.md), loaded as UTC. A time whose UTC equivalent is
-    outside Python's range (year 1 ahead of UTC, year 9999 behind it) is refused here instead of
-    overflowing wherever it would first be converted (a comparison, a column)."""
+    """An ISO-8601 time with an offset, loaded as UTC (docs/architecture.md, "The HTTP interface").
+    A time whose UTC equivalent is outside Python's range (year 1 ahead of UTC, year 9999 behind
+    it) is refused here instead of overflowing wherever it would first be converted (a comparison,
+    a column)."""
 
     default_error_messages = {  # noqa: RUF012 - marshmallow declares it; a ClassVar would clash
         "out_of_range": "UTC로 나타낼 수 없는 시각입니다 (no UTC equivalent in range)"

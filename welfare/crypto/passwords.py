@@ -1,7 +1,8 @@
-"""Password hashing (Argon2id) and the password policy of SECURITY.md requirement 7.
+"""Password hashing (Argon2id) and the password policy.
 
 Policy follows ASVS 5.0 / NIST 800-63B: 12 to 128 characters, no composition rules, refused when
 common or built from the user's own name; compared exactly as typed (no trimming or folding).
+See docs/security-model.md, "Passwords, logins and sessions".
 """
 
 from __future__ import annotations

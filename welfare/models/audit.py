@@ -60,7 +60,7 @@ class AuditAction(StrEnum):
     @property
     def needs_reason(self) -> bool:
         """PIPA's safeguard standard wants a confirmed reason for every download; a reveal of a
-        full RRN is justified case by case (SECURITY.md 14)."""
+        full RRN is justified case by case (docs/security-model.md, "Field rules by role")."""
         return self in (AuditAction.REVEAL, AuditAction.EXPORT)
 
 

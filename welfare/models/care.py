@@ -66,7 +66,7 @@ class CareRequest(Base):
     Personal fields (summary, caller name and phone) are sealed with the data key of the linked
     resident, or, until one is linked, with a data key of the request's own (subject = request
     id). Linking re-seals them under the resident's key and destroys the request's key, so the
-    resident's erasure shreds everything about them (ARCHITECTURE.md "Encryption").
+    resident's erasure shreds everything about them (docs/architecture.md, "Encryption").
     """
 
     __tablename__ = "care_requests"

@@ -161,7 +161,8 @@ class CaseEvent(Base):
 
 
 class CaseNote(Base):
-    """A counseling note on a case, sealed with the resident's data key (SECURITY.md 1, 14)."""
+    """A counseling note on a case, sealed with the resident's data key; only counselors and
+    supervisors read it (docs/security-model.md, "Field rules by role")."""
 
     __tablename__ = "case_notes"
     __table_args__ = (Index("ix_case_notes_case_id_written_at", "case_id", "written_at"),)
