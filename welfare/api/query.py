@@ -1,11 +1,12 @@
 """Query strings carry only what a route declares; anything else is a 422 on every route.
 
-Personal data must never travel in a URL (docs/security-model.md, "Query strings carry no personal data": URLs end up in proxy logs, browser
-history and Referer headers). A client that sends `GET /api/v1/residents?name=…` anyway must be
-told, not answered with the unfiltered list as if the filter had applied. So after the route's
-policy has passed (an anonymous caller still gets 401 first), any query parameter the matched
-handler did not declare is refused with a field error that names the parameter and never
-repeats its value. Nothing here logs: the request log records only the route template.
+Personal data must never travel in a URL: URLs end up in proxy logs, browser history and Referer
+headers (docs/security-model.md, "Query strings carry no personal data"). A client that sends `GET
+/api/v1/residents?name=…` anyway must be told, not answered with the unfiltered list as if the
+filter had applied. So after the route's policy has passed (an anonymous caller still gets 401
+first), any query parameter the matched handler did not declare is refused with a field error that
+names the parameter and never repeats its value. Nothing here logs: the request log records only
+the route template.
 """
 
 from __future__ import annotations
