@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Callable
+from types import TracebackType
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -15,6 +17,21 @@ def set_request_id_provider(provider: Callable[[], str | None]) -> None:
     """Let the web layer tell the log formatter which request is running (if any)."""
     global _request_id_provider  # noqa: PLW0603 - one process-wide hook, set once by the app
     _request_id_provider = provider
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+
+class NoMessageJsonFormatter(JsonFormatter):
+    """JSON lines whose exception part names the type and the frames, never the message: an
+    exception's text may quote a value (an RRN in a ValueError, a row in an IntegrityError),
+    and `log.exception` anywhere, ours or a library's, must not write it out."""
+
+    def formatException(self, ei: ExcInfo) -> str:  # noqa: N802 - logging.Formatter's name
+        exc_type, _exc, tb = ei
+        frames = "".join(traceback.format_tb(tb)) if tb is not None else ""
+        name = exc_type.__qualname__ if exc_type is not None else "None"
+        return f"Traceback (most recent call last):\n{frames}{name} (message withheld)"
 
 
 class RequestIdFilter(logging.Filter):
@@ -35,7 +52,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._welfare = True  # type: ignore[attr-defined]  # marks ours for the next call
     handler.setFormatter(
-        JsonFormatter(
+        NoMessageJsonFormatter(
             "{asctime}{levelname}{name}{message}{request_id}",
             style="{",
             rename_fields={"asctime": "at", "levelname": "level", "name": "logger"},

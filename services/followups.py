@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from config.ladders import LadderBook, load_ladders
 from services import vault
-from services.pagination import KeyKind, Keyset
 from welfare.calendar import BusinessCalendar, next_escalation_at
 from welfare.models import (
     Actor,
@@ -36,17 +35,6 @@ from welfare.models.base import in_literals
 from welfare.models.followup import LIVE
 
 LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
-QUEUE_ORDER = Keyset.of((FollowUp.due_at, KeyKind.INSTANT), (FollowUp.id, KeyKind.UUID))
-RESOLUTION_OUTCOMES = (
-    "confirmed_safe",
-    "hospitalized",
-    "moved_out",
-    "deceased",
-    "emergency_dispatched",
-    "referred",
-    "false_alarm",
-    "other",
-)
 
 
 @cache

@@ -63,3 +63,22 @@ def test_credentials_never_reach_the_logs(
     assert "request" in text  # the request log did run
     for secret in (CANARY_PASSWORD, CANARY_NEW_PASSWORD, token, cookie, csrf):
         assert secret not in text
+
+
+def test_a_logged_exception_shows_its_type_and_frames_but_never_its_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from config.logging import configure_logging
+
+    configure_logging("INFO")
+    value = "-".join(["851212", "2918271"])  # data, as a library's error message might quote it
+    try:
+        raise ValueError(f"rrn {value} is not allowed")
+    except ValueError:
+        logging.getLogger("welfare.scheduler").exception("job failed")
+    written = capsys.readouterr().err
+    assert "job failed" in written and "ValueError (message withheld)" in written
+    assert "test_no_secrets_in_logs.py" in written  # the frames are kept for debugging
+    assert "851212" not in written and "2918271" not in written
