@@ -221,8 +221,8 @@ def end_programs(
     by: uuid.UUID | None = None,
 ) -> None:
     """A resident who died, moved away or was erased is no longer watched; the next tick
-    cancels what was raised, naming why. With `close_cases_because`, open cases close too,
-    each with a history entry naming why (Case.end_with_resident)."""
+    cancels what was raised, naming why. With `close_cases_because`, open cases and care
+    requests close too, each with a history entry naming why (`end_with_resident`)."""
     session.execute(
         update(OngiEnrollment)
         .where(
@@ -245,3 +245,15 @@ def end_programs(
         ).all()
         for case in open_cases:
             session.add(case.end_with_resident(why=close_cases_because, by=by, at=now))
+        open_requests = session.scalars(
+            select(CareRequest)
+            .where(
+                CareRequest.resident_id == resident_id,
+                in_literals(
+                    CareRequest.state, (CareState.RECEIVED.value, CareState.RESPONDED.value)
+                ),
+            )
+            .with_for_update()
+        ).all()
+        for request in open_requests:
+            session.add(request.end_with_resident(why=close_cases_because, by=by, at=now))

@@ -130,3 +130,49 @@ def test_erasure_closes_open_cases_through_the_case_rules_and_says_why(
             {"why": "resident_erased"},
             supervisor.staff_id,
         )
+
+
+def test_erasure_closes_open_care_requests_so_the_handover_list_still_reads(
+    app: Flask, db: Database
+) -> None:
+    from services import care
+    from welfare.models import CareRequest, CareRequestEvent
+
+    counselor = make_staff(app, "counselor", (GASAN,)).actor()
+    supervisor = make_staff(app, "supervisor", (GASAN,)).actor()
+    with db.new_session() as s:
+        rid = residents.register_resident(s, actor=counselor, dong=GASAN, now=NOW, **PERSON).id
+        linked = care.receive_request(
+            s,
+            actor=counselor,
+            dong=GASAN,
+            care_type="elder_care",
+            urgency="urgent",
+            summary="방문 요청",
+            resident_id=rid,
+            now=NOW,
+        )
+        other = care.receive_request(
+            s,
+            actor=counselor,
+            dong=GASAN,
+            care_type="meal",
+            urgency="normal",
+            summary="식사",
+            now=NOW,
+        )
+    with db.new_session() as s:
+        residents.erase_resident(s, actor=supervisor, resident_id=rid, reason="요청", now=NOW)
+    with db.new_session() as s:
+        handover = care.handover_view(s, actor=counselor, now=NOW).items
+        assert [r.id for r in handover] == [other.id]
+        closed = s.get_one(CareRequest, linked.id)
+        assert (closed.state, closed.outcome, closed.outcome_by) == (
+            "done",
+            "closed",
+            supervisor.staff_id,
+        )
+        kinds = s.scalars(
+            select(CareRequestEvent.kind).where(CareRequestEvent.care_request_id == linked.id)
+        ).all()
+        assert "closed_with_resident" in kinds

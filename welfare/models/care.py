@@ -190,6 +190,23 @@ class CareRequest(Base):
         self.outcome_by = by
         self.updated_at = at
 
+    def end_with_resident(
+        self, *, why: str, by: uuid.UUID | None, at: datetime
+    ) -> CareRequestEvent:
+        """Close an open request because its resident's record was erased: nobody can be cared
+        for through a record that no longer reads. Returns the history entry, for the caller to
+        add (no note: the key that would seal one is already destroyed)."""
+        self.record_outcome(outcome=CareOutcome.CLOSED, by=by, at=at)
+        return CareRequestEvent(
+            id=uuid.uuid4(),
+            care_request_id=self.id,
+            at=at,
+            kind="closed_with_resident",
+            actor_staff_id=by,
+            detail={"why": why, "outcome": CareOutcome.CLOSED.value},
+            note_enc=None,
+        )
+
 
 class CareRequestEvent(Base):
     """One thing that happened to a care request; never deleted, and never updated except that
