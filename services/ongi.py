@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.ladders import RiskLevel, load_risk_levels
-from services import access, followups, residents, vault
+from services import access, followups, idempotency, residents, vault
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
 from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
@@ -213,16 +213,27 @@ def log_contact(
     note: str | None = None,
     client_ref: str | None = None,
 ) -> LoggedContact:
-    """Record a contact; the same `client_ref` again returns the first one."""
-    if client_ref:
-        existing = session.scalar(select(Contact).where(Contact.client_ref == client_ref))
-        if existing is not None:
-            access.load_scoped(
-                session, Contact, existing.id, actor=actor, resident_id_of=lambda c: c.resident_id
-            )
-            return LoggedContact(existing, created=False)
+    """Record a contact. The same `client_ref` from the same staff member again returns the
+    first contact; with another body it is refused (services/idempotency.py)."""
     if occurred_at > now + CLOCK_SKEW:
         raise InvalidInput({"occurred_at": ["미래 시각은 기록할 수 없습니다 (in the future)"]})
+    mac = None
+    if client_ref:
+        mac = idempotency.request_mac(
+            session,
+            "contact",
+            {
+                "resident_id": resident_id,
+                "channel": channel,
+                "outcome": outcome,
+                "occurred_at": occurred_at,
+                "program": program,
+                "note": note,
+            },
+        )
+        existing = _by_ref(session, actor, client_ref)
+        if existing is not None:
+            return _replayed(session, actor, existing, mac)
     resident = residents.load(session, actor, resident_id)
     contact = record_contact(
         session,
@@ -236,17 +247,36 @@ def log_contact(
         note=note,
         client_ref=client_ref,
         source="staff",
+        request_mac=mac,
     )
     access.record(session, actor=actor, action="create", resident_ids=[resident.id])
     try:
         session.commit()
     except IntegrityError:
+        # The same ref sent twice at once: the other request won the unique index.
         session.rollback()
-        again = session.scalar(select(Contact).where(Contact.client_ref == client_ref))
-        if again is None:
+        again = _by_ref(session, actor, client_ref) if client_ref else None
+        if again is None or mac is None:
             raise
-        return LoggedContact(again, created=False)
+        return _replayed(session, actor, again, mac)
     return LoggedContact(contact, created=True)
+
+
+def _by_ref(session: Session, actor: Actor, client_ref: str) -> Contact | None:
+    return session.scalar(
+        select(Contact).where(Contact.staff_id == actor.staff_id, Contact.client_ref == client_ref)
+    )
+
+
+def _replayed(session: Session, actor: Actor, existing: Contact, mac: bytes) -> LoggedContact:
+    """The first contact of a retried request, read in scope and recorded as a read."""
+    if not idempotency.same_request(existing.request_mac, mac):
+        raise idempotency.IdempotencyKeyReused
+    contact = access.load_scoped(
+        session, Contact, existing.id, actor=actor, resident_id_of=lambda c: c.resident_id
+    )
+    access.commit_recorded(session, actor=actor, action="read", resident_ids=[contact.resident_id])
+    return LoggedContact(contact, created=False)
 
 
 def record_contact(
@@ -262,6 +292,7 @@ def record_contact(
     note: str | None,
     client_ref: str | None,
     source: str,
+    request_mac: bytes | None = None,
 ) -> Contact:
     """The shared core of staff contacts, gateway signals, deliveries and rides."""
     Channel(channel)
@@ -287,6 +318,7 @@ def record_contact(
         staff_id=actor.staff_id,
         source=source,
         client_ref=client_ref,
+        request_mac=request_mac,
         note_enc=vault.seal(session, resident.id, "contacts", "note", contact_id, plaintext=note),
     )
     session.add(contact)

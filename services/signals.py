@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services import access, ongi, residents, vault
+from services import access, idempotency, ongi, residents, vault
 from services.conflicts import flush_or_conflict
 from welfare.errors import Conflict
 from welfare.models import Actor, Contact, Resident, ResidentStatus, SignalSource
@@ -40,7 +40,7 @@ SOURCE_INDEX = "signal_sources.source_ref"
 @dataclass(frozen=True, slots=True)
 class SignalResult:
     event_id: str
-    status: str  # accepted, duplicate, unknown_source, rejected
+    status: str  # accepted, duplicate, key_reused, unknown_source, rejected
 
 
 def signal_ref(actor: Actor, event_id: str) -> str:
@@ -112,8 +112,20 @@ def ingest(
     for event in events:
         event_id = str(event["event_id"])
         client_ref = signal_ref(actor, event_id)
-        if session.scalar(select(Contact.id).where(Contact.client_ref == client_ref)):
-            results.append(SignalResult(event_id, "duplicate"))
+        mac = idempotency.request_mac(
+            session,
+            "signal",
+            {k: event[k] for k in ("kind", "source_ref", "occurred_at")},
+        )
+        seen = session.execute(
+            select(Contact.request_mac).where(
+                Contact.staff_id == actor.staff_id, Contact.client_ref == client_ref
+            )
+        ).first()
+        if seen is not None:
+            # The same event id again: a retry, or (another body) an id reused for another event.
+            same = idempotency.same_request(seen.request_mac, mac)
+            results.append(SignalResult(event_id, "duplicate" if same else "key_reused"))
             continue
         if event["occurred_at"] > now + ongi.CLOCK_SKEW:
             results.append(SignalResult(event_id, "rejected"))
@@ -150,6 +162,7 @@ def ingest(
                     note=None,
                     client_ref=client_ref,
                     source="gateway",
+                    request_mac=mac,
                 )
         except IntegrityError:
             results.append(SignalResult(event_id, "duplicate"))

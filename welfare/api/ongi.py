@@ -65,7 +65,14 @@ class ContactIn(StrictSchema):
     )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     client_ref = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(min=8, max=100)
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=8, max=100),
+        metadata={
+            "description": "Your idempotency key, unique per staff member: the same key with "
+            "the same body returns the first contact (200); with another body, 422 "
+            "idempotency_key_reused"
+        },
     )
 
 
@@ -116,8 +123,10 @@ class SignalResultOut(StrictSchema):
     event_id = fields.String()
     status = fields.String(
         metadata={
-            "description": "accepted, duplicate, unknown_source (no such source, or not one "
-            "this gateway may post for), rejected"
+            "description": "accepted; duplicate (this event id was already recorded with the "
+            "same content: nothing new); key_reused (this event id was recorded with other "
+            "content: refused, send a new id); unknown_source (no such source, or not one "
+            "this gateway may post for); rejected (in the future)"
         }
     )
 

@@ -101,7 +101,12 @@ class Contact(Base):
     """One attempt to reach a resident, by any channel, from staff or a gateway."""
 
     __tablename__ = "contacts"
-    __table_args__ = (Index("ix_contacts_resident_id_occurred_at", "resident_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_contacts_resident_id_occurred_at", "resident_id", "occurred_at"),
+        # Idempotency keys belong to whoever sent them (a staff member or a gateway): another
+        # team's ref never collides with mine.
+        Index("uq_contacts_staff_client_ref", "staff_id", "client_ref", unique=True),
+    )
 
     id: Mapped[UUIDPk]
     resident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("residents.id"))
@@ -115,7 +120,11 @@ class Contact(Base):
     source: Mapped[str] = mapped_column(String(20))  # staff, gateway
     note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A client-generated id makes retries safe: the same ref returns the first contact.
-    client_ref: Mapped[str | None] = mapped_column(String(120), unique=True)
+    client_ref: Mapped[str | None] = mapped_column(String(120))
+    # A keyed MAC of the request a client_ref came with, so the same ref with another body is
+    # refused rather than answered with the first contact (NULL: logged without a ref, or
+    # before the MAC was kept).
+    request_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     @property
     def is_success(self) -> bool:
