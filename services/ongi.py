@@ -18,18 +18,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.ladders import RiskLevel, load_risk_levels
-from services import access, followups, idempotency, residents, vault
+from services import access, cases, followups, idempotency, residents, vault
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
 from welfare.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from welfare.models import (
     Actor,
+    Case,
     Channel,
     Contact,
     EnrollmentStatus,
     FollowUpReason,
     OngiEnrollment,
     Outcome,
+    Program,
     Resident,
     ResidentStatus,
 )
@@ -92,8 +94,46 @@ def enroll(
     enrollment.recompute_due()
     session.add(enrollment)
     flush_or_conflict(session, _already_enrolled)
+    _open_or_link_case(session, actor=actor, resident=resident, enrollment=enrollment, now=now)
     access.commit_recorded(session, actor=actor, action="create", resident_ids=[resident.id])
     return enrollment
+
+
+def _open_or_link_case(
+    session: Session,
+    *,
+    actor: Actor,
+    resident: Resident,
+    enrollment: OngiEnrollment,
+    now: datetime,
+) -> None:
+    """An enrollment is casework too: it opens the resident's Ongi case, or is written into the
+    history of the one already open, so the case and the watch never disagree. Both are dated
+    when the enrollment took effect (which staff may record afterwards)."""
+    at = min(enrollment.enrolled_at, now)
+    case = _open_ongi_case(session, enrollment.resident_id)
+    if case is None:
+        case = cases.new_case(
+            session, actor=actor, resident=resident, workflow=cases.workflow_for("ongi"), now=at
+        )
+    cases.add_event(
+        session,
+        case,
+        "enrolled",
+        at=max(at, case.opened_at),
+        actor=actor,
+        detail={"enrollment_id": str(enrollment.id), "risk_level": enrollment.risk_level},
+    )
+
+
+def _open_ongi_case(session: Session, resident_id: uuid.UUID) -> Case | None:
+    return session.scalar(
+        select(Case).where(
+            Case.resident_id == resident_id,
+            Case.program == Program.ONGI.value,
+            Case.closed_at.is_(None),
+        )
+    )
 
 
 def _already_enrolled() -> Conflict:
@@ -177,6 +217,16 @@ def update_enrollment(
             enrollment.paused_at = None
         else:
             enrollment.ended_at = now
+        case = _open_ongi_case(session, enrollment.resident_id)
+        if case is not None:  # the case's history says what happened to the watch
+            cases.add_event(
+                session,
+                case,
+                f"enrollment_{status}",
+                at=now,
+                actor=actor,
+                detail={"enrollment_id": str(enrollment.id)},
+            )
     enrollment.recompute_due()
     enrollment.updated_at = now
     if enrollment.status != EnrollmentStatus.ACTIVE:

@@ -9,6 +9,7 @@ from services.cases.lifecycle import (
     decide_closure,
     get_case,
     list_cases,
+    new_case,
     next_statuses,
     open_case,
     request_closure,
@@ -17,12 +18,13 @@ from services.cases.lifecycle import (
     update_case,
 )
 from services.cases.notes import NoteView, add_note, list_notes
-from services.cases.records import load, workflow_for, workflows
+from services.cases.records import add_event, load, workflow_for, workflows
 from services.cases.referrals import ReferralView, list_referrals, refer
 
 __all__ = [
     "NoteView",
     "ReferralView",
+    "add_event",
     "add_note",
     "decide_closure",
     "get_case",
@@ -30,6 +32,7 @@ __all__ = [
     "list_notes",
     "list_referrals",
     "load",
+    "new_case",
     "next_statuses",
     "open_case",
     "refer",

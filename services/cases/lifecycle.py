@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from config.casework import RESERVED_STATUSES, Workflow
-from services import access, residents
+from services import access, followups, residents
 from services.cases.records import (
     add_event,
     load,
@@ -32,13 +32,18 @@ from welfare.models import (
     Case,
     CaseNoteKind,
     CasePriority,
+    FollowUpReason,
+    OngiEnrollment,
+    Program,
     Resident,
     ResidentStatus,
     Role,
 )
+from welfare.models.base import in_literals
 from welfare.models.case import CLOSED, CLOSURE_REQUESTED
 
 UNSET: Any = object()
+LIVE_ENROLLMENT = ("active", "paused")
 QUEUE_ORDER = Keyset.of((Case.opened_at, KeyKind.INSTANT), (Case.id, KeyKind.UUID))
 
 
@@ -267,6 +272,8 @@ def decide_closure(
     before = case.status
     if approve:
         case.close(by=actor.staff_id, at=now)
+        if case.program == Program.ONGI:
+            _end_ongi_watch(session, case, actor=actor, now=now)
     else:
         case.send_back(to=workflow_for(case.program).sent_back_to)
     case.updated_at = now
@@ -286,6 +293,38 @@ def decide_closure(
 
 
 # -- internals ---------------------------------------------------------------------------------
+def _end_ongi_watch(session: Session, case: Case, *, actor: Actor, now: datetime) -> None:
+    """A closed Ongi case ends the resident's live enrollment, with the reason, and cancels the
+    lapse follow-up it raised: nobody is watched by a program whose case is closed."""
+    enrollment = session.scalar(
+        select(OngiEnrollment)
+        .where(
+            OngiEnrollment.resident_id == case.resident_id,
+            in_literals(OngiEnrollment.status, LIVE_ENROLLMENT),
+        )
+        .with_for_update()
+    )
+    if enrollment is None:
+        return
+    enrollment.end(at=now)
+    followups.cancel_live(
+        session,
+        subject_id=case.resident_id,
+        reason=FollowUpReason.CONTACT_LAPSED.value,
+        why="case_closed",
+        now=now,
+        actor=actor,
+    )
+    add_event(
+        session,
+        case,
+        "enrollment_ended",
+        at=now,
+        actor=actor,
+        detail={"enrollment_id": str(enrollment.id), "why": "case_closed"},
+    )
+
+
 def new_case(
     session: Session,
     *,

@@ -52,7 +52,15 @@ from services.demo.stories import (
 from services.residents import RRN_INDEX
 from welfare.calendar import SEOUL, BusinessCalendar
 from welfare.identity import parse_rrn
-from welfare.models import Actor, CareRequest, Case, OngiEnrollment, Resident, ResidentStatus
+from welfare.models import (
+    Actor,
+    CareRequest,
+    Case,
+    CaseEvent,
+    OngiEnrollment,
+    Resident,
+    ResidentStatus,
+)
 from welfare.models.case import CLOSED, CLOSURE_REQUESTED
 
 KIMCHI_HOUSEHOLDS = frozenset({"single", "elderly_couple", "grandparent_family", "single_parent"})
@@ -155,8 +163,16 @@ class Pools:
             )
         self._taken: set[uuid.UUID] = set()
 
-    def for_case(self, dong: str, preference: Preference | None) -> uuid.UUID | None:
-        free = [c for c in self._by_dong.get(dong, []) if c.id not in self._taken]
+    def for_case(
+        self, dong: str, preference: Preference | None, *, refers_to: frozenset[str] = frozenset()
+    ) -> uuid.UUID | None:
+        """A free resident who fits the story; one the story refers to Ongi is not enrolled yet
+        (an enrollment opens its Ongi case, and a referral there would meet it)."""
+        free = [
+            c
+            for c in self._by_dong.get(dong, [])
+            if c.id not in self._taken and not ("ongi" in refers_to and c.is_enrolled)
+        ]
         pick = next((c for c in free if c.fits(preference)), free[0] if free else None)
         return self._take(pick)
 
@@ -255,21 +271,35 @@ class Player:
     def play_case(self, story: CaseStory) -> None:
         session, clock, done, supervisor = self.session, self.clock, self.done, self.team.supervisor
         counselor = self.team.counselors.get(story.dong)
-        resident_id = self.pools.for_case(story.dong, story.prefers)
+        refers_to = frozenset(step.program for step in story.steps if isinstance(step, Refer))
+        resident_id = self.pools.for_case(story.dong, story.prefers, refers_to=refers_to)
         needs_supervisor = any(isinstance(step, Decide) for step in story.steps)
         if counselor is None or resident_id is None or (needs_supervisor and not supervisor):
             return
-        if _has_case(session, resident_id, story.program):
-            return
-        case = cases.open_case(
-            session,
-            actor=counselor,
-            resident_id=resident_id,
-            program=story.program,
-            now=clock.at(story.opened),
-            assignee_id=counselor.staff_id,
-            priority=story.priority,
-        )
+        # An Ongi enrollment already opened the resident's Ongi case: the story works that one.
+        case = _untouched_open_case(session, resident_id, story.program)
+        if case is not None:  # taken on by the story's counselor, which marks it as played
+            case = cases.update_case(
+                session,
+                actor=counselor,
+                case_id=case.id,
+                expected_version=case.version,
+                now=clock.at(story.opened),
+                priority=story.priority,
+                assignee_id=counselor.staff_id,
+            )
+        else:
+            if _has_case(session, resident_id, story.program):
+                return  # played on an earlier run
+            case = cases.open_case(
+                session,
+                actor=counselor,
+                resident_id=resident_id,
+                program=story.program,
+                now=clock.at(story.opened),
+                assignee_id=counselor.staff_id,
+                priority=story.priority,
+            )
         for step in story.steps:
             at = clock.at(step.when)
             if isinstance(step, Move):
@@ -422,6 +452,20 @@ def _register(
         household_type=person.get("household_type"),
     )
     return view.id
+
+
+def _untouched_open_case(session: Session, resident_id: uuid.UUID, program: str) -> Case | None:
+    """The resident's open case in `program` if an enrollment opened it and nothing has happened
+    to it since: a story may still be played on it."""
+    case = session.scalar(
+        select(Case).where(
+            Case.resident_id == resident_id, Case.program == program, Case.closed_at.is_(None)
+        )
+    )
+    if case is None:
+        return None
+    kinds = set(session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case.id)))
+    return case if kinds == {"opened", "enrolled"} else None
 
 
 def _has_case(session: Session, resident_id: uuid.UUID, program: str) -> bool:

@@ -19,14 +19,16 @@ import calendar
 import random
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.casework import PROGRAMS
 from services import access, ongi, resident_import, vault
 from services import staff as staff_service
 from services.demo import casework as demo_casework
@@ -37,6 +39,7 @@ from welfare.database import database_now
 from welfare.identity import parse_rrn
 from welfare.models import (
     Actor,
+    Case,
     Dong,
     OngiEnrollment,
     Resident,
@@ -133,11 +136,41 @@ def seed_demo_district(
     )
     district.counts["residents"] = imported.imported
     ids = _resident_ids(session, people)
+    cases_before = set(session.scalars(select(Case.id)))
     _seed_ongi(session, district, rng, ids, now)
     _seed_casework(session, district, dongs=dongs, resident_ids=ids, seed=seed, now=now)
+    _count_cases(session, district, since=cases_before)
+    # What the first tick will find: a closed Ongi case in the stories ends its enrollment.
+    district.counts["lapsed"] = _still_lapsed(session, ids, now)
     session.add(SystemMarker(key=DEMO_MARKER, value="1", set_at=now))
     session.commit()
     return district
+
+
+def _count_cases(session: Session, district: DemoDistrict, *, since: set[uuid.UUID]) -> None:
+    """The cases this run opened, as they stand now: the stories' and the Ongi cases that
+    enrollments opened (some of which the stories then worked on)."""
+    opened = [c for c in session.scalars(select(Case)) if c.id not in since]
+    by_program = Counter(c.program for c in opened)
+    by_status = Counter(demo_casework.status_class(c) for c in opened)
+    district.counts["cases"] = len(opened)
+    district.details["cases by program"] = {p: by_program[p] for p in PROGRAMS}
+    district.details["cases by status"] = {s: by_status[s] for s in demo_casework.STATUS_CLASSES}
+
+
+def _still_lapsed(session: Session, resident_ids: Sequence[uuid.UUID], now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OngiEnrollment)
+            .where(
+                OngiEnrollment.resident_id.in_(resident_ids),
+                OngiEnrollment.status == "active",
+                OngiEnrollment.next_due_at <= now,
+            )
+        )
+        or 0
+    )
 
 
 def _seed_staff(

@@ -89,6 +89,13 @@ class OngiEnrollment(Base):
     def interval(self) -> timedelta:
         return timedelta(hours=self.interval_hours)
 
+    def end(self, *, at: datetime) -> None:
+        """Stop watching: ending is final (a new enrollment starts a new watch)."""
+        self.status = EnrollmentStatus.ENDED.value
+        self.ended_at = at
+        self.updated_at = at
+        self.recompute_due()
+
     def recompute_due(self) -> None:
         """Due one interval after the last success (or enrollment); none unless active."""
         if self.status != EnrollmentStatus.ACTIVE:
