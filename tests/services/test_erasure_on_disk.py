@@ -32,7 +32,7 @@ from welfare.web import get_database
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 PERSON = {
     "name": "소멸희",
-    "rrn": "480303-2345671",
+    "rrn": "480303-2345675",
     "phone": "010-5555-0303",
     "address": "서울특별시 금천구 시흥대로 100",
     "notes": "파기 대상 메모",
