@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -88,9 +89,16 @@ class Keyset:
             branches.append(and_(*equal, beyond))
         return or_(*branches)
 
+    @property
+    def tag(self) -> str:
+        """Names the list a cursor belongs to (its sort key), so one list's cursor, or a bare
+        forgery of the right shape, is refused by another instead of read as its values."""
+        spec = ",".join(f"{k.column.class_.__name__}.{k.column.key}" for k in self.keys)
+        return hashlib.sha256(f"{spec}:{self.descending}".encode()).hexdigest()[:8]
+
     def encode(self, row: Any) -> str:
         values = [_encode_value(getattr(row, k.column.key), k.kind) for k in self.keys]
-        raw = json.dumps(values, separators=(",", ":")).encode()
+        raw = json.dumps([self.tag, *values], separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def decode(self, cursor: str) -> list[Any]:
@@ -99,9 +107,12 @@ class Keyset:
             if len(cursor) > MAX_CURSOR_LENGTH:
                 raise ValueError("too long")
             padded = cursor + "=" * (-len(cursor) % 4)
-            values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-            if not isinstance(values, list) or len(values) != len(self.keys):
+            decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not isinstance(decoded, list) or len(decoded) != len(self.keys) + 1:
                 raise ValueError("wrong shape")
+            tag, *values = decoded
+            if tag != self.tag:
+                raise ValueError("another list's cursor")
             return [_decode_value(v, k.kind) for v, k in zip(values, self.keys, strict=True)]
         # RecursionError: "[[[[…" nested past json's stack; UnicodeError: non-ASCII input.
         except (ValueError, TypeError, RecursionError, UnicodeError, binascii.Error):

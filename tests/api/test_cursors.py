@@ -80,6 +80,7 @@ LISTS = [
     "/api/v1/staff",
     f"/api/v1/residents/{SAMPLE_UUID}/contacts",
     "/api/v1/ongi/enrollments",
+    "/api/v1/team",
 ]
 
 
@@ -100,8 +101,11 @@ def test_a_forged_cursor_is_a_422(app: Flask, login_as: Any, path: str, cursor: 
 
 def test_a_cursor_of_one_list_is_refused_by_another(login_as: Any) -> None:
     client = login_as("supervisor", (GASAN,))
-    audit_page = client.get("/api/v1/audit/events", query_string={"limit": 1})
-    assert audit_page.status_code == 200
-    foreign = forged(json.dumps([5]))
-    response = client.get("/api/v1/followups", query_string={"cursor": foreign})
-    assert response.status_code == 422
+    client.get("/api/v1/residents")  # an access record, so the audit list has two pages
+    audit_page = client.get("/api/v1/audit/events", query_string={"limit": 1}).get_json()
+    real = audit_page["next_cursor"]
+    assert real is not None
+    assert client.get("/api/v1/audit/events", query_string={"cursor": real}).status_code == 200
+    for other in ("/api/v1/followups", "/api/v1/scheduler/runs", "/api/v1/residents"):
+        response = client.get(other, query_string={"cursor": real})
+        assert response.status_code == 422, other

@@ -22,6 +22,7 @@ from welfare.api import (
     residents,
     security,
     staff,
+    team,
 )
 from welfare.api.policy import public
 from welfare.api.problems import from_domain_error, from_http_exception
@@ -76,5 +77,6 @@ def init_app(app: Flask) -> None:
         followups.blp,
         cases.blp,
         care.blp,
+        team.blp,
     ):
         api.register_blueprint(blueprint)
