@@ -1,4 +1,5 @@
-"""Schemathesis over every operation of the OpenAPI document: no 5xx, every 4xx is a problem.
+"""Schemathesis over every operation of the OpenAPI document: no 5xx, every 4xx is a problem,
+and every response conforms to the document (status, content type, body schema).
 
 docs/security-model.md, "Strict input". The document is the one served at /api/v1/openapi.json.
 Every generated request is sent by each caller the operation's policy allows (a counselor, an
@@ -30,7 +31,12 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, Response
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import select
 
 from config import Settings
@@ -237,5 +243,14 @@ def test_no_operation_answers_a_server_error(
                 headers["If-Match"] = current.headers["ETag"]
         response = case.call(app=app, headers=headers)
         case.validate_response(
-            response, checks=[not_a_server_error, problem_details_for_client_errors]
+            response,
+            checks=[
+                not_a_server_error,
+                problem_details_for_client_errors,
+                # The document matches reality: every status and content type is documented,
+                # and every body (success or problem) validates against its schema.
+                status_code_conformance,
+                content_type_conformance,
+                response_schema_conformance,
+            ],
         )

@@ -17,6 +17,7 @@ from welfare.api import (
     followups,
     health,
     ongi,
+    openapi,
     query,
     reference,
     residents,
@@ -32,10 +33,15 @@ DOCS_STATIC = "/api/v1/docs/static/"
 
 
 class Api(SmorestApi):  # type: ignore[misc]  # flask-smorest ships no types: its Api is Any
-    """flask-smorest's Api, answering every error with problem+json."""
+    """flask-smorest's Api, answering every error with problem+json, and saying so."""
+
+    ERROR_SCHEMA = openapi.ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        openapi.register_problem_responses(self.spec, self.ERROR_SCHEMA)
 
 
 def init_app(app: Flask) -> None:
@@ -50,11 +56,17 @@ def init_app(app: Flask) -> None:
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Case management for the welfare safety net of Geumcheon-gu. "
-                "Errors are application/problem+json with a stable English `code`.",
+                "Errors are application/problem+json with a stable English `code`. "
+                "Log in with POST /api/v1/auth/login, then send the returned csrf_token as "
+                "X-CSRF-Token on writes; gateways send Authorization: Bearer <token>.",
             },
+            "components": {
+                "securitySchemes": openapi.security_schemes(security.session_cookie_name(app))
+            },
+            "security": openapi.SECURITY,
         },
     )
-    api = Api(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [openapi.PublicOperations(app)]})
     app.extensions["welfare.api"] = api
     app.register_error_handler(DomainError, from_domain_error)
 

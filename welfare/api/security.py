@@ -98,9 +98,9 @@ def current_actor() -> Actor:
     return current_principal().actor()
 
 
-def session_cookie_name() -> str:
+def session_cookie_name(app: Flask | None = None) -> str:
     # The __Host- prefix pins the cookie to this host, path / and HTTPS (production only).
-    return "__Host-welfare_session" if get_settings().is_production else "welfare_session"
+    return "__Host-welfare_session" if get_settings(app).is_production else "welfare_session"
 
 
 def set_session_cookie(response: Any, token: str, expires: datetime) -> None:
