@@ -1,4 +1,4 @@
-"""Logging in and out: password and TOTP checks, lockout, server-side sessions, API tokens."""
+"""Logging in and out: password and TOTP checks, re-authentication, lockout, sessions, tokens."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from services import audit
 from welfare.crypto.passwords import verify_password
 from welfare.crypto.sealed import SealError, open_sealed, seal
 from welfare.database import session_keyring
-from welfare.errors import DomainError
+from welfare.errors import DomainError, InvalidInput
 from welfare.models import Actor, ApiToken, Role, Staff, StaffSession
 from welfare.models.staff import SESSION_ABSOLUTE_TIMEOUT
 
@@ -88,10 +88,7 @@ def login(
     ):
         ok = False  # SECURITY.md 11: supervisors and admins need a second factor in production
     if not ok:
-        staff.record_failed_login(now)
-        _security_event(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
-        if staff.is_locked(now):
-            _security_event(session, staff, "locked_out", ip=ip, request_id=request_id, now=now)
+        _count_failure(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
         session.commit()
         raise AuthenticationFailed
     staff.record_successful_login()
@@ -115,6 +112,71 @@ def login(
     _security_event(session, staff, "login", ip=ip, request_id=request_id, now=now, outcome="ok")
     session.commit()
     return LoginResult(staff=staff, session_token=token, session=row)
+
+
+class ReauthenticationFailed(InvalidInput):
+    """A logged-in member's password (or current code) was wrong; it counts toward lockout."""
+
+    code = "reauthentication_failed"
+
+    def __init__(self, field: str = "password") -> None:
+        super().__init__(
+            {field: ["비밀번호 또는 인증 코드가 올바르지 않습니다 (wrong password or code)"]}
+        )
+
+
+def reauthenticate(
+    session: Session,
+    *,
+    staff: Staff,
+    password: str,
+    otp: str | None,
+    now: datetime,
+    hasher: PasswordHasher,
+    ip: str | None = None,
+    request_id: str | None = None,
+    field: str = "password",
+    second_factor: bool = True,
+) -> None:
+    """Check that the member at the keyboard knows the password, and a current code where a
+    second factor is enrolled, before a sensitive change to their own account (a token, the
+    second factor, the password). A session cookie alone proves neither.
+
+    A failure is a login failure: it counts toward the lockout, locks the account at the
+    threshold and is recorded (`reauth_failed`); a locked account is refused without a check.
+    The failure is committed before ReauthenticationFailed is raised, so it outlives the 422.
+    `second_factor=False` checks the password alone (changing the password, which the second
+    factor still guards at the next login).
+    """
+    # Locked like a login, so concurrent attempts count one by one and a code is spent once.
+    session.refresh(staff, with_for_update=True)
+    ok = not staff.is_locked(now) and verify_password(hasher, staff.password_hash, password)
+    if ok and second_factor and staff.totp_enabled:
+        ok = otp is not None and _use_totp_code(session, staff, otp, now)
+    if not ok:
+        _count_failure(session, staff, "reauth_failed", ip=ip, request_id=request_id, now=now)
+        session.commit()
+        raise ReauthenticationFailed(field)
+
+
+def _count_failure(
+    session: Session,
+    staff: Staff,
+    action: str,
+    *,
+    ip: str | None,
+    request_id: str | None,
+    now: datetime,
+) -> None:
+    """One failed login or re-authentication: counted, recorded, and a lock recorded too."""
+    if staff.is_locked(now):
+        _security_event(session, staff, action, ip=ip, request_id=request_id, now=now)
+        return
+    locked = staff.record_failed_login(now)
+    _security_event(session, staff, action, ip=ip, request_id=request_id, now=now)
+    if locked:
+        # Every lock is a security event of its own, so the monthly review lists it.
+        _security_event(session, staff, "locked_out", ip=ip, request_id=request_id, now=now)
 
 
 def _security_event(

@@ -15,7 +15,7 @@ from services import audit, auth
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.reference import known_dong_codes
-from welfare.crypto.passwords import PasswordPolicyError, check_password_policy, verify_password
+from welfare.crypto.passwords import PasswordPolicyError, check_password_policy
 from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from welfare.models import Actor, ApiToken, Role, Staff
 
@@ -166,19 +166,30 @@ def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: da
 def change_password(
     session: Session,
     *,
-    staff_id: uuid.UUID,
+    actor: Actor,
     current_password: str,
     new_password: str,
     keep_session_id: uuid.UUID | None,
     hasher: PasswordHasher,
     now: datetime,
 ) -> None:
-    """Change one's own password; every other session of that member ends."""
-    staff = get_staff(session, staff_id)
-    if not verify_password(hasher, staff.password_hash, current_password):
-        raise InvalidInput(
-            {"current_password": ["현재 비밀번호가 틀립니다 (wrong current password)"]}
-        )
+    """Change one's own password; every other session of that member ends. A wrong current
+    password is a login failure: it counts toward the lockout and is recorded."""
+    if actor.staff_id is None:
+        raise NotFound
+    staff = get_staff(session, actor.staff_id)
+    auth.reauthenticate(
+        session,
+        staff=staff,
+        password=current_password,
+        otp=None,
+        now=now,
+        hasher=hasher,
+        ip=actor.ip,
+        request_id=actor.request_id,
+        field="current_password",
+        second_factor=False,
+    )
     errors: dict[str, list[str]] = {}
     _check_policy(new_password, staff.username, staff.display_name, errors, field="new_password")
     if errors:
@@ -187,7 +198,7 @@ def change_password(
     staff.password_changed_at = now
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id, keep_session_id=keep_session_id)
-    audit.record_access(session, actor=staff.actor(), action="password_changed")
+    audit.record_access(session, actor=actor, action="password_changed")
     session.commit()
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
@@ -100,3 +102,17 @@ def test_a_review_month_the_calendar_cannot_bound_is_a_422(login_as: Any) -> Non
         response = supervisor.get(f"/api/v1/audit/review?month={month}")
         assert response.status_code == 422, (month, response.get_json())
         assert "month" in response.get_json()["errors"]
+
+
+def test_every_lockout_shows_up_in_the_monthly_review(login_as: Any, app: Flask) -> None:
+    member = make_staff(app, "counselor")
+    client = app.test_client()
+    for _ in range(5):
+        client.post("/api/v1/auth/login", json={"username": member.username, "password": "x" * 12})
+    supervisor = login_as("supervisor")
+    month = f"{datetime.now(ZoneInfo('Asia/Seoul')):%Y-%m}"
+    review = supervisor.get(f"/api/v1/audit/review?month={month}").get_json()
+    assert {"staff_id": str(member.id), "events": 1} in review["lockouts"]
+    assert review["totals"]["lockouts"] >= 1
+    mine = [p for p in review["per_staff"] if p["staff_id"] == str(member.id)]
+    assert mine[0]["lockouts"] == 1

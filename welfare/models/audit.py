@@ -52,6 +52,7 @@ class AuditAction(StrEnum):
     LOGOUT = "logout"
     LOCKED_OUT = "locked_out"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an action name, not a password
+    REAUTH_FAILED = "reauth_failed"  # a wrong password or code to confirm an account change
 
     @property
     def is_security(self) -> bool:
@@ -72,6 +73,7 @@ SECURITY_ACTIONS = frozenset(
         AuditAction.LOGOUT,
         AuditAction.LOCKED_OUT,
         AuditAction.PASSWORD_CHANGED,
+        AuditAction.REAUTH_FAILED,
     }
 )
 

@@ -61,10 +61,20 @@ class Staff(Base):
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
 
-    def record_failed_login(self, now: datetime) -> None:
+    def record_failed_login(self, now: datetime) -> bool:
+        """Count one failure (a login or a re-authentication); True when it locks the account.
+
+        A lock that has run out starts the count afresh: otherwise the count would stay at the
+        threshold and a single wrong password after the lock would lock the account again.
+        """
+        if self.locked_until is not None and self.locked_until <= now:
+            self.failed_logins = 0
+            self.locked_until = None
         self.failed_logins += 1
-        if self.failed_logins >= LOCKOUT_THRESHOLD:
+        if self.failed_logins >= LOCKOUT_THRESHOLD and not self.is_locked(now):
             self.locked_until = now + LOCKOUT_DURATION
+            return True
+        return False
 
     def record_successful_login(self) -> None:
         self.failed_logins = 0
