@@ -1,4 +1,7 @@
-"""Staff administration: accounts, roles and dong scopes, deactivation, unlock, passwords."""
+"""Staff administration: accounts, roles and dong scopes, deactivation, unlock, passwords.
+
+Nobody changes their own role, dongs, active flag or lock (services.rights); granting a
+privileged role is recorded as a grant of its own, naming both parties."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import audit, auth
+from services import audit, auth, rights
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.reference import known_dong_codes
@@ -70,7 +73,23 @@ def create_staff(
     session.add(staff)
     # Another request may create the same username between the check and this insert.
     flush_or_conflict(session, lambda: _refuse_taken(session, username))
-    _right_change(session, actor, staff, "created", before={}, after=_rights(staff))
+    rights.record(
+        session,
+        actor=actor,
+        staff=staff,
+        change="created",
+        before={},
+        after=rights.rights_of(staff),
+    )
+    if rights.is_privileged(parsed_role):
+        rights.record(
+            session,
+            actor=actor,
+            staff=staff,
+            change="role_granted",
+            before={},
+            after=rights.rights_of(staff),
+        )
     session.commit()
     return staff
 
@@ -109,22 +128,29 @@ def update_staff(
     dongs: Sequence[str] | None = None,
     display_name: str | None = None,
 ) -> Staff:
-    """Change role, scope or name; a role or scope change ends the member's sessions."""
+    """Change role, scope or name; a role or scope change ends the member's sessions.
+
+    Nobody changes their own role or dongs (403, recorded); their own name they may.
+    """
     staff = get_staff(session, staff_id)
-    if expected_version is not None and staff.version != expected_version:
-        raise PreconditionFailed
     errors: dict[str, list[str]] = {}
     parsed_role = _parse_role(role, errors) if role is not None else None
     if dongs is not None:
         _check_dongs(session, dongs, errors)
     if errors:
         raise InvalidInput(errors)
-    before = _rights(staff)
+    role_changes = parsed_role is not None and parsed_role != staff.role_enum
+    dongs_change = dongs is not None and sorted(set(dongs)) != staff.dongs
+    if role_changes or dongs_change:
+        rights.refuse_own(session, actor=actor, target_id=staff.id, what="role_or_dongs")
+    if expected_version is not None and staff.version != expected_version:
+        raise PreconditionFailed
+    before = rights.rights_of(staff)
     rights_changed = False
-    if parsed_role is not None and parsed_role != staff.role_enum:
+    if role_changes and parsed_role is not None:
         staff.role = str(parsed_role)
         rights_changed = True
-    if dongs is not None and sorted(set(dongs)) != staff.dongs:
+    if dongs_change and dongs is not None:
         staff.set_dongs(list(dongs))
         rights_changed = True
     if display_name is not None:
@@ -133,9 +159,14 @@ def update_staff(
     if rights_changed:
         auth.end_sessions(session, staff_id=staff.id)
         session.flush()
-        after = _rights(staff)
-        change = "role_changed" if before["role"] != after["role"] else "dongs_changed"
-        _right_change(session, actor, staff, change, before=before, after=after)
+        after = rights.rights_of(staff)
+        if before["role"] == after["role"]:
+            change = "dongs_changed"
+        elif rights.is_privileged(after["role"]):
+            change = "role_granted"  # explicit, so a review finds every grant of privilege
+        else:
+            change = "role_changed"
+        rights.record(session, actor=actor, staff=staff, change=change, before=before, after=after)
     session.commit()
     return staff
 
@@ -144,21 +175,32 @@ def deactivate_staff(
     session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime
 ) -> Staff:
     staff = get_staff(session, staff_id)
-    before = _rights(staff)
+    rights.refuse_own(session, actor=actor, target_id=staff.id, what="active_flag")
+    before = rights.rights_of(staff)
     staff.is_active = False
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id)
     auth.revoke_tokens(session, staff_id=staff.id, now=now)
-    _right_change(session, actor, staff, "deactivated", before=before, after=_rights(staff))
+    rights.record(
+        session,
+        actor=actor,
+        staff=staff,
+        change="deactivated",
+        before=before,
+        after=rights.rights_of(staff),
+    )
     session.commit()
     return staff
 
 
 def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime) -> Staff:
+    """Lift a lockout; never one's own (that would let a stolen session keep guessing the
+    password through re-authentication)."""
     staff = get_staff(session, staff_id)
+    rights.refuse_own(session, actor=actor, target_id=staff.id, what="lock")
     staff.record_successful_login()
     staff.updated_at = now
-    _right_change(session, actor, staff, "unlocked", before={}, after={})
+    rights.record(session, actor=actor, staff=staff, change="unlocked", before={}, after={})
     session.commit()
     return staff
 
@@ -236,6 +278,8 @@ def issue_token(
     session: Session, *, actor: Actor | None, staff_id: uuid.UUID, label: str, now: datetime
 ) -> tuple[str, ApiToken]:
     member = get_staff(session, staff_id)
+    if actor is not None:
+        rights.refuse_own(session, actor=actor, target_id=member.id, what="token")
     plaintext, token = auth.issue_token(session, staff=member, label=label, now=now)
     _right_change(
         session, actor, member, "token_issued", before={}, after={"token_prefix": token.prefix}

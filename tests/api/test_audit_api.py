@@ -82,7 +82,8 @@ def test_every_change_of_access_rights_is_kept_in_its_own_chain(app: Flask, logi
             )
         )
         assert audit.verify_chain(s, "access_rights").ok
-    assert [c.change for c in changes] == ["created", "role_changed", "deactivated"]
+    # counselor -> supervisor is a grant of a privileged role: recorded as such
+    assert [c.change for c in changes] == ["created", "role_granted", "deactivated"]
     assert changes[1].before["role"] == "counselor"
     assert changes[1].after["role"] == "supervisor"
     assert all(c.actor_staff_id == admin.staff.id for c in changes)

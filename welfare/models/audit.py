@@ -95,6 +95,7 @@ class RightChange(StrEnum):
 
     CREATED = "created"
     ROLE_CHANGED = "role_changed"
+    ROLE_GRANTED = "role_granted"  # supervisor or admin given, at creation or later
     DONGS_CHANGED = "dongs_changed"
     DEACTIVATED = "deactivated"
     REACTIVATED = "reactivated"
