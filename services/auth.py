@@ -1,4 +1,4 @@
-"""Logging in and out: password and TOTP checks, re-authentication, lockout, sessions, tokens."""
+"""Logging in and out: password and TOTP checks, re-authentication, lockout, sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pyotp
 from argon2 import PasswordHasher
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -18,10 +18,9 @@ from welfare.crypto.passwords import verify_password
 from welfare.crypto.sealed import SealError, open_sealed, seal
 from welfare.database import session_keyring
 from welfare.errors import DomainError, InvalidInput
-from welfare.models import Actor, ApiToken, Role, Staff, StaffSession
+from welfare.models import Actor, Role, Staff, StaffSession
 from welfare.models.staff import SESSION_ABSOLUTE_TIMEOUT
 
-TOKEN_PREFIX = "gwf_"  # noqa: S105 - a marker that tells a token apart, not a secret
 TOUCH_INTERVAL = timedelta(seconds=30)  # how stale last_seen_at / last_used_at may get
 TOTP_PURPOSE = "staff-totp"
 TOTP_ISSUER = "Geumcheon Welfare"
@@ -230,48 +229,6 @@ def end_sessions(session: Session, *, staff_id: object, keep_session_id: object 
         stmt = stmt.where(StaffSession.id != keep_session_id)
     # Session.execute is typed as Result; a DML statement gives a CursorResult with rowcount.
     return cast(CursorResult[Any], session.execute(stmt)).rowcount or 0
-
-
-# -- API tokens -------------------------------------------------------------------------------
-def issue_token(
-    session: Session, *, staff: Staff, label: str, now: datetime
-) -> tuple[str, ApiToken]:
-    """Create a bearer token; the plaintext is returned once and only its hash is stored."""
-    secret = secrets.token_urlsafe(32)
-    plaintext = TOKEN_PREFIX + secret
-    row = ApiToken(
-        staff_id=staff.id,
-        token_hash=token_digest(plaintext),
-        prefix=secret[:8],
-        label=label,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return plaintext, row
-
-
-def resolve_token(session: Session, *, token: str, now: datetime) -> tuple[ApiToken, Staff] | None:
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    staff = session.get(Staff, row.staff_id)
-    if staff is None or not staff.is_active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
-        row.last_used_at = now
-        session.commit()
-    return row, staff
-
-
-def revoke_tokens(session: Session, *, staff_id: object, now: datetime) -> None:
-    session.execute(
-        update(ApiToken)
-        .where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
 
 
 # -- TOTP -------------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import audit, auth, rights
+from services import audit, auth, rights, tokens
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.reference import known_dong_codes
 from welfare.crypto.passwords import PasswordPolicyError, check_password_policy
 from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from welfare.models import Actor, ApiToken, Role, Staff
+from welfare.models import Actor, Role, Staff
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,59}$")
 STAFF_ROLES = frozenset(r for r in Role if r is not Role.SYSTEM)
@@ -180,7 +180,7 @@ def deactivate_staff(
     staff.is_active = False
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id)
-    auth.revoke_tokens(session, staff_id=staff.id, now=now)
+    tokens.revoke_all(session, staff_id=staff.id, now=now)
     rights.record(
         session,
         actor=actor,
@@ -272,65 +272,3 @@ def _check_policy(
         check_password_policy(password, username=username, display_name=display_name)
     except PasswordPolicyError as exc:
         errors[field] = [exc.message]
-
-
-def issue_token(
-    session: Session, *, actor: Actor | None, staff_id: uuid.UUID, label: str, now: datetime
-) -> tuple[str, ApiToken]:
-    member = get_staff(session, staff_id)
-    if actor is not None:
-        rights.refuse_own(session, actor=actor, target_id=member.id, what="token")
-    plaintext, token = auth.issue_token(session, staff=member, label=label, now=now)
-    _right_change(
-        session, actor, member, "token_issued", before={}, after={"token_prefix": token.prefix}
-    )
-    session.commit()
-    return plaintext, token
-
-
-def list_tokens(session: Session, *, staff_id: uuid.UUID) -> list[ApiToken]:
-    get_staff(session, staff_id)
-    return list(
-        session.scalars(
-            select(ApiToken).where(ApiToken.staff_id == staff_id).order_by(ApiToken.created_at)
-        )
-    )
-
-
-def revoke_token(
-    session: Session, *, actor: Actor, staff_id: uuid.UUID, token_id: uuid.UUID, now: datetime
-) -> None:
-    token = session.get(ApiToken, token_id)
-    if token is None or token.staff_id != staff_id:
-        raise NotFound
-    if token.revoked_at is None:
-        token.revoked_at = now
-        member = get_staff(session, staff_id)
-        _right_change(
-            session, actor, member, "token_revoked", before={"token_prefix": token.prefix}, after={}
-        )
-    session.commit()
-
-
-def _rights(staff: Staff) -> dict[str, object]:
-    return {"role": staff.role, "dongs": staff.dongs, "is_active": staff.is_active}
-
-
-def _right_change(
-    session: Session,
-    actor: Actor | None,
-    staff: Staff,
-    change: str,
-    *,
-    before: dict[str, object],
-    after: dict[str, object],
-) -> None:
-    """Every grant, change and revocation of access rights is kept 3 years (PIPA)."""
-    audit.record_right_change(
-        session,
-        actor=actor or Actor.system("cli"),
-        target_staff_id=staff.id,
-        change=change,
-        before=before,
-        after=after,
-    )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy import select
 
-from tests.support.staff import GASAN
+from tests.support.staff import GASAN, make_staff
+from welfare.models import AccessRightChange, ApiToken
+from welfare.web import get_database
 
 
 def test_staff_create_reads_the_password_from_stdin_and_prints_the_id(
@@ -61,3 +65,22 @@ def test_tokens_create_for_an_unknown_user_fails_clearly(runner: FlaskCliRunner)
     result = runner.invoke(args=["tokens", "create", "ghost"])
     assert result.exit_code == 1
     assert "no such staff" in result.output
+
+
+def test_tokens_create_records_the_cli_as_issuer_and_sets_an_expiry(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    member = make_staff(app, "gateway", username="plugs.gw")
+    result = runner.invoke(args=["tokens", "create", "plugs.gw"])
+    assert result.exit_code == 0, result.output
+    with get_database(app).new_session() as s:
+        token = s.scalars(select(ApiToken).where(ApiToken.staff_id == member.id)).one()
+        change = s.scalars(
+            select(AccessRightChange).where(
+                AccessRightChange.target_staff_id == member.id,
+                AccessRightChange.change == "token_issued",
+            )
+        ).one()
+    assert (token.issued_by, token.issued_via) == (None, "cli")
+    assert token.expires_at - token.created_at == timedelta(days=90)
+    assert (change.actor_role, change.request_id) == ("system", "cli")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from services import auth
 from services import staff as staff_service
 from tests.api.test_route_policies import routes
-from tests.support.staff import DOKSAN1, GASAN, PASSWORD, log_in, make_staff, token_client
+from tests.support.staff import DOKSAN1, GASAN, PASSWORD, log_in, make_staff
 from welfare.models import AccessRightChange, ApiToken, AuditEvent, Staff
 from welfare.web import get_database
 
@@ -149,7 +149,9 @@ def test_deactivation_ends_sessions_and_revokes_tokens(login_as: Any, app: Flask
     admin = login_as("admin", dongs=())
     member = make_staff(app, "counselor")
     members_client = log_in(app, member)
-    issued = admin.post(f"/api/v1/staff/{member.id}/tokens", json={"label": "script"}).get_json()
+    issued = members_client.post(
+        "/api/v1/auth/tokens", json={"password": PASSWORD, "label": "script"}
+    ).get_json()
     bearer = app.test_client()
     bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {issued['token']}"
     assert bearer.get(ME).status_code == 200
@@ -202,7 +204,9 @@ def test_tokens_are_shown_once_stored_hashed_and_revocable(login_as: Any, app: F
 
 def test_a_bearer_request_needs_no_csrf_header(login_as: Any, app: Flask) -> None:
     admin = login_as("admin", dongs=())
-    script = token_client(app, admin.staff)  # as the operator's CLI issues it
+    token = admin.post("/api/v1/auth/tokens", json={"password": PASSWORD}).get_json()["token"]
+    script = app.test_client()
+    script.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     response = script.post("/api/v1/staff", json={"username": "bulk.import", "role": "gateway"})
     assert response.status_code == 201
 

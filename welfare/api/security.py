@@ -18,7 +18,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from services import auth
+from services import auth, tokens
 from welfare.api.policy import policy_for
 from welfare.crypto.passwords import make_hasher
 from welfare.errors import Forbidden as DomainForbidden
@@ -84,6 +84,7 @@ class Principal(UserMixin):  # type: ignore[misc]  # flask-login ships no types:
     via: str  # "session" or "token"
     session_id: uuid.UUID | None = None
     csrf_token: str | None = None
+    token_id: uuid.UUID | None = None  # named in every access record made with the token
 
     def get_id(self) -> str:
         return str(self.staff_id)
@@ -99,6 +100,7 @@ class Principal(UserMixin):  # type: ignore[misc]  # flask-login ships no types:
             dongs=frozenset(self.dongs),
             ip=client_ip(),
             request_id=request_id(),
+            token_id=self.token_id,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -152,10 +154,10 @@ def _load_principal(_request: Any) -> Principal | None:
     session = db_session()
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        found = auth.resolve_token(session, token=header[7:].strip(), now=now())
+        found = tokens.resolve_token(session, token=header[7:].strip(), now=now())
         if found is None:
             return None
-        _token, staff = found
+        token, staff = found
         g.staff_id = str(staff.id)
         return Principal(
             staff_id=staff.id,
@@ -163,6 +165,7 @@ def _load_principal(_request: Any) -> Principal | None:
             role=staff.role_enum,
             dongs=tuple(staff.dongs),
             via="token",
+            token_id=token.id,
         )
     cookie = request.cookies.get(session_cookie_name())
     if not cookie:

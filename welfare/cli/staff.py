@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from services import staff as staff_service
+from services import tokens as tokens_service
 from services.staff import STAFF_ROLES
 from welfare.cli.errors import fail
 from welfare.crypto.passwords import make_hasher
@@ -69,8 +70,13 @@ def tokens_create(username: str, label: str) -> None:
     try:
         with get_database().new_session() as session:
             member = staff_service.get_staff_by_username(session, username)
-            plaintext, _token = staff_service.issue_token(
-                session, actor=None, staff_id=member.id, label=label, now=datetime.now(UTC)
+            plaintext, _token = tokens_service.issue_token(
+                session,
+                actor=None,
+                staff_id=member.id,
+                label=label,
+                now=datetime.now(UTC),
+                lifetime=get_settings().api_token_lifetime,
             )
     except DomainError as exc:
         fail(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -120,8 +121,18 @@ class StaffSession(Base):
         return now < self.expires_at and now - self.last_seen_at < SESSION_IDLE_TIMEOUT
 
 
+class TokenIssuer(StrEnum):
+    """How a token came to be: this decides whether a person may use it (SECURITY.md 9)."""
+
+    ADMIN = "admin"  # an admin, through the API, for a gateway account
+    SELF = "self"  # a person, for themself, after re-authenticating
+    CLI = "cli"  # the operator, on the server (`welfare tokens create`)
+    LEGACY = "legacy"  # issued before issuers were recorded (migration 0006)
+
+
 class ApiToken(Base):
-    """A bearer token for a gateway or script; only its hash is stored, shown once at issue."""
+    """A bearer token for a gateway (or a person's own script); only its hash is stored, shown
+    once at issue. It expires, and names who issued it and how."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (Index("ix_api_tokens_staff_id", "staff_id"),)
@@ -132,5 +143,11 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(12))  # lets admins tell tokens apart
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issued_by: Mapped[uuid.UUID | None]  # the issuing staff member; None for the CLI (or legacy)
+    issued_via: Mapped[str] = mapped_column(String(10))  # a TokenIssuer
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
