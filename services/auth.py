@@ -23,7 +23,6 @@ from welfare.models.staff import SESSION_ABSOLUTE_TIMEOUT
 
 TOUCH_INTERVAL = timedelta(seconds=30)  # how stale last_seen_at / last_used_at may get
 TOTP_PURPOSE = "staff-totp"
-TOTP_ISSUER = "Geumcheon Welfare"
 
 
 class AuthenticationFailed(DomainError):
@@ -78,7 +77,7 @@ def login(
         raise AuthenticationFailed
     ok = verify_password(hasher, staff.password_hash, password)
     if ok and staff.totp_enabled:
-        ok = otp is not None and _use_totp_code(session, staff, otp, now)
+        ok = otp is not None and use_totp_code(session, staff, otp, now)
     if (
         ok
         and require_totp_for_privileged
@@ -151,7 +150,7 @@ def reauthenticate(
     session.refresh(staff, with_for_update=True)
     ok = not staff.is_locked(now) and verify_password(hasher, staff.password_hash, password)
     if ok and second_factor and staff.totp_enabled:
-        ok = otp is not None and _use_totp_code(session, staff, otp, now)
+        ok = otp is not None and use_totp_code(session, staff, otp, now)
     if not ok:
         _count_failure(session, staff, "reauth_failed", ip=ip, request_id=request_id, now=now)
         session.commit()
@@ -232,45 +231,45 @@ def end_sessions(session: Session, *, staff_id: object, keep_session_id: object 
 
 
 # -- TOTP -------------------------------------------------------------------------------------
-def begin_totp_enrollment(session: Session, *, staff: Staff) -> str:
-    """Store a new (not yet enabled) TOTP seed and return its provisioning URI, shown once."""
-    secret = pyotp.random_base32()
-    staff.totp_secret = seal(
-        session_keyring(session), secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id)
-    )
-    staff.totp_enabled = False
-    staff.totp_last_step = None
-    session.commit()
-    return str(pyotp.TOTP(secret).provisioning_uri(name=staff.username, issuer_name=TOTP_ISSUER))
-
-
-def confirm_totp(session: Session, *, staff: Staff, code: str, now: datetime) -> bool:
-    if staff.totp_secret is None or not _use_totp_code(session, staff, code, now):
-        return False
-    staff.totp_enabled = True
-    session.commit()
-    return True
-
-
-def _use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> bool:
-    """Accept a code from the current or adjacent 30-second step, each step only once."""
-    code = code.strip()
-    # Only ASCII digits can match, and compare_digest raises TypeError on non-ASCII text.
-    if staff.totp_secret is None or not (code.isascii() and code.isdigit()):
-        return False
+def open_totp_secret(session: Session, staff: Staff, sealed: bytes) -> str | None:
+    """The TOTP seed sealed for this member, or None when it does not open (moved or altered)."""
     try:
-        secret = open_sealed(
-            session_keyring(session), staff.totp_secret, purpose=TOTP_PURPOSE, owner=str(staff.id)
+        return open_sealed(
+            session_keyring(session), sealed, purpose=TOTP_PURPOSE, owner=str(staff.id)
         ).decode()
     except SealError:
-        return False
+        return None
+
+
+def seal_totp_secret(session: Session, staff: Staff, secret: str) -> bytes:
+    return seal(
+        session_keyring(session), secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id)
+    )
+
+
+def totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second step (current or adjacent) whose code `code` is, or None."""
+    code = code.strip()
+    # Only ASCII digits can match, and compare_digest raises TypeError on non-ASCII text.
+    if not (code.isascii() and code.isdigit()):
+        return None
     totp = pyotp.TOTP(secret)
     for offset in (0, -1, 1):
         moment = now + timedelta(seconds=30 * offset)
-        step = int(totp.timecode(moment))
         if secrets.compare_digest(totp.at(moment), code):
-            if staff.totp_last_step is not None and step <= staff.totp_last_step:
-                return False  # replayed code
-            staff.totp_last_step = step
-            return True
-    return False
+            return int(totp.timecode(moment))
+    return None
+
+
+def use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> bool:
+    """Accept a code of the enrolled seed from the current or adjacent step, each step once."""
+    if staff.totp_secret is None:
+        return False
+    secret = open_totp_secret(session, staff, staff.totp_secret)
+    step = totp_step(secret, code, now) if secret is not None else None
+    if step is None:
+        return False
+    if staff.totp_last_step is not None and step <= staff.totp_last_step:
+        return False  # replayed code
+    staff.totp_last_step = step
+    return True

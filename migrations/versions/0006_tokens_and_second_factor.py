@@ -1,4 +1,5 @@
-"""API tokens expire and name their issuer; access records name the token.
+"""API tokens expire and name their issuer; access records name the token; TOTP enrolment waits
+for confirmation beside the current factor.
 
 - `api_tokens.expires_at`, `issued_by`, `issued_via`. Tokens issued before this revision cannot
   be attributed: they are marked `legacy` and expire 90 days after the upgrade (not at once, so
@@ -8,6 +9,7 @@
 - `audit_events.token_id` and `access_right_changes.token_id`: the token a record was made with.
   The link hash covers it only when set, so every record written before verifies as before.
   Plain `ADD COLUMN` (never a batch rebuild), which keeps SQLite's append-only triggers.
+- `staff.totp_pending_secret`: a seed being enrolled, sealed like `totp_secret`.
 
 Downgrading refuses while any record names a token: without the column such a record could
 no longer be verified, and the chains must stay verifiable.
@@ -56,6 +58,7 @@ def upgrade() -> None:
         batch_op.alter_column("expires_at", nullable=False)
         batch_op.alter_column("issued_via", nullable=False)
 
+    op.add_column("staff", sa.Column("totp_pending_secret", sa.LargeBinary(), nullable=True))
     for table in RECORD_TABLES:
         # Not batch mode: rebuilding these tables would drop SQLite's append-only triggers.
         op.add_column(table, sa.Column("token_id", sa.Uuid(), nullable=True))
@@ -74,6 +77,7 @@ def downgrade() -> None:
             )
     for table in RECORD_TABLES:
         op.drop_column(table, "token_id")
+    op.drop_column("staff", "totp_pending_secret")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_column("issued_via")
         batch_op.drop_column("issued_by")

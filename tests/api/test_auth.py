@@ -314,7 +314,9 @@ def test_a_totp_code_is_needed_once_enrolled_and_works_only_once(app: Flask) -> 
     clock = Clock().install(app)
     member = make_staff(app, "supervisor")
     client = log_in(app, member)
-    uri = client.post("/api/v1/auth/totp").get_json()["provisioning_uri"]
+    uri = client.post("/api/v1/auth/totp", json={"password": PASSWORD}).get_json()[
+        "provisioning_uri"
+    ]
     totp = pyotp.parse_uri(uri)
     assert (
         client.post("/api/v1/auth/totp/confirm", json={"code": totp.at(clock.now)}).status_code
@@ -337,7 +339,8 @@ def test_a_totp_code_that_is_not_ascii_digits_is_just_wrong(app: Flask) -> None:
     clock = Clock().install(app)
     member = make_staff(app, "supervisor")
     client = log_in(app, member)
-    totp = pyotp.parse_uri(client.post("/api/v1/auth/totp").get_json()["provisioning_uri"])
+    begun = client.post("/api/v1/auth/totp", json={"password": PASSWORD})
+    totp = pyotp.parse_uri(begun.get_json()["provisioning_uri"])
     arabic = totp.at(clock.now).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     for code in ("é" * 6, arabic, "\x00" * 6):
         refused = client.post("/api/v1/auth/totp/confirm", json={"code": code})
@@ -355,10 +358,12 @@ def test_a_totp_code_that_is_not_ascii_digits_is_just_wrong(app: Flask) -> None:
 def test_the_totp_seed_is_stored_sealed(app: Flask) -> None:
     member = make_staff(app, "admin", dongs=())
     client = log_in(app, member)
-    uri = client.post("/api/v1/auth/totp").get_json()["provisioning_uri"]
+    uri = client.post("/api/v1/auth/totp", json={"password": PASSWORD}).get_json()[
+        "provisioning_uri"
+    ]
     secret = pyotp.parse_uri(uri).secret
     with get_database(app).new_session() as s:
-        sealed = s.get(Staff, member.id).totp_secret  # type: ignore[union-attr]  # just made
+        sealed = s.get(Staff, member.id).totp_pending_secret  # type: ignore[union-attr]  # just made
     assert sealed is not None
     assert secret.encode() not in sealed
     assert (

@@ -221,6 +221,7 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/api/v1/staff/<uuid:staff_id>/unlock",
         "/api/v1/staff/<uuid:staff_id>/tokens",
         "/api/v1/staff/<uuid:staff_id>/tokens/<uuid:token_id>",
+        "/api/v1/staff/<uuid:staff_id>/totp/reset",
     )
 }
 

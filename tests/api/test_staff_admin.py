@@ -231,6 +231,7 @@ SELF_CALLS: dict[tuple[str, str], list[tuple[dict[str, Any] | None, int]]] = {
     ],
     ("POST", "/api/v1/staff/<uuid:staff_id>/deactivate"): [(None, 403)],
     ("POST", "/api/v1/staff/<uuid:staff_id>/unlock"): [(None, 403)],
+    ("POST", "/api/v1/staff/<uuid:staff_id>/totp/reset"): [(None, 403)],
     ("GET", "/api/v1/staff/<uuid:staff_id>/tokens"): [(None, 200)],
     ("POST", "/api/v1/staff/<uuid:staff_id>/tokens"): [({"label": "me"}, 403)],
     # Revoking takes rights away; an admin may revoke their own (here: an unknown one).

@@ -1,4 +1,4 @@
-"""Sessions: log in, log out, who am I, password change and TOTP enrollment."""
+"""Sessions: log in, log out, who am I, password change."""
 
 from __future__ import annotations
 
@@ -54,14 +54,6 @@ class SessionOut(StrictSchema):
 class PasswordChangeIn(StrictSchema):
     current_password = fields.String(required=True)
     new_password = fields.String(required=True)
-
-
-class TotpEnrollmentOut(StrictSchema):
-    provisioning_uri = fields.String()
-
-
-class TotpConfirmIn(StrictSchema):
-    code = fields.String(required=True)
 
 
 def _login_failed_response() -> Response:
@@ -155,26 +147,3 @@ class Password(MethodView):
             hasher=hasher(),
             now=now(),
         )
-
-
-@blp.route("/totp")
-class TotpEnrollment(MethodView):
-    @allow(*ANY_STAFF)
-    @blp.response(200, TotpEnrollmentOut)
-    def post(self) -> Any:
-        """Start TOTP enrollment; the URI (for an authenticator app) is shown once."""
-        member = staff.get_staff(db_session(), current_principal().staff_id)
-        return {"provisioning_uri": auth.begin_totp_enrollment(db_session(), staff=member)}
-
-
-@blp.route("/totp/confirm")
-class TotpConfirm(MethodView):
-    @allow(*ANY_STAFF)
-    @blp.arguments(TotpConfirmIn)
-    @blp.response(204)
-    def post(self, payload: dict[str, Any]) -> Any:
-        """Confirm enrollment with a first code; from then on login needs a code."""
-        member = staff.get_staff(db_session(), current_principal().staff_id)
-        if not auth.confirm_totp(db_session(), staff=member, code=payload["code"], now=now()):
-            return problem(422, errors={"code": ["코드가 맞지 않습니다 (wrong code)"]})
-        return None

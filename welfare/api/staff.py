@@ -1,5 +1,5 @@
-"""Staff administration for admins: accounts, roles, dong scopes, unlock, gateway tokens;
-never on one's own account's rights."""
+"""Staff administration for admins: accounts, roles, dong scopes, unlock, gateway tokens,
+second-factor resets; never on one's own account's rights."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from services import second_factor, tokens
 from services import staff as staff_service
-from services import tokens
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import allow
@@ -144,6 +144,20 @@ class StaffUnlock(MethodView):
     def post(self, staff_id: uuid.UUID) -> Any:
         """Lift a lockout after failed logins."""
         member = staff_service.unlock_staff(
+            db_session(), actor=current_actor(), staff_id=staff_id, now=now()
+        )
+        return staff_body(member)
+
+
+@blp.route("/<uuid:staff_id>/totp/reset")
+class StaffTotpReset(MethodView):
+    @allow(Role.ADMIN)
+    @blp.response(200, StaffOut)
+    @blp.alt_response(403, description="One's own factor: its owner removes it, re-authenticated")
+    def post(self, staff_id: uuid.UUID) -> Any:
+        """Remove someone else's second factor (a lost phone); recorded as a right change. In
+        production a supervisor or admin then enrols again through `welfare staff totp`."""
+        member = second_factor.reset(
             db_session(), actor=current_actor(), staff_id=staff_id, now=now()
         )
         return staff_body(member)

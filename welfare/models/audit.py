@@ -53,6 +53,8 @@ class AuditAction(StrEnum):
     LOCKED_OUT = "locked_out"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an action name, not a password
     REAUTH_FAILED = "reauth_failed"  # a wrong password or code to confirm an account change
+    TOTP_ENROLLED = "totp_enrolled"  # a second factor enrolled or replaced
+    TOTP_REMOVED = "totp_removed"  # a second factor removed (by its owner or reset by an admin)
 
     @property
     def is_security(self) -> bool:
@@ -74,6 +76,8 @@ SECURITY_ACTIONS = frozenset(
         AuditAction.LOCKED_OUT,
         AuditAction.PASSWORD_CHANGED,
         AuditAction.REAUTH_FAILED,
+        AuditAction.TOTP_ENROLLED,
+        AuditAction.TOTP_REMOVED,
     }
 )
 
@@ -101,7 +105,9 @@ class RightChange(StrEnum):
     REACTIVATED = "reactivated"
     UNLOCKED = "unlocked"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a change name, not a password
-    TOTP_RESET = "totp_reset"
+    TOTP_ENROLLED = "totp_enrolled"  # by its owner, or by the operator's CLI
+    TOTP_REMOVED = "totp_removed"  # by its owner
+    TOTP_RESET = "totp_reset"  # by an admin, for someone else
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - a change name, not a token
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - a change name, not a token
 

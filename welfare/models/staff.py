@@ -33,6 +33,9 @@ class Staff(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM sealed
+    # A seed being enrolled, sealed like totp_secret; it replaces totp_secret only once a code
+    # from it is confirmed, so starting an enrolment never switches the current factor off.
+    totp_pending_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     totp_last_step: Mapped[int | None]  # each code is usable once
     created_at: Mapped[datetime]
