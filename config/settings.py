@@ -26,6 +26,7 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "WELFARE_SCHEDULER_STALE_SECONDS": "age of the last good tick that fails /readyz (600)",
     "WELFARE_TRUSTED_PROXIES": "number of reverse proxies whose X-Forwarded-For is trusted (0)",
     "WELFARE_ARGON2_PROFILE": "password hashing cost: 'standard' (default) or 'fast' (tests only)",
+    "WELFARE_API_TOKEN_DAYS": "days a new API token stays valid before it expires (90; 1-730)",
     "WELFARE_RISK_LEVELS_FILE": "Ongi risk levels JSON; overrides config/risk_levels.json",
     "WELFARE_LADDERS_FILE": "escalation ladders JSON; overrides config/escalation_ladders.json",
 }
@@ -33,6 +34,8 @@ ENVIRONMENT: Final[dict[str, str]] = {
 VALID_ENVS: Final = ("development", "test", "production")
 DEV_SECRET_KEY: Final = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_LENGTH: Final = 32
+DEFAULT_API_TOKEN_LIFETIME: Final = timedelta(days=90)
+MAX_API_TOKEN_LIFETIME: Final = timedelta(days=730)  # a forgotten token must die some day
 
 
 class SettingsError(RuntimeError):
@@ -56,6 +59,7 @@ class Settings:
     scheduler_stale_after: timedelta = timedelta(seconds=600)
     trusted_proxies: int = 0
     argon2_profile: str = "standard"
+    api_token_lifetime: timedelta = DEFAULT_API_TOKEN_LIFETIME
     risk_levels_file: Path | None = None  # None: the file shipped in config/
     ladders_file: Path | None = None  # None: the file shipped in config/
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -104,6 +108,9 @@ class Settings:
             ),
             trusted_proxies=_int(env, "WELFARE_TRUSTED_PROXIES", 0),
             argon2_profile=env.get("WELFARE_ARGON2_PROFILE", "standard"),
+            api_token_lifetime=timedelta(
+                days=_int(env, "WELFARE_API_TOKEN_DAYS", DEFAULT_API_TOKEN_LIFETIME.days)
+            ),
             risk_levels_file=_optional_path(env, "WELFARE_RISK_LEVELS_FILE"),
             ladders_file=_optional_path(env, "WELFARE_LADDERS_FILE"),
         )
@@ -114,6 +121,10 @@ class Settings:
         """Refuse settings that are unsafe for the chosen environment."""
         if self.argon2_profile not in ("standard", "fast"):
             raise SettingsError("WELFARE_ARGON2_PROFILE must be 'standard' or 'fast'.")
+        if not timedelta(days=1) <= self.api_token_lifetime <= MAX_API_TOKEN_LIFETIME:
+            raise SettingsError(
+                f"WELFARE_API_TOKEN_DAYS must lie between 1 and {MAX_API_TOKEN_LIFETIME.days}."
+            )
         for name, path in (
             ("WELFARE_RISK_LEVELS_FILE", self.risk_levels_file),
             ("WELFARE_LADDERS_FILE", self.ladders_file),

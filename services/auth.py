@@ -1,4 +1,4 @@
-"""Logging in and out: password and TOTP checks, lockout, server-side sessions, API tokens."""
+"""Logging in and out: password and TOTP checks, re-authentication, lockout, sessions."""
 
 from __future__ import annotations
 
@@ -10,21 +10,19 @@ from typing import Any, cast
 
 import pyotp
 from argon2 import PasswordHasher
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from services import audit
 from welfare.crypto.passwords import verify_password
 from welfare.crypto.sealed import SealError, open_sealed, seal
 from welfare.database import session_keyring
-from welfare.errors import DomainError
-from welfare.models import Actor, ApiToken, Role, Staff, StaffSession
+from welfare.errors import DomainError, InvalidInput
+from welfare.models import Actor, Role, Staff, StaffSession
 from welfare.models.staff import SESSION_ABSOLUTE_TIMEOUT
 
-TOKEN_PREFIX = "gwf_"  # noqa: S105 - a marker that tells a token apart, not a secret
 TOUCH_INTERVAL = timedelta(seconds=30)  # how stale last_seen_at / last_used_at may get
 TOTP_PURPOSE = "staff-totp"
-TOTP_ISSUER = "Geumcheon Welfare"
 
 
 class AuthenticationFailed(DomainError):
@@ -79,7 +77,7 @@ def login(
         raise AuthenticationFailed
     ok = verify_password(hasher, staff.password_hash, password)
     if ok and staff.totp_enabled:
-        ok = otp is not None and _use_totp_code(session, staff, otp, now)
+        ok = otp is not None and use_totp_code(session, staff, otp, now)
     if (
         ok
         and require_totp_for_privileged
@@ -88,10 +86,7 @@ def login(
     ):
         ok = False  # supervisors and admins need TOTP in production (docs/security-model.md)
     if not ok:
-        staff.record_failed_login(now)
-        _security_event(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
-        if staff.is_locked(now):
-            _security_event(session, staff, "locked_out", ip=ip, request_id=request_id, now=now)
+        _count_failure(session, staff, "login_failed", ip=ip, request_id=request_id, now=now)
         session.commit()
         raise AuthenticationFailed
     staff.record_successful_login()
@@ -115,6 +110,71 @@ def login(
     _security_event(session, staff, "login", ip=ip, request_id=request_id, now=now, outcome="ok")
     session.commit()
     return LoginResult(staff=staff, session_token=token, session=row)
+
+
+class ReauthenticationFailed(InvalidInput):
+    """A logged-in member's password (or current code) was wrong; it counts toward lockout."""
+
+    code = "reauthentication_failed"
+
+    def __init__(self, field: str = "password") -> None:
+        super().__init__(
+            {field: ["비밀번호 또는 인증 코드가 올바르지 않습니다 (wrong password or code)"]}
+        )
+
+
+def reauthenticate(
+    session: Session,
+    *,
+    staff: Staff,
+    password: str,
+    otp: str | None,
+    now: datetime,
+    hasher: PasswordHasher,
+    ip: str | None = None,
+    request_id: str | None = None,
+    field: str = "password",
+    second_factor: bool = True,
+) -> None:
+    """Check that the member at the keyboard knows the password, and a current code where a
+    second factor is enrolled, before a sensitive change to their own account (a token, the
+    second factor, the password). A session cookie alone proves neither.
+
+    A failure is a login failure: it counts toward the lockout, locks the account at the
+    threshold and is recorded (`reauth_failed`); a locked account is refused without a check.
+    The failure is committed before ReauthenticationFailed is raised, so it outlives the 422.
+    `second_factor=False` checks the password alone (changing the password, which the second
+    factor still guards at the next login).
+    """
+    # Locked like a login, so concurrent attempts count one by one and a code is spent once.
+    session.refresh(staff, with_for_update=True)
+    ok = not staff.is_locked(now) and verify_password(hasher, staff.password_hash, password)
+    if ok and second_factor and staff.totp_enabled:
+        ok = otp is not None and use_totp_code(session, staff, otp, now)
+    if not ok:
+        _count_failure(session, staff, "reauth_failed", ip=ip, request_id=request_id, now=now)
+        session.commit()
+        raise ReauthenticationFailed(field)
+
+
+def _count_failure(
+    session: Session,
+    staff: Staff,
+    action: str,
+    *,
+    ip: str | None,
+    request_id: str | None,
+    now: datetime,
+) -> None:
+    """One failed login or re-authentication: counted, recorded, and a lock recorded too."""
+    if staff.is_locked(now):
+        _security_event(session, staff, action, ip=ip, request_id=request_id, now=now)
+        return
+    locked = staff.record_failed_login(now)
+    _security_event(session, staff, action, ip=ip, request_id=request_id, now=now)
+    if locked:
+        # Every lock is a security event of its own, so the monthly review lists it.
+        _security_event(session, staff, "locked_out", ip=ip, request_id=request_id, now=now)
 
 
 def _security_event(
@@ -170,88 +230,46 @@ def end_sessions(session: Session, *, staff_id: object, keep_session_id: object 
     return cast(CursorResult[Any], session.execute(stmt)).rowcount or 0
 
 
-# -- API tokens -------------------------------------------------------------------------------
-def issue_token(
-    session: Session, *, staff: Staff, label: str, now: datetime
-) -> tuple[str, ApiToken]:
-    """Create a bearer token; the plaintext is returned once and only its hash is stored."""
-    secret = secrets.token_urlsafe(32)
-    plaintext = TOKEN_PREFIX + secret
-    row = ApiToken(
-        staff_id=staff.id,
-        token_hash=token_digest(plaintext),
-        prefix=secret[:8],
-        label=label,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return plaintext, row
-
-
-def resolve_token(session: Session, *, token: str, now: datetime) -> tuple[ApiToken, Staff] | None:
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    staff = session.get(Staff, row.staff_id)
-    if staff is None or not staff.is_active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
-        row.last_used_at = now
-        session.commit()
-    return row, staff
-
-
-def revoke_tokens(session: Session, *, staff_id: object, now: datetime) -> None:
-    session.execute(
-        update(ApiToken)
-        .where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-
-
 # -- TOTP -------------------------------------------------------------------------------------
-def begin_totp_enrollment(session: Session, *, staff: Staff) -> str:
-    """Store a new (not yet enabled) TOTP seed and return its provisioning URI, shown once."""
-    secret = pyotp.random_base32()
-    staff.totp_secret = seal(
-        session_keyring(session), secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id)
-    )
-    staff.totp_enabled = False
-    staff.totp_last_step = None
-    session.commit()
-    return str(pyotp.TOTP(secret).provisioning_uri(name=staff.username, issuer_name=TOTP_ISSUER))
-
-
-def confirm_totp(session: Session, *, staff: Staff, code: str, now: datetime) -> bool:
-    if staff.totp_secret is None or not _use_totp_code(session, staff, code, now):
-        return False
-    staff.totp_enabled = True
-    session.commit()
-    return True
-
-
-def _use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> bool:
-    """Accept a code from the current or adjacent 30-second step, each step only once."""
-    code = code.strip()
-    # Only ASCII digits can match, and compare_digest raises TypeError on non-ASCII text.
-    if staff.totp_secret is None or not (code.isascii() and code.isdigit()):
-        return False
+def open_totp_secret(session: Session, staff: Staff, sealed: bytes) -> str | None:
+    """The TOTP seed sealed for this member, or None when it does not open (moved or altered)."""
     try:
-        secret = open_sealed(
-            session_keyring(session), staff.totp_secret, purpose=TOTP_PURPOSE, owner=str(staff.id)
+        return open_sealed(
+            session_keyring(session), sealed, purpose=TOTP_PURPOSE, owner=str(staff.id)
         ).decode()
     except SealError:
-        return False
+        return None
+
+
+def seal_totp_secret(session: Session, staff: Staff, secret: str) -> bytes:
+    return seal(
+        session_keyring(session), secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id)
+    )
+
+
+def totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second step (current or adjacent) whose code `code` is, or None."""
+    code = code.strip()
+    # Only ASCII digits can match, and compare_digest raises TypeError on non-ASCII text.
+    if not (code.isascii() and code.isdigit()):
+        return None
     totp = pyotp.TOTP(secret)
     for offset in (0, -1, 1):
         moment = now + timedelta(seconds=30 * offset)
-        step = int(totp.timecode(moment))
         if secrets.compare_digest(totp.at(moment), code):
-            if staff.totp_last_step is not None and step <= staff.totp_last_step:
-                return False  # replayed code
-            staff.totp_last_step = step
-            return True
-    return False
+            return int(totp.timecode(moment))
+    return None
+
+
+def use_totp_code(session: Session, staff: Staff, code: str, now: datetime) -> bool:
+    """Accept a code of the enrolled seed from the current or adjacent step, each step once."""
+    if staff.totp_secret is None:
+        return False
+    secret = open_totp_secret(session, staff, staff.totp_secret)
+    step = totp_step(secret, code, now) if secret is not None else None
+    if step is None:
+        return False
+    if staff.totp_last_step is not None and step <= staff.totp_last_step:
+        return False  # replayed code
+    staff.totp_last_step = step
+    return True

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.auth import TOTP_PURPOSE
@@ -120,16 +120,18 @@ def data_key_dependents(session: Session) -> dict[str, int]:
 
 
 def staff_secret_dependents(session: Session) -> dict[str, int]:
-    """How many staff secrets (TOTP seeds) are sealed under each master key."""
+    """How many staff secrets (TOTP seeds, enrolled or being enrolled) are sealed under each
+    master key."""
     counts: dict[str, int] = {}
-    for blob in session.scalars(select(Staff.totp_secret).where(Staff.totp_secret.is_not(None))):
-        if blob is None:  # excluded by the query; for the types
-            continue
-        try:
-            key_id = sealed_key_id(blob)
-        except SealError:
-            key_id = "(unreadable)"
-        counts[key_id] = counts.get(key_id, 0) + 1
+    for column in (Staff.totp_secret, Staff.totp_pending_secret):
+        for blob in session.scalars(select(column).where(column.is_not(None))):
+            if blob is None:  # excluded by the query; for the types
+                continue
+            try:
+                key_id = sealed_key_id(blob)
+            except SealError:
+                key_id = "(unreadable)"
+            counts[key_id] = counts.get(key_id, 0) + 1
     return counts
 
 
@@ -286,21 +288,27 @@ def rewrap_to_active_key(
 
 
 def reseal_staff_secrets(session: Session, keyring: Keyring) -> int:
-    """Seal every staff TOTP seed under the active master key (few rows: one transaction)."""
+    """Seal every staff TOTP seed (enrolled or being enrolled) under the active master key
+    (few rows: one transaction)."""
     moved = 0
     active = keyring.active.id
-    for member in session.scalars(select(Staff).where(Staff.totp_secret.is_not(None))):
-        blob = member.totp_secret
-        if blob is None:
-            continue
-        try:
-            if sealed_key_id(blob) == active:
+    sealed = or_(Staff.totp_secret.is_not(None), Staff.totp_pending_secret.is_not(None))
+    for member in session.scalars(select(Staff).where(sealed)):
+        for attribute in ("totp_secret", "totp_pending_secret"):
+            blob: bytes | None = getattr(member, attribute)
+            if blob is None:
                 continue
-            member.totp_secret = reseal(keyring, blob, purpose=TOTP_PURPOSE, owner=str(member.id))
-        except SealError:
-            log.warning("a staff secret could not be opened", extra={"staff_id": str(member.id)})
-            continue
-        moved += 1
+            try:
+                if sealed_key_id(blob) == active:
+                    continue
+                fresh = reseal(keyring, blob, purpose=TOTP_PURPOSE, owner=str(member.id))
+            except SealError:
+                log.warning(
+                    "a staff secret could not be opened", extra={"staff_id": str(member.id)}
+                )
+                continue
+            setattr(member, attribute, fresh)
+            moved += 1
     session.commit()
     return moved
 

@@ -1,4 +1,7 @@
-"""Staff administration: accounts, roles and dong scopes, deactivation, unlock, passwords."""
+"""Staff administration: accounts, roles and dong scopes, deactivation, unlock, passwords.
+
+Nobody changes their own role, dongs, active flag or lock (services.rights); granting a
+privileged role is recorded as a grant of its own, naming both parties."""
 
 from __future__ import annotations
 
@@ -11,13 +14,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import audit, auth
+from services import audit, auth, rights, tokens
 from services.conflicts import flush_or_conflict
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.reference import known_dong_codes
-from welfare.crypto.passwords import PasswordPolicyError, check_password_policy, verify_password
+from welfare.crypto.passwords import PasswordPolicyError, check_password_policy
 from welfare.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from welfare.models import Actor, ApiToken, Role, Staff
+from welfare.models import Actor, Role, Staff
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,59}$")
 STAFF_ROLES = frozenset(r for r in Role if r is not Role.SYSTEM)
@@ -70,7 +73,23 @@ def create_staff(
     session.add(staff)
     # Another request may create the same username between the check and this insert.
     flush_or_conflict(session, lambda: _refuse_taken(session, username))
-    _right_change(session, actor, staff, "created", before={}, after=_rights(staff))
+    rights.record(
+        session,
+        actor=actor,
+        staff=staff,
+        change="created",
+        before={},
+        after=rights.rights_of(staff),
+    )
+    if rights.is_privileged(parsed_role):
+        rights.record(
+            session,
+            actor=actor,
+            staff=staff,
+            change="role_granted",
+            before={},
+            after=rights.rights_of(staff),
+        )
     session.commit()
     return staff
 
@@ -109,22 +128,29 @@ def update_staff(
     dongs: Sequence[str] | None = None,
     display_name: str | None = None,
 ) -> Staff:
-    """Change role, scope or name; a role or scope change ends the member's sessions."""
+    """Change role, scope or name; a role or scope change ends the member's sessions.
+
+    Nobody changes their own role or dongs (403, recorded); their own name they may.
+    """
     staff = get_staff(session, staff_id)
-    if expected_version is not None and staff.version != expected_version:
-        raise PreconditionFailed
     errors: dict[str, list[str]] = {}
     parsed_role = _parse_role(role, errors) if role is not None else None
     if dongs is not None:
         _check_dongs(session, dongs, errors)
     if errors:
         raise InvalidInput(errors)
-    before = _rights(staff)
+    role_changes = parsed_role is not None and parsed_role != staff.role_enum
+    dongs_change = dongs is not None and sorted(set(dongs)) != staff.dongs
+    if role_changes or dongs_change:
+        rights.refuse_own(session, actor=actor, target_id=staff.id, what="role_or_dongs")
+    if expected_version is not None and staff.version != expected_version:
+        raise PreconditionFailed
+    before = rights.rights_of(staff)
     rights_changed = False
-    if parsed_role is not None and parsed_role != staff.role_enum:
+    if role_changes and parsed_role is not None:
         staff.role = str(parsed_role)
         rights_changed = True
-    if dongs is not None and sorted(set(dongs)) != staff.dongs:
+    if dongs_change and dongs is not None:
         staff.set_dongs(list(dongs))
         rights_changed = True
     if display_name is not None:
@@ -133,9 +159,14 @@ def update_staff(
     if rights_changed:
         auth.end_sessions(session, staff_id=staff.id)
         session.flush()
-        after = _rights(staff)
-        change = "role_changed" if before["role"] != after["role"] else "dongs_changed"
-        _right_change(session, actor, staff, change, before=before, after=after)
+        after = rights.rights_of(staff)
+        if before["role"] == after["role"]:
+            change = "dongs_changed"
+        elif rights.is_privileged(after["role"]):
+            change = "role_granted"  # explicit, so a review finds every grant of privilege
+        else:
+            change = "role_changed"
+        rights.record(session, actor=actor, staff=staff, change=change, before=before, after=after)
     session.commit()
     return staff
 
@@ -144,21 +175,32 @@ def deactivate_staff(
     session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime
 ) -> Staff:
     staff = get_staff(session, staff_id)
-    before = _rights(staff)
+    rights.refuse_own(session, actor=actor, target_id=staff.id, what="active_flag")
+    before = rights.rights_of(staff)
     staff.is_active = False
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id)
-    auth.revoke_tokens(session, staff_id=staff.id, now=now)
-    _right_change(session, actor, staff, "deactivated", before=before, after=_rights(staff))
+    tokens.revoke_all(session, staff_id=staff.id, now=now)
+    rights.record(
+        session,
+        actor=actor,
+        staff=staff,
+        change="deactivated",
+        before=before,
+        after=rights.rights_of(staff),
+    )
     session.commit()
     return staff
 
 
 def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: datetime) -> Staff:
+    """Lift a lockout; never one's own (that would let a stolen session keep guessing the
+    password through re-authentication)."""
     staff = get_staff(session, staff_id)
+    rights.refuse_own(session, actor=actor, target_id=staff.id, what="lock")
     staff.record_successful_login()
     staff.updated_at = now
-    _right_change(session, actor, staff, "unlocked", before={}, after={})
+    rights.record(session, actor=actor, staff=staff, change="unlocked", before={}, after={})
     session.commit()
     return staff
 
@@ -166,19 +208,30 @@ def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: da
 def change_password(
     session: Session,
     *,
-    staff_id: uuid.UUID,
+    actor: Actor,
     current_password: str,
     new_password: str,
     keep_session_id: uuid.UUID | None,
     hasher: PasswordHasher,
     now: datetime,
 ) -> None:
-    """Change one's own password; every other session of that member ends."""
-    staff = get_staff(session, staff_id)
-    if not verify_password(hasher, staff.password_hash, current_password):
-        raise InvalidInput(
-            {"current_password": ["현재 비밀번호가 틀립니다 (wrong current password)"]}
-        )
+    """Change one's own password; every other session of that member ends. A wrong current
+    password is a login failure: it counts toward the lockout and is recorded."""
+    if actor.staff_id is None:
+        raise NotFound
+    staff = get_staff(session, actor.staff_id)
+    auth.reauthenticate(
+        session,
+        staff=staff,
+        password=current_password,
+        otp=None,
+        now=now,
+        hasher=hasher,
+        ip=actor.ip,
+        request_id=actor.request_id,
+        field="current_password",
+        second_factor=False,
+    )
     errors: dict[str, list[str]] = {}
     _check_policy(new_password, staff.username, staff.display_name, errors, field="new_password")
     if errors:
@@ -187,7 +240,7 @@ def change_password(
     staff.password_changed_at = now
     staff.updated_at = now
     auth.end_sessions(session, staff_id=staff.id, keep_session_id=keep_session_id)
-    audit.record_access(session, actor=staff.actor(), action="password_changed")
+    audit.record_access(session, actor=actor, action="password_changed")
     session.commit()
 
 
@@ -219,63 +272,3 @@ def _check_policy(
         check_password_policy(password, username=username, display_name=display_name)
     except PasswordPolicyError as exc:
         errors[field] = [exc.message]
-
-
-def issue_token(
-    session: Session, *, actor: Actor | None, staff_id: uuid.UUID, label: str, now: datetime
-) -> tuple[str, ApiToken]:
-    member = get_staff(session, staff_id)
-    plaintext, token = auth.issue_token(session, staff=member, label=label, now=now)
-    _right_change(
-        session, actor, member, "token_issued", before={}, after={"token_prefix": token.prefix}
-    )
-    session.commit()
-    return plaintext, token
-
-
-def list_tokens(session: Session, *, staff_id: uuid.UUID) -> list[ApiToken]:
-    get_staff(session, staff_id)
-    return list(
-        session.scalars(
-            select(ApiToken).where(ApiToken.staff_id == staff_id).order_by(ApiToken.created_at)
-        )
-    )
-
-
-def revoke_token(
-    session: Session, *, actor: Actor, staff_id: uuid.UUID, token_id: uuid.UUID, now: datetime
-) -> None:
-    token = session.get(ApiToken, token_id)
-    if token is None or token.staff_id != staff_id:
-        raise NotFound
-    if token.revoked_at is None:
-        token.revoked_at = now
-        member = get_staff(session, staff_id)
-        _right_change(
-            session, actor, member, "token_revoked", before={"token_prefix": token.prefix}, after={}
-        )
-    session.commit()
-
-
-def _rights(staff: Staff) -> dict[str, object]:
-    return {"role": staff.role, "dongs": staff.dongs, "is_active": staff.is_active}
-
-
-def _right_change(
-    session: Session,
-    actor: Actor | None,
-    staff: Staff,
-    change: str,
-    *,
-    before: dict[str, object],
-    after: dict[str, object],
-) -> None:
-    """Every grant, change and revocation of access rights is kept 3 years (PIPA)."""
-    audit.record_right_change(
-        session,
-        actor=actor or Actor.system("cli"),
-        target_staff_id=staff.id,
-        change=change,
-        before=before,
-        after=after,
-    )

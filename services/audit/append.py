@@ -50,7 +50,8 @@ def record_access(
 
     `resident_ids` are the pseudonymous ids touched (for a search: those returned, never the
     terms). `category` defaults to `security` for authentication and integrity actions and to
-    `access` otherwise. A reveal or an export that succeeded needs a reason.
+    `access` otherwise. A reveal or an export that succeeded needs a reason. When the actor came
+    with an API token, the record names it (`token_id`, covered by the link hash).
 
     Call it as the last write before commit: from here to the end of the transaction the chain
     is locked (PostgreSQL advisory lock), so every other writer of access records waits.
@@ -81,6 +82,7 @@ def record_access(
         "request_id": _bounded(actor.request_id, 64, "request_id"),
         "reason": reason,
         "category": category.value,
+        "token_id": actor.token_id,
     }
     return _append(session, AuditEvent, values)
 
@@ -98,7 +100,8 @@ def record_right_change(
     """Append one grant, change or revocation of access rights to its own chain.
 
     `before`/`after` describe the rights (role, dongs, status, token ids), never secrets; sets
-    are stored as sorted lists so the record reads back exactly as it was hashed.
+    are stored as sorted lists so the record reads back exactly as it was hashed. The record
+    names the actor's API token when there was one.
     """
     try:
         change = RightChange(change)
@@ -114,6 +117,7 @@ def record_right_change(
         "after": _rights_state(after, "after"),
         "ip": _bounded(actor.ip, 45, "ip"),
         "request_id": _bounded(actor.request_id, 64, "request_id"),
+        "token_id": actor.token_id,
     }
     return _append(session, AccessRightChange, values)
 

@@ -22,6 +22,7 @@ def query_events(
     *,
     resident_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
+    token_id: uuid.UUID | None = None,
     action: AuditAction | str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -38,6 +39,8 @@ def query_events(
         conditions.append(_mentions_resident(session, resident_id))
     if staff_id is not None:
         conditions.append(AuditEvent.staff_id == staff_id)
+    if token_id is not None:
+        conditions.append(AuditEvent.token_id == token_id)
     if action is not None:
         try:
             conditions.append(AuditEvent.action == AuditAction(action).value)

@@ -51,8 +51,10 @@ def monthly_review(
 
     Per staff member: volume of access records, with outliers (above `outlier_factor` × median,
     or above median + `outlier_factor` × 1.4826 × MAD); out-of-hours access in the given
-    working hours (Asia/Seoul by default); out-of-scope attempts (access_denied); reveals and
-    exports, and exports without a reason. Counts and staff ids only, never personal data.
+    working hours (Asia/Seoul by default); out-of-scope and refused attempts (access_denied);
+    accounts locked after repeated failed logins (lockouts, by the locked account, whoever
+    guessed); reveals and exports, and exports without a reason. Counts and staff ids only,
+    never personal data.
     """
     hours = working_hours or WorkingHours()
     zone = ZoneInfo(hours.timezone)
@@ -83,7 +85,9 @@ def monthly_review(
         counts = per_staff.setdefault(staff_id, _empty_counts())
         if category == AuditCategory.ACCESS.value:
             counts["events"] += count
-        if action == AuditAction.ACCESS_DENIED.value:
+        if action == AuditAction.LOCKED_OUT.value:
+            counts["lockouts"] += count  # the account locked, not its owner's doing
+        elif action == AuditAction.ACCESS_DENIED.value:
             counts["access_denied"] += count
         elif action == AuditAction.REVEAL.value:
             counts["reveals"] += count
@@ -135,6 +139,7 @@ def monthly_review(
             "staff": len(per_staff),
             "out_of_hours": sum(c["out_of_hours"] for c in per_staff.values()),
             "access_denied": by_action.get(AuditAction.ACCESS_DENIED.value, 0),
+            "lockouts": by_action.get(AuditAction.LOCKED_OUT.value, 0),
             "reveals": by_action.get(AuditAction.REVEAL.value, 0),
             "exports": by_action.get(AuditAction.EXPORT.value, 0),
             "exports_without_reason": sum(c["exports_without_reason"] for c in per_staff.values()),
@@ -152,6 +157,7 @@ def monthly_review(
         },
         "out_of_hours": listing("out_of_hours"),
         "access_denied": listing("access_denied"),
+        "lockouts": listing("lockouts"),
         "reveals": listing("reveals"),
         "exports": listing("exports"),
         "per_staff": [
@@ -167,6 +173,7 @@ def _empty_counts() -> dict[str, int]:
         "events": 0,
         "out_of_hours": 0,
         "access_denied": 0,
+        "lockouts": 0,
         "reveals": 0,
         "exports": 0,
         "exports_without_reason": 0,

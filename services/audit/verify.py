@@ -226,7 +226,7 @@ def walk_chain(
     """Check the links first_seq..last_seq (or up to the last row present) and stop at the
     first bad one."""
     t = model.__table__
-    columns = [t.c[name] for name in (*model.HASHED_FIELDS, "prev_hash", "hash")]
+    columns = [t.c[name] for name in (*model.hashed_columns(), "prev_hash", "hash")]
     stmt = (
         select(*columns)
         .where(t.c.seq >= first_seq, t.c.seq <= last_seq)

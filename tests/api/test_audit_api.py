@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
@@ -80,7 +82,8 @@ def test_every_change_of_access_rights_is_kept_in_its_own_chain(app: Flask, logi
             )
         )
         assert audit.verify_chain(s, "access_rights").ok
-    assert [c.change for c in changes] == ["created", "role_changed", "deactivated"]
+    # counselor -> supervisor is a grant of a privileged role: recorded as such
+    assert [c.change for c in changes] == ["created", "role_granted", "deactivated"]
     assert changes[1].before["role"] == "counselor"
     assert changes[1].after["role"] == "supervisor"
     assert all(c.actor_staff_id == admin.staff.id for c in changes)
@@ -100,3 +103,17 @@ def test_a_review_month_the_calendar_cannot_bound_is_a_422(login_as: Any) -> Non
         response = supervisor.get(f"/api/v1/audit/review?month={month}")
         assert response.status_code == 422, (month, response.get_json())
         assert "month" in response.get_json()["errors"]
+
+
+def test_every_lockout_shows_up_in_the_monthly_review(login_as: Any, app: Flask) -> None:
+    member = make_staff(app, "counselor")
+    client = app.test_client()
+    for _ in range(5):
+        client.post("/api/v1/auth/login", json={"username": member.username, "password": "x" * 12})
+    supervisor = login_as("supervisor")
+    month = f"{datetime.now(ZoneInfo('Asia/Seoul')):%Y-%m}"
+    review = supervisor.get(f"/api/v1/audit/review?month={month}").get_json()
+    assert {"staff_id": str(member.id), "events": 1} in review["lockouts"]
+    assert review["totals"]["lockouts"] >= 1
+    mine = [p for p in review["per_staff"] if p["staff_id"] == str(member.id)]
+    assert mine[0]["lockouts"] == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 import pyotp
 import pytest
 from flask import Flask
@@ -13,7 +16,7 @@ from services import auth
 from tests.support.clock import Clock
 from tests.support.staff import PASSWORD, log_in, make_staff
 from welfare.crypto.sealed import open_sealed
-from welfare.models import Staff, StaffSession
+from welfare.models import AuditEvent, Staff, StaffSession
 from welfare.web import get_database, get_keyring
 
 LOGIN = "/api/v1/auth/login"
@@ -22,6 +25,17 @@ ME = "/api/v1/auth/me"
 
 def wrong_login(client: FlaskClient, username: str) -> TestResponse:
     return client.post(LOGIN, json={"username": username, "password": "not the password!"})
+
+
+def security_actions(app: Flask, staff_id: uuid.UUID) -> list[str]:
+    with get_database(app).new_session() as s:
+        return list(
+            s.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.staff_id == staff_id, AuditEvent.category == "security")
+                .order_by(AuditEvent.seq)
+            )
+        )
 
 
 def test_a_login_answers_the_staff_member_a_csrf_token_and_a_strict_cookie(app: Flask) -> None:
@@ -71,6 +85,62 @@ def test_a_locked_account_opens_again_after_thirty_minutes(app: Flask) -> None:
     )
 
 
+def test_one_wrong_password_after_an_expired_lock_does_not_lock_again(app: Flask) -> None:
+    clock = Clock().install(app)
+    member = make_staff(app, "counselor")
+    client = app.test_client()
+    for _ in range(5):
+        wrong_login(client, member.username)
+    clock.advance(minutes=31)
+    assert wrong_login(client, member.username).status_code == 401
+    login = {"username": member.username, "password": PASSWORD}
+    assert client.post(LOGIN, json=login).status_code == 200
+
+
+def test_after_an_expired_lock_five_new_failures_lock_again_and_each_lock_is_recorded(
+    app: Flask,
+) -> None:
+    clock = Clock().install(app)
+    member = make_staff(app, "counselor")
+    client = app.test_client()
+    for _ in range(5):
+        wrong_login(client, member.username)
+    clock.advance(minutes=31)
+    client = app.test_client()  # the guesser moves on to another address
+    client.environ_base["REMOTE_ADDR"] = "10.9.8.7"
+    for _ in range(4):
+        wrong_login(client, member.username)
+    login = {"username": member.username, "password": PASSWORD}
+    with get_database(app).new_session() as s:
+        assert s.get(Staff, member.id).is_locked(clock.now) is False  # type: ignore[union-attr]  # made above
+    wrong_login(client, member.username)
+    assert client.post(LOGIN, json=login).status_code == 401
+    assert security_actions(app, member.id).count("locked_out") == 2
+
+
+def test_a_wrong_current_password_counts_toward_the_lockout(app: Flask) -> None:
+    member = make_staff(app, "counselor")
+    client = log_in(app, member)
+    for _ in range(5):
+        changed = client.post(
+            "/api/v1/auth/password",
+            json={"current_password": "not the password!", "new_password": "a new passphrase 77"},
+        )
+        assert changed.status_code == 422
+        assert "current_password" in changed.get_json()["errors"]
+    login = {"username": member.username, "password": PASSWORD}
+    assert app.test_client().post(LOGIN, json=login).status_code == 401
+    actions = security_actions(app, member.id)
+    assert actions.count("reauth_failed") == 5
+    assert actions.count("locked_out") == 1
+    # Locked: even the right current password is refused until the lock ends.
+    right = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a new passphrase 77"},
+    )
+    assert right.status_code == 422
+
+
 def test_another_account_from_the_same_address_still_logs_in(app: Flask) -> None:
     locked = make_staff(app, "counselor")
     other = make_staff(app, "outreach")
@@ -94,15 +164,53 @@ def test_an_unknown_user_gets_the_same_status_and_body_as_a_wrong_password(app: 
 
 
 def test_the_address_limit_slows_guessing_across_accounts(app: Flask) -> None:
-    members = [make_staff(app, "counselor") for _ in range(3)]
+    members = [make_staff(app, "counselor") for _ in range(8)]
     client = app.test_client()
-    statuses = [wrong_login(client, members[i % 3].username).status_code for i in range(11)]
-    assert statuses[:10] == [401] * 10
-    assert statuses[10] == 429
-    assert (
-        client.post(LOGIN, json={"username": members[0].username, "password": PASSWORD}).status_code
-        == 429
-    )
+    statuses = [wrong_login(client, members[i % 8].username).status_code for i in range(31)]
+    assert statuses[:30] == [401] * 30
+    assert statuses[30] == 429
+    assert wrong_login(client, "somebody-else").status_code == 429
+
+
+def test_guessing_one_account_from_one_address_is_limited_before_the_others(app: Flask) -> None:
+    target, colleague = make_staff(app, "counselor"), make_staff(app, "outreach")
+    client = app.test_client()
+    statuses = [wrong_login(client, target.username).status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+    assert wrong_login(client, target.username.upper()).status_code == 429  # same account
+    login = {"username": colleague.username, "password": PASSWORD}
+    assert client.post(LOGIN, json=login).status_code == 200
+
+
+def test_a_busy_office_address_is_never_refused_a_correct_login(app: Flask) -> None:
+    """One NAT address for a whole dong center: colleagues' typos must not cost anyone else
+    their login, and correct logins never count toward any limit."""
+    office = [make_staff(app, "counselor") for _ in range(12)]
+    client = app.test_client()
+    statuses: list[int] = []
+    for _morning_and_afternoon in range(2):
+        for member in office:  # everyone mistypes once, then logs in
+            statuses.append(wrong_login(client, member.username).status_code)
+            login = {"username": member.username, "password": PASSWORD}
+            statuses.append(client.post(LOGIN, json=login).status_code)
+    assert statuses == [401, 200] * 24
+
+
+def test_many_correct_logins_from_one_address_are_never_limited(app: Flask) -> None:
+    member = make_staff(app, "counselor")
+    client = app.test_client()
+    login = {"username": member.username, "password": PASSWORD}
+    assert {client.post(LOGIN, json=login).status_code for _ in range(40)} == {200}
+
+
+def test_the_limiter_keys_hold_no_username(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    member = make_staff(app, "counselor", username="limit.canary")
+    client = app.test_client()
+    for _ in range(11):
+        wrong_login(client, member.username)
+    assert any("exceeded" in r.getMessage() for r in caplog.records)
+    assert all("limit.canary" not in f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
 
 
 def test_a_cookie_replayed_after_logout_gets_401(app: Flask) -> None:
@@ -206,7 +314,9 @@ def test_a_totp_code_is_needed_once_enrolled_and_works_only_once(app: Flask) -> 
     clock = Clock().install(app)
     member = make_staff(app, "supervisor")
     client = log_in(app, member)
-    uri = client.post("/api/v1/auth/totp").get_json()["provisioning_uri"]
+    uri = client.post("/api/v1/auth/totp", json={"password": PASSWORD}).get_json()[
+        "provisioning_uri"
+    ]
     totp = pyotp.parse_uri(uri)
     assert (
         client.post("/api/v1/auth/totp/confirm", json={"code": totp.at(clock.now)}).status_code
@@ -229,7 +339,8 @@ def test_a_totp_code_that_is_not_ascii_digits_is_just_wrong(app: Flask) -> None:
     clock = Clock().install(app)
     member = make_staff(app, "supervisor")
     client = log_in(app, member)
-    totp = pyotp.parse_uri(client.post("/api/v1/auth/totp").get_json()["provisioning_uri"])
+    begun = client.post("/api/v1/auth/totp", json={"password": PASSWORD})
+    totp = pyotp.parse_uri(begun.get_json()["provisioning_uri"])
     arabic = totp.at(clock.now).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     for code in ("é" * 6, arabic, "\x00" * 6):
         refused = client.post("/api/v1/auth/totp/confirm", json={"code": code})
@@ -247,10 +358,12 @@ def test_a_totp_code_that_is_not_ascii_digits_is_just_wrong(app: Flask) -> None:
 def test_the_totp_seed_is_stored_sealed(app: Flask) -> None:
     member = make_staff(app, "admin", dongs=())
     client = log_in(app, member)
-    uri = client.post("/api/v1/auth/totp").get_json()["provisioning_uri"]
+    uri = client.post("/api/v1/auth/totp", json={"password": PASSWORD}).get_json()[
+        "provisioning_uri"
+    ]
     secret = pyotp.parse_uri(uri).secret
     with get_database(app).new_session() as s:
-        sealed = s.get(Staff, member.id).totp_secret  # type: ignore[union-attr]  # just made
+        sealed = s.get(Staff, member.id).totp_pending_secret  # type: ignore[union-attr]  # just made
     assert sealed is not None
     assert secret.encode() not in sealed
     assert (

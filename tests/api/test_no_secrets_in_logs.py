@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 
@@ -53,16 +54,27 @@ def test_credentials_never_reach_the_logs(
         headers={"X-CSRF-Token": csrf},
         json={"current_password": "bad " + CANARY_PASSWORD, "new_password": "short"},
     )
-    token = admin_client.post(f"/api/v1/staff/{member_id}/tokens", json={}).get_json()["token"]
+    token = client.post(
+        "/api/v1/auth/tokens",
+        headers={"X-CSRF-Token": csrf},
+        json={"password": CANARY_NEW_PASSWORD, "label": "script"},
+    ).get_json()["token"]
     bearer = app.test_client()
     bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     bearer.get("/api/v1/auth/me")
     bearer.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}x"})
+    uri = client.post(
+        "/api/v1/auth/totp", headers={"X-CSRF-Token": csrf}, json={"password": CANARY_NEW_PASSWORD}
+    ).get_json()["provisioning_uri"]
+    totp_secret = pyotp.parse_uri(uri).secret
+    client.post("/api/v1/auth/totp/confirm", headers={"X-CSRF-Token": csrf}, json={"code": "1"})
+    admin_client.post(f"/api/v1/staff/{member_id}/tokens", json={})  # refused: a person
 
     text: Any = all_log_text(caplog, capsys)
     assert "request" in text  # the request log did run
-    for secret in (CANARY_PASSWORD, CANARY_NEW_PASSWORD, token, cookie, csrf):
+    for secret in (CANARY_PASSWORD, CANARY_NEW_PASSWORD, token, cookie, csrf, totp_secret):
         assert secret not in text
+    assert "canary.user" not in text  # the login limiter keys hold no username
 
 
 def test_a_logged_exception_shows_its_type_and_frames_but_never_its_message(

@@ -22,10 +22,10 @@ from services import care, cases, followup_queue, followups, ongi, residents
 from services.followups import Raise
 from tests.api.test_route_policies import routes
 from tests.support.casework import unique_rrn
-from tests.support.staff import DOKSAN1, GASAN, log_in, make_staff
+from tests.support.staff import DOKSAN1, GASAN, issue_cli_token, log_in, make_staff
 from welfare.api.policy import Policy, policy_for
 from welfare.database import Database
-from welfare.models import Actor, AuditEvent, Role
+from welfare.models import Actor, ApiToken, AuditEvent, Role, Staff
 
 T = TypeVar("T")
 
@@ -239,7 +239,29 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/api/v1/staff/<uuid:staff_id>/unlock",
         "/api/v1/staff/<uuid:staff_id>/tokens",
         "/api/v1/staff/<uuid:staff_id>/tokens/<uuid:token_id>",
+        "/api/v1/staff/<uuid:staff_id>/totp/reset",
     )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OwnFactory:
+    """How to name a record that belongs to one staff member (not to a dong): `make(app,
+    owner)` makes one of `owner`'s and returns the path parameters naming it."""
+
+    make: Callable[[Flask, Staff], Mapping[str, uuid.UUID]]
+    bodies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def own_token(app: Flask, owner: Staff) -> Mapping[str, uuid.UUID]:
+    _token, row = issue_cli_token(app, owner)
+    return {"token_id": row.id}
+
+
+# Routes with a record id that belongs to the caller's own account, scoped by owner instead of
+# dong: anyone else's record answers 404 and is recorded, like a record of another dong.
+OWN_RECORDS: dict[str, OwnFactory] = {
+    "/api/v1/auth/tokens/<uuid:token_id>": OwnFactory(own_token),
 }
 
 
@@ -249,8 +271,9 @@ def rules_with_a_record(app: Flask) -> set[str]:
 
 def test_every_route_with_a_path_parameter_has_an_out_of_scope_factory(app: Flask) -> None:
     named = rules_with_a_record(app)
-    assert sorted(named - FACTORIES.keys() - NOT_DONG_SCOPED.keys()) == []
-    assert sorted((FACTORIES.keys() | NOT_DONG_SCOPED.keys()) - named) == []  # no stale entries
+    covered = FACTORIES.keys() | NOT_DONG_SCOPED.keys() | OWN_RECORDS.keys()
+    assert sorted(named - covered) == []
+    assert sorted(covered - named) == []  # no stale entries
 
 
 def test_exempt_routes_are_closed_to_every_role_that_works_with_residents(app: Flask) -> None:
@@ -313,6 +336,33 @@ def test_staff_of_another_dong_get_404_on_every_route_that_names_a_record(
     assert wrong == []
     assert {rule for _, _, rule in checked} == set(FACTORIES)
     assert len(checked) >= 40
+
+
+def test_staff_get_404_on_every_route_that_names_someone_elses_own_record(
+    app: Flask, db: Database
+) -> None:
+    owner = make_staff(app, "counselor", (HOME,))
+    checked: list[tuple[str, str, str]] = []
+    wrong: list[tuple[str, str, str, int]] = []
+    for endpoint, method, rule in sorted(routes(app), key=lambda r: (r[2], r[1])):
+        if rule not in OWN_RECORDS:
+            continue
+        policy = policy_for(app, endpoint, method)
+        assert isinstance(policy, Policy)
+        factory = OWN_RECORDS[rule]
+        for role in sorted(policy.roles):
+            # Another member of the same role and dong: only ownership tells them apart.
+            caller = log_in(app, make_staff(app, str(role), (HOME,)))
+            url = concrete(rule, factory.make(app, owner))
+            before = denials(db)
+            response = caller.open(url, method=method, json=factory.bodies.get(method))
+            checked.append((str(role), method, rule))
+            if response.status_code != 404 or denials(db) != before + 1:
+                wrong.append((str(role), method, rule, response.status_code))
+    assert wrong == []
+    assert {rule for _, _, rule in checked} == set(OWN_RECORDS)
+    with db.new_session() as s:
+        assert all(t.revoked_at is None for t in s.scalars(select(ApiToken)))
 
 
 def test_the_matrix_fails_for_a_new_route_without_a_factory(app: Flask) -> None:

@@ -40,11 +40,11 @@ from schemathesis.checks import (
 from sqlalchemy import select
 
 from config import Settings
+from config.settings import DEFAULT_API_TOKEN_LIFETIME
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import ongi, residents
-from services import staff as staff_service
+from services import ongi, residents, tokens
 from tests.support.staff import GASAN, make_staff
 from welfare.api.policy import policy_for
 from welfare.app import create_app
@@ -112,8 +112,13 @@ class Caller:
 
 def _token(app: Flask, staff_id: uuid.UUID) -> tuple[str, uuid.UUID]:
     with get_database(app).new_session() as session:
-        token, row = staff_service.issue_token(
-            session, actor=None, staff_id=staff_id, label="schemathesis", now=datetime.now(UTC)
+        token, row = tokens.issue_token(
+            session,
+            actor=None,
+            staff_id=staff_id,
+            label="schemathesis",
+            now=datetime.now(UTC),
+            lifetime=DEFAULT_API_TOKEN_LIFETIME,
         )
     return token, row.id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from services import auth
 from services import staff as staff_service
+from tests.api.test_route_policies import routes
 from tests.support.staff import DOKSAN1, GASAN, PASSWORD, log_in, make_staff
-from welfare.models import ApiToken
+from welfare.models import AccessRightChange, ApiToken, AuditEvent, Staff
 from welfare.web import get_database
 
 ME = "/api/v1/auth/me"
@@ -147,7 +149,9 @@ def test_deactivation_ends_sessions_and_revokes_tokens(login_as: Any, app: Flask
     admin = login_as("admin", dongs=())
     member = make_staff(app, "counselor")
     members_client = log_in(app, member)
-    issued = admin.post(f"/api/v1/staff/{member.id}/tokens", json={"label": "script"}).get_json()
+    issued = members_client.post(
+        "/api/v1/auth/tokens", json={"password": PASSWORD, "label": "script"}
+    ).get_json()
     bearer = app.test_client()
     bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {issued['token']}"
     assert bearer.get(ME).status_code == 200
@@ -200,7 +204,7 @@ def test_tokens_are_shown_once_stored_hashed_and_revocable(login_as: Any, app: F
 
 def test_a_bearer_request_needs_no_csrf_header(login_as: Any, app: Flask) -> None:
     admin = login_as("admin", dongs=())
-    token = admin.post(f"/api/v1/staff/{admin.staff.id}/tokens", json={}).get_json()["token"]
+    token = admin.post("/api/v1/auth/tokens", json={"password": PASSWORD}).get_json()["token"]
     script = app.test_client()
     script.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     response = script.post("/api/v1/staff", json={"username": "bulk.import", "role": "gateway"})
@@ -210,3 +214,129 @@ def test_a_bearer_request_needs_no_csrf_header(login_as: Any, app: Flask) -> Non
 def test_non_admins_cannot_administer_staff(login_as: Any) -> None:
     for role in ("counselor", "outreach", "supervisor"):
         assert login_as(role).get("/api/v1/staff").status_code == 403
+
+
+# -- nobody changes their own rights -------------------------------------------------------------
+
+# Every staff-administration route and method, called by an admin on their own account: what it
+# sends and what it must answer. 403 means own_rights_change, with an access_denied record.
+# Generated coverage below fails when a route under /api/v1/staff/<id> is missing here.
+SELF_CALLS: dict[tuple[str, str], list[tuple[dict[str, Any] | None, int]]] = {
+    ("GET", "/api/v1/staff/<uuid:staff_id>"): [(None, 200)],
+    ("PATCH", "/api/v1/staff/<uuid:staff_id>"): [
+        ({"role": "counselor", "dongs": [GASAN, DOKSAN1]}, 403),
+        ({"role": "counselor"}, 403),
+        ({"dongs": [GASAN]}, 403),
+        ({"role": "admin", "dongs": [], "display_name": "관리자"}, 200),  # no rights change
+    ],
+    ("POST", "/api/v1/staff/<uuid:staff_id>/deactivate"): [(None, 403)],
+    ("POST", "/api/v1/staff/<uuid:staff_id>/unlock"): [(None, 403)],
+    ("POST", "/api/v1/staff/<uuid:staff_id>/totp/reset"): [(None, 403)],
+    ("GET", "/api/v1/staff/<uuid:staff_id>/tokens"): [(None, 200)],
+    ("POST", "/api/v1/staff/<uuid:staff_id>/tokens"): [({"label": "me"}, 403)],
+    # Revoking takes rights away; an admin may revoke their own (here: an unknown one).
+    ("DELETE", "/api/v1/staff/<uuid:staff_id>/tokens/<uuid:token_id>"): [(None, 404)],
+}
+
+
+def test_every_staff_route_has_a_self_call_expectation(app: Flask) -> None:
+    named = {(m, path) for _, m, path in routes(app) if "<uuid:staff_id>" in path}
+    assert sorted(named ^ SELF_CALLS.keys()) == []
+
+
+def test_an_admin_changes_none_of_their_own_rights_and_each_attempt_is_recorded(
+    app: Flask,
+) -> None:
+    admin = make_staff(app, "admin", dongs=())
+    client = log_in(app, admin)
+    wrong: list[tuple[str, str, Any, int]] = []
+    for (method, rule), calls in SELF_CALLS.items():
+        url = rule.replace("<uuid:staff_id>", str(admin.id)).replace(
+            "<uuid:token_id>", str(uuid.uuid4())
+        )
+        for body, expected in calls:
+            before = denials(app, admin.id)
+            etag = client.get(f"/api/v1/staff/{admin.id}").headers["ETag"]
+            response = client.open(url, method=method, json=body, headers={"If-Match": etag})
+            recorded = denials(app, admin.id) - before
+            if response.status_code != expected or recorded != (expected == 403):
+                wrong.append((method, rule, body, response.status_code))
+            elif expected == 403:
+                assert response.get_json()["code"] == "own_rights_change"
+                assert "본인" in response.get_json()["title"]
+    assert wrong == []
+    with get_database(app).new_session() as s:
+        member = s.get(Staff, admin.id)
+        assert member is not None
+        assert (member.role, member.dongs, member.is_active) == ("admin", [], True)
+
+
+def test_an_admin_cannot_make_themself_a_counselor_of_every_dong(app: Flask) -> None:
+    """The reported escalation: PATCH one's own account to a counselor role with any dongs,
+    then read notes and reveal RRNs as that counselor."""
+    admin = make_staff(app, "admin", dongs=())
+    client = log_in(app, admin)
+    etag = client.get(f"/api/v1/staff/{admin.id}").headers["ETag"]
+    response = client.patch(
+        f"/api/v1/staff/{admin.id}",
+        json={"role": "counselor", "dongs": [GASAN, DOKSAN1]},
+        headers={"If-Match": etag},
+    )
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "own_rights_change"
+    assert client.get("/api/v1/auth/me").get_json()["staff"]["role"] == "admin"
+    assert client.get("/api/v1/residents").status_code == 403
+
+
+def test_granting_a_privileged_role_is_recorded_with_both_parties(
+    login_as: Any, app: Flask
+) -> None:
+    admin = login_as("admin", dongs=())
+    created = admin.post(
+        "/api/v1/staff",
+        json={"username": "new.admin", "role": "admin", "password": "a perfectly fine passphrase"},
+    ).get_json()
+    member = make_staff(app, "counselor")
+    etag = admin.get(f"/api/v1/staff/{member.id}").headers["ETag"]
+    admin.patch(
+        f"/api/v1/staff/{member.id}", json={"role": "supervisor"}, headers={"If-Match": etag}
+    )
+    with get_database(app).new_session() as s:
+        grants = list(
+            s.scalars(
+                select(AccessRightChange)
+                .where(
+                    AccessRightChange.change == "role_granted",
+                    AccessRightChange.target_staff_id.in_([uuid.UUID(created["id"]), member.id]),
+                )
+                .order_by(AccessRightChange.seq)
+            )
+        )
+    assert [(g.target_staff_id, g.before.get("role"), g.after["role"]) for g in grants] == [
+        (uuid.UUID(created["id"]), None, "admin"),
+        (member.id, "counselor", "supervisor"),
+    ]
+    assert {(g.actor_staff_id, g.actor_role) for g in grants} == {(admin.staff.id, "admin")}
+
+
+def test_a_role_given_by_the_cli_is_recorded_as_granted_by_the_cli(app: Flask) -> None:
+    member = make_staff(app, "supervisor")
+    with get_database(app).new_session() as s:
+        grant = s.scalars(
+            select(AccessRightChange).where(
+                AccessRightChange.target_staff_id == member.id,
+                AccessRightChange.change == "role_granted",
+            )
+        ).one()
+    assert (grant.actor_staff_id, grant.actor_role, grant.request_id) == (None, "system", "cli")
+
+
+def denials(app: Flask, staff_id: uuid.UUID) -> int:
+    with get_database(app).new_session() as s:
+        return len(
+            s.scalars(
+                select(AuditEvent.id).where(
+                    AuditEvent.staff_id == staff_id, AuditEvent.action == "access_denied"
+                )
+            ).all()
+        )

@@ -84,7 +84,7 @@ def test_a_data_key_that_cannot_be_unwrapped_is_reported_and_the_run_goes_on(
         keys.retire(session, ring, row.master_key_id or "")
 
 
-def test_staff_totp_secrets_move_to_the_new_key_and_hold_the_old_one_until_they_do(
+def test_staff_totp_secrets_enrolled_or_pending_move_to_the_new_key_and_hold_the_old_one(
     session: Session,
 ) -> None:
     member = Staff(
@@ -100,21 +100,21 @@ def test_staff_totp_secrets_move_to_the_new_key_and_hold_the_old_one_until_they_
     )
     session.add(member)
     session.flush()
-    auth.begin_totp_enrollment(session, staff=member)
+    member.totp_secret = auth.seal_totp_secret(session, member, "JBSWY3DPEHPK3PXP")
+    member.totp_pending_secret = auth.seal_totp_secret(session, member, "KRSXG5CTMVRXEZLU")
+    session.flush()
     old_ring: Keyring = session.info[KEYRING_INFO]
-    assert member.totp_secret is not None
-    seed = open_sealed(
-        old_ring, member.totp_secret, purpose=auth.TOTP_PURPOSE, owner=str(member.id)
-    )
     ring = rotated(session)
-    with pytest.raises(RuleViolation, match="1 staff secrets"):
+    with pytest.raises(RuleViolation, match="2 staff secrets"):
         keys.retire(session, ring, old_ring.active.id)
-    assert keys.reseal_staff_secrets(session, ring) >= 1
-    assert sealed_key_id(member.totp_secret) == ring.active.id
-    assert (
-        open_sealed(ring, member.totp_secret, purpose=auth.TOTP_PURPOSE, owner=str(member.id))
-        == seed
-    )
+    assert keys.reseal_staff_secrets(session, ring) >= 2
+    for sealed, seed in (
+        (member.totp_secret, b"JBSWY3DPEHPK3PXP"),
+        (member.totp_pending_secret, b"KRSXG5CTMVRXEZLU"),
+    ):
+        assert sealed is not None
+        assert sealed_key_id(sealed) == ring.active.id
+        assert open_sealed(ring, sealed, purpose=auth.TOTP_PURPOSE, owner=str(member.id)) == seed
     keys.retire(session, ring, old_ring.active.id)
 
 

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask.testing import FlaskClient
 
+from config.settings import DEFAULT_API_TOKEN_LIFETIME
 from services import staff as staff_service
+from services import tokens
 from welfare.crypto.passwords import make_hasher
-from welfare.models import Staff
+from welfare.models import ApiToken, Staff
 from welfare.web import get_database
 
 PASSWORD = "correct horse battery staple"
@@ -54,11 +56,21 @@ def log_in(app: Flask, member: Staff, password: str = PASSWORD) -> FlaskClient:
     return client
 
 
-def token_client(app: Flask, member: Staff) -> FlaskClient:
+def issue_cli_token(app: Flask, member: Staff, now: datetime | None = None) -> tuple[str, ApiToken]:
+    """A token as the operator's `welfare tokens create` issues it (for any account)."""
     with get_database(app).new_session() as session:
-        token, _row = staff_service.issue_token(
-            session, actor=None, staff_id=member.id, label="test", now=datetime.now(UTC)
+        return tokens.issue_token(
+            session,
+            actor=None,
+            staff_id=member.id,
+            label="test",
+            now=now or datetime.now(UTC),
+            lifetime=DEFAULT_API_TOKEN_LIFETIME,
         )
+
+
+def token_client(app: Flask, member: Staff) -> FlaskClient:
+    token, _row = issue_cli_token(app, member)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from config import Settings, SettingsError
+from config.settings import ENVIRONMENT
 from welfare.crypto.keyring import Keyring, save_keyring
 
 
@@ -26,6 +28,17 @@ def test_postgres_urls_use_psycopg_3() -> None:
 def test_an_unknown_environment_is_refused() -> None:
     with pytest.raises(SettingsError, match="WELFARE_ENV"):
         Settings.from_env({"WELFARE_ENV": "staging"})
+
+
+def test_api_tokens_live_90_days_unless_configured_within_bounds() -> None:
+    assert Settings.from_env({}).api_token_lifetime == timedelta(days=90)
+    assert Settings.from_env({"WELFARE_API_TOKEN_DAYS": "30"}).api_token_lifetime == timedelta(
+        days=30
+    )
+    for bad in ("0", "731", "-1", "forever"):
+        with pytest.raises(SettingsError, match="WELFARE_API_TOKEN_DAYS"):
+            Settings.from_env({"WELFARE_API_TOKEN_DAYS": bad})
+    assert "WELFARE_API_TOKEN_DAYS" in ENVIRONMENT
 
 
 def test_a_non_numeric_setting_is_named() -> None:

@@ -10,6 +10,7 @@ from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
 from welfare.api import (
+    account,
     audit,
     auth,
     care,
@@ -82,6 +83,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (
         audit.blp,
         auth.blp,
+        account.blp,
         staff.blp,
         reference.blp,
         residents.blp,

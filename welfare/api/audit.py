@@ -22,6 +22,7 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Acce
 class EventArgs(PageArgs):
     resident_id = fields.UUID(load_default=None)
     staff_id = fields.UUID(load_default=None)
+    token_id = fields.UUID(load_default=None)
     action = fields.String(
         load_default=None, validate=validate.OneOf([a.value for a in AuditAction])
     )
@@ -42,6 +43,9 @@ class AuditEventOut(StrictSchema):
     request_id = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     category = fields.String()
+    token_id = fields.UUID(
+        allow_none=True, metadata={"description": "The API token the request came with"}
+    )
 
 
 class EventList(StrictSchema):

@@ -1,4 +1,4 @@
-"""Sessions: log in, log out, who am I, password change and TOTP enrollment."""
+"""Sessions: log in, log out, who am I, password change."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from welfare.api.problems import problem
 from welfare.api.schemas import StaffSummary, StrictSchema
 from welfare.api.security import (
     clear_session_cookie,
+    client_address,
+    client_address_and_username,
     client_ip,
     current_principal,
     hasher,
@@ -26,7 +28,16 @@ from welfare.web import db_session, get_settings, now, request_id
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Staff sessions")
 
-LOGIN_LIMIT = "10 per minute;100 per hour"  # per client address, failed attempts only
+# Failed logins only: a correct login never counts, so staff behind one office address (NAT)
+# are not refused for each other's typos. Per (address, username) the limit is tight (the
+# lockout also counts there); per address it is loose enough for an office, tight enough to slow
+# guessing across accounts.
+ACCOUNT_LOGIN_LIMIT = "10 per minute;30 per hour"
+ADDRESS_LOGIN_LIMIT = "30 per minute;300 per hour"
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
 
 
 class LoginIn(StrictSchema):
@@ -45,14 +56,6 @@ class PasswordChangeIn(StrictSchema):
     new_password = fields.String(required=True)
 
 
-class TotpEnrollmentOut(StrictSchema):
-    provisioning_uri = fields.String()
-
-
-class TotpConfirmIn(StrictSchema):
-    code = fields.String(required=True)
-
-
 def _login_failed_response() -> Response:
     # Identical for unknown users, wrong passwords, locked or deactivated accounts.
     return problem(
@@ -66,7 +69,8 @@ def _login_failed_response() -> Response:
 @blp.route("/login")
 class Login(MethodView):
     @public
-    @limiter.limit(LOGIN_LIMIT, deduct_when=lambda response: response.status_code == 401)
+    @limiter.limit(ADDRESS_LOGIN_LIMIT, key_func=client_address, deduct_when=_failed)
+    @limiter.limit(ACCOUNT_LOGIN_LIMIT, key_func=client_address_and_username, deduct_when=_failed)
     @blp.arguments(LoginIn)
     @blp.response(200, SessionOut)
     @blp.alt_response(401, description="Any failure: same body whether or not the user exists")
@@ -131,37 +135,15 @@ class Password(MethodView):
     @blp.arguments(PasswordChangeIn)
     @blp.response(204)
     def post(self, payload: dict[str, Any]) -> None:
-        """Change one's own password; every other session of this member ends."""
+        """Change one's own password; every other session of this member ends. A wrong
+        current password counts toward the lockout like a failed login."""
         principal = current_principal()
         staff.change_password(
             db_session(),
-            staff_id=principal.staff_id,
+            actor=principal.actor(),
             current_password=payload["current_password"],
             new_password=payload["new_password"],
             keep_session_id=principal.session_id,
             hasher=hasher(),
             now=now(),
         )
-
-
-@blp.route("/totp")
-class TotpEnrollment(MethodView):
-    @allow(*ANY_STAFF)
-    @blp.response(200, TotpEnrollmentOut)
-    def post(self) -> Any:
-        """Start TOTP enrollment; the URI (for an authenticator app) is shown once."""
-        member = staff.get_staff(db_session(), current_principal().staff_id)
-        return {"provisioning_uri": auth.begin_totp_enrollment(db_session(), staff=member)}
-
-
-@blp.route("/totp/confirm")
-class TotpConfirm(MethodView):
-    @allow(*ANY_STAFF)
-    @blp.arguments(TotpConfirmIn)
-    @blp.response(204)
-    def post(self, payload: dict[str, Any]) -> Any:
-        """Confirm enrollment with a first code; from then on login needs a code."""
-        member = staff.get_staff(db_session(), current_principal().staff_id)
-        if not auth.confirm_totp(db_session(), staff=member, code=payload["code"], now=now()):
-            return problem(422, errors={"code": ["코드가 맞지 않습니다 (wrong code)"]})
-        return None

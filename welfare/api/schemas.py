@@ -1,4 +1,4 @@
-"""Shared schema pieces: strict base schema, pagination and staff summaries."""
+"""Shared schema pieces: strict base schema, pagination, staff summaries and API tokens."""
 
 from __future__ import annotations
 
@@ -210,3 +210,44 @@ class StaffSummary(Schema):
     username = fields.String()
     role = fields.String()
     dongs = fields.List(fields.String())
+
+
+class TokenOut(StrictSchema):
+    """An API token as admins and its owner see it: never its secret, except `token` once."""
+
+    id = fields.UUID()
+    prefix = fields.String()
+    label = fields.String()
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    issued_by = fields.UUID(
+        allow_none=True, metadata={"description": "The issuing staff member; null: the CLI"}
+    )
+    issued_via = fields.String(metadata={"description": "admin, self, cli or legacy"})
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+    token = fields.String(metadata={"description": "Shown once, at creation"})
+
+
+class TokenList(StrictSchema):
+    items = fields.List(fields.Nested(TokenOut))
+
+
+def token_body(token: Any, plaintext: str | None = None) -> dict[str, Any]:
+    body = {
+        name: getattr(token, name)
+        for name in (
+            "id",
+            "prefix",
+            "label",
+            "created_at",
+            "expires_at",
+            "issued_by",
+            "issued_via",
+            "last_used_at",
+            "revoked_at",
+        )
+    }
+    if plaintext is not None:
+        body["token"] = plaintext
+    return body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 import uuid
@@ -16,7 +18,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from services import auth
+from services import auth, tokens
 from welfare.api.policy import policy_for
 from welfare.crypto.passwords import make_hasher
 from welfare.errors import Forbidden as DomainForbidden
@@ -42,8 +44,29 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
+def client_address() -> str:
+    """The login limiter's key per client address."""
+    return client_ip() or "unknown"
+
+
+def client_address_and_username() -> str:
+    """The login limiter's key per (client address, username): a keyed digest of the username,
+    so neither the limiter's storage nor its log lines ever hold a username."""
+    try:
+        body = request.get_json(silent=True)
+    except (RecursionError, ValueError):
+        # Bodies json cannot even decode (thousands of `[`, a 5000-digit number): keyed as no
+        # username here; the route answers them as malformed JSON (welfare.api.blueprint).
+        body = None
+    username = body.get("username") if isinstance(body, dict) else None
+    name = auth.normalize_username(username) if isinstance(username, str) else ""
+    key = get_settings().secret_key.encode()
+    digest = hmac.new(key, b"login-limit:" + name.encode("utf-8", "replace"), hashlib.sha256)
+    return f"{client_address()}|{digest.hexdigest()[:32]}"
+
+
 limiter = Limiter(
-    key_func=lambda: client_ip() or "unknown",
+    key_func=client_address,
     default_limits=[],
     headers_enabled=True,
     strategy="moving-window",
@@ -61,6 +84,7 @@ class Principal(UserMixin):  # type: ignore[misc]  # flask-login ships no types:
     via: str  # "session" or "token"
     session_id: uuid.UUID | None = None
     csrf_token: str | None = None
+    token_id: uuid.UUID | None = None  # named in every access record made with the token
 
     def get_id(self) -> str:
         return str(self.staff_id)
@@ -76,6 +100,7 @@ class Principal(UserMixin):  # type: ignore[misc]  # flask-login ships no types:
             dongs=frozenset(self.dongs),
             ip=client_ip(),
             request_id=request_id(),
+            token_id=self.token_id,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -129,10 +154,10 @@ def _load_principal(_request: Any) -> Principal | None:
     session = db_session()
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        found = auth.resolve_token(session, token=header[7:].strip(), now=now())
+        found = tokens.resolve_token(session, token=header[7:].strip(), now=now())
         if found is None:
             return None
-        _token, staff = found
+        token, staff = found
         g.staff_id = str(staff.id)
         return Principal(
             staff_id=staff.id,
@@ -140,6 +165,7 @@ def _load_principal(_request: Any) -> Principal | None:
             role=staff.role_enum,
             dongs=tuple(staff.dongs),
             via="token",
+            token_id=token.id,
         )
     cookie = request.cookies.get(session_cookie_name())
     if not cookie:

@@ -1,4 +1,5 @@
-"""Staff administration for admins: accounts, roles, dong scopes, unlock, API tokens."""
+"""Staff administration for admins: accounts, roles, dong scopes, unlock, gateway tokens,
+second-factor resets; never on one's own account's rights."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from services import auth
+from services import second_factor, tokens
 from services import staff as staff_service
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import allow
-from welfare.api.schemas import PageArgs, StrictSchema
+from welfare.api.schemas import PageArgs, StrictSchema, TokenList, TokenOut, token_body
 from welfare.api.security import current_actor, hasher
 from welfare.models import Role, Staff
-from welfare.web import db_session, now
+from welfare.web import db_session, get_settings, now
 
 blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff", description="Staff administration")
 
@@ -59,20 +60,6 @@ class StaffUpdateIn(StrictSchema):
 
 class TokenCreateIn(StrictSchema):
     label = fields.String(load_default="", validate=validate.Length(max=100))
-
-
-class TokenOut(StrictSchema):
-    id = fields.UUID()
-    prefix = fields.String()
-    label = fields.String()
-    created_at = fields.DateTime()
-    last_used_at = fields.DateTime(allow_none=True)
-    revoked_at = fields.DateTime(allow_none=True)
-    token = fields.String(metadata={"description": "Shown once, at creation"})
-
-
-class TokenList(StrictSchema):
-    items = fields.List(fields.Nested(TokenOut))
 
 
 def staff_body(member: Staff) -> dict[str, Any]:
@@ -162,35 +149,46 @@ class StaffUnlock(MethodView):
         return staff_body(member)
 
 
+@blp.route("/<uuid:staff_id>/totp/reset")
+class StaffTotpReset(MethodView):
+    @allow(Role.ADMIN)
+    @blp.response(200, StaffOut)
+    @blp.alt_response(403, description="One's own factor: its owner removes it, re-authenticated")
+    def post(self, staff_id: uuid.UUID) -> Any:
+        """Remove someone else's second factor (a lost phone); recorded as a right change. In
+        production a supervisor or admin then enrols again through `welfare staff totp`."""
+        member = second_factor.reset(
+            db_session(), actor=current_actor(), staff_id=staff_id, now=now()
+        )
+        return staff_body(member)
+
+
 @blp.route("/<uuid:staff_id>/tokens")
 class StaffTokens(MethodView):
     @allow(Role.ADMIN)
     @blp.response(200, TokenList)
     def get(self, staff_id: uuid.UUID) -> Any:
-        """The member's API tokens (never the secrets)."""
-        return {"items": staff_service.list_tokens(db_session(), staff_id=staff_id)}
+        """The member's API tokens (never the secrets), with who issued each and when it
+        expires."""
+        return {
+            "items": [token_body(t) for t in tokens.list_tokens(db_session(), staff_id=staff_id)]
+        }
 
     @allow(Role.ADMIN)
     @blp.arguments(TokenCreateIn)
     @blp.response(201, TokenOut)
+    @blp.alt_response(403, description="Not a gateway account: a person issues their own")
     def post(self, payload: dict[str, Any], staff_id: uuid.UUID) -> Any:
-        """Issue a token; the response is the only time it is shown."""
-        plaintext, token = staff_service.issue_token(
+        """Issue a token for a gateway account; the response is the only time it is shown."""
+        plaintext, token = tokens.issue_token(
             db_session(),
             actor=current_actor(),
             staff_id=staff_id,
             label=payload["label"],
             now=now(),
+            lifetime=get_settings().api_token_lifetime,
         )
-        return {
-            "id": token.id,
-            "prefix": token.prefix,
-            "label": token.label,
-            "created_at": token.created_at,
-            "last_used_at": None,
-            "revoked_at": None,
-            "token": plaintext,
-        }
+        return token_body(token, plaintext)
 
 
 @blp.route("/<uuid:staff_id>/tokens/<uuid:token_id>")
@@ -199,9 +197,9 @@ class StaffToken(MethodView):
     @blp.response(204)
     def delete(self, staff_id: uuid.UUID, token_id: uuid.UUID) -> None:
         """Revoke a token at once."""
-        staff_service.revoke_token(
+        tokens.revoke_token(
             db_session(), actor=current_actor(), staff_id=staff_id, token_id=token_id, now=now()
         )
 
 
-__all__ = ["auth", "blp"]
+__all__ = ["blp"]

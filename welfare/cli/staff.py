@@ -1,4 +1,4 @@
-"""`welfare staff` and `welfare tokens`: create accounts and issue API tokens."""
+"""`welfare staff` and `welfare tokens`: accounts, second factors, API tokens."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from datetime import UTC, datetime
 import click
 from flask.cli import with_appcontext
 
+from services import second_factor
 from services import staff as staff_service
+from services import tokens as tokens_service
 from services.staff import STAFF_ROLES
 from welfare.cli.errors import fail
 from welfare.crypto.passwords import make_hasher
 from welfare.errors import DomainError
 from welfare.web import get_database, get_settings
+
+TOTP_ATTEMPTS = 3  # a mistyped code may be tried again; the secret shown stays the same
 
 
 @click.group()
@@ -55,6 +59,41 @@ def staff_create(
     click.echo(str(member.id))
 
 
+@staff.command("totp")
+@click.argument("username")
+@with_appcontext
+def staff_totp(username: str) -> None:
+    """Enrol a second factor (TOTP) for a staff member, e.g. a supervisor or admin before their
+    first production login. Prints the otpauth URI and the secret once, then asks for a current
+    code from the authenticator app; nothing changes until a code matches."""
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.get_staff_by_username(session, username)
+            member_id, name, is_gateway = member.id, member.username, member.role == "gateway"
+    except DomainError as exc:
+        fail(exc)
+    if is_gateway:
+        raise click.UsageError("a gateway account logs in with a token, not a second factor")
+    secret = second_factor.new_secret()
+    click.echo(second_factor.provisioning_uri(secret, name))
+    click.echo(f"secret: {secret}")
+    for _attempt in range(TOTP_ATTEMPTS):
+        code = click.prompt("인증 앱의 현재 코드 (current code)", err=True)
+        try:
+            with get_database().new_session() as session:
+                enrolled = second_factor.enrol_by_operator(
+                    session, staff_id=member_id, secret=secret, code=code, now=datetime.now(UTC)
+                )
+        except DomainError as exc:
+            fail(exc)
+        if enrolled:
+            click.echo("2단계 인증이 등록되었습니다 (second factor enrolled)", err=True)
+            return
+        click.echo("코드가 맞지 않습니다 (wrong code)", err=True)
+    click.echo("welfare: 등록하지 않았습니다 (nothing enrolled: no code matched)", err=True)
+    sys.exit(1)
+
+
 @click.group()
 def tokens() -> None:
     """API tokens for gateways and scripts."""
@@ -69,8 +108,13 @@ def tokens_create(username: str, label: str) -> None:
     try:
         with get_database().new_session() as session:
             member = staff_service.get_staff_by_username(session, username)
-            plaintext, _token = staff_service.issue_token(
-                session, actor=None, staff_id=member.id, label=label, now=datetime.now(UTC)
+            plaintext, _token = tokens_service.issue_token(
+                session,
+                actor=None,
+                staff_id=member.id,
+                label=label,
+                now=datetime.now(UTC),
+                lifetime=get_settings().api_token_lifetime,
             )
     except DomainError as exc:
         fail(exc)

@@ -48,7 +48,7 @@ from welfare.models.ongi import (
 )
 from welfare.models.reference import Dong
 from welfare.models.resident import DataKey, HouseholdType, Resident, ResidentStatus
-from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession
+from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession, TokenIssuer
 from welfare.models.system import SchedulerLease, SchedulerRun, SystemMarker
 
 __all__ = [
@@ -100,6 +100,7 @@ __all__ = [
     "StaffDong",
     "StaffSession",
     "SystemMarker",
+    "TokenIssuer",
     "UTCDateTime",
     "Urgency",
     "utcnow",

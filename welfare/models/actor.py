@@ -25,6 +25,7 @@ class Actor:
     dongs: frozenset[str] = field(default_factory=frozenset)
     ip: str | None = None
     request_id: str | None = None
+    token_id: uuid.UUID | None = None  # the API token the request came with, if any
 
     @classmethod
     def system(cls, purpose: str = "scheduler") -> Actor:

@@ -52,6 +52,9 @@ class AuditAction(StrEnum):
     LOGOUT = "logout"
     LOCKED_OUT = "locked_out"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an action name, not a password
+    REAUTH_FAILED = "reauth_failed"  # a wrong password or code to confirm an account change
+    TOTP_ENROLLED = "totp_enrolled"  # a second factor enrolled or replaced
+    TOTP_REMOVED = "totp_removed"  # a second factor removed (by its owner or reset by an admin)
 
     @property
     def is_security(self) -> bool:
@@ -72,6 +75,9 @@ SECURITY_ACTIONS = frozenset(
         AuditAction.LOGOUT,
         AuditAction.LOCKED_OUT,
         AuditAction.PASSWORD_CHANGED,
+        AuditAction.REAUTH_FAILED,
+        AuditAction.TOTP_ENROLLED,
+        AuditAction.TOTP_REMOVED,
     }
 )
 
@@ -93,12 +99,15 @@ class RightChange(StrEnum):
 
     CREATED = "created"
     ROLE_CHANGED = "role_changed"
+    ROLE_GRANTED = "role_granted"  # supervisor or admin given, at creation or later
     DONGS_CHANGED = "dongs_changed"
     DEACTIVATED = "deactivated"
     REACTIVATED = "reactivated"
     UNLOCKED = "unlocked"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a change name, not a password
-    TOTP_RESET = "totp_reset"
+    TOTP_ENROLLED = "totp_enrolled"  # by its owner, or by the operator's CLI
+    TOTP_REMOVED = "totp_removed"  # by its owner
+    TOTP_RESET = "totp_reset"  # by an admin, for someone else
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - a change name, not a token
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - a change name, not a token
 
@@ -111,6 +120,10 @@ class ChainedRecord(Base):
     CHAIN: ClassVar[AuditChain]
     # The fields covered by the link hash, besides prev_hash (which is hashed as the prefix).
     HASHED_FIELDS: ClassVar[tuple[str, ...]]
+    # Fields added after records were first written: hashed only when set, so every record
+    # written before a field existed (where it reads back as null) hashes exactly as it did.
+    # A value set later, or cleared later, changes the hash like any other rewrite.
+    OPTIONAL_HASHED_FIELDS: ClassVar[tuple[str, ...]] = ("token_id",)
 
     # sort_order puts the chain position first and the links last in every table.
     id: Mapped[UUIDPk] = mapped_column(sort_order=-3)
@@ -118,6 +131,8 @@ class ChainedRecord(Base):
     at: Mapped[datetime] = mapped_column(sort_order=-1)
     ip: Mapped[str | None] = mapped_column(String(45), sort_order=1)
     request_id: Mapped[str | None] = mapped_column(String(64), sort_order=1)
+    # The API token the actor came with (None for a session, the CLI or the system).
+    token_id: Mapped[uuid.UUID | None] = mapped_column(sort_order=1)
     prev_hash: Mapped[str] = mapped_column(String(64), sort_order=2)
     hash: Mapped[str] = mapped_column(String(64), sort_order=2)
 
@@ -126,8 +141,16 @@ class ChainedRecord(Base):
         """The fields one link's hash covers, from the values being inserted or from a streamed
         result row; welfare.crypto.chain turns them into canonical bytes."""
         fields = {name: values[name] for name in cls.HASHED_FIELDS}
+        for name in cls.OPTIONAL_HASHED_FIELDS:
+            if values.get(name) is not None:
+                fields[name] = values[name]
         fields["chain"] = cls.CHAIN.value
         return cls._normalize(fields)
+
+    @classmethod
+    def hashed_columns(cls) -> tuple[str, ...]:
+        """Every column a link's hash may cover (what verifying a chain has to read)."""
+        return (*cls.HASHED_FIELDS, *cls.OPTIONAL_HASHED_FIELDS)
 
     @classmethod
     def _normalize(cls, fields: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,6 +33,9 @@ class Staff(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM sealed
+    # A seed being enrolled, sealed like totp_secret; it replaces totp_secret only once a code
+    # from it is confirmed, so starting an enrolment never switches the current factor off.
+    totp_pending_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     totp_last_step: Mapped[int | None]  # each code is usable once
     created_at: Mapped[datetime]
@@ -61,10 +65,20 @@ class Staff(Base):
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
 
-    def record_failed_login(self, now: datetime) -> None:
+    def record_failed_login(self, now: datetime) -> bool:
+        """Count one failure (a login or a re-authentication); True when it locks the account.
+
+        A lock that has run out starts the count afresh: otherwise the count would stay at the
+        threshold and a single wrong password after the lock would lock the account again.
+        """
+        if self.locked_until is not None and self.locked_until <= now:
+            self.failed_logins = 0
+            self.locked_until = None
         self.failed_logins += 1
-        if self.failed_logins >= LOCKOUT_THRESHOLD:
+        if self.failed_logins >= LOCKOUT_THRESHOLD and not self.is_locked(now):
             self.locked_until = now + LOCKOUT_DURATION
+            return True
+        return False
 
     def record_successful_login(self) -> None:
         self.failed_logins = 0
@@ -110,8 +124,19 @@ class StaffSession(Base):
         return now < self.expires_at and now - self.last_seen_at < SESSION_IDLE_TIMEOUT
 
 
+class TokenIssuer(StrEnum):
+    """How a token came to be: this decides whether a person may use it (docs/security-model.md,
+    "API tokens: nobody acts in another person's name")."""
+
+    ADMIN = "admin"  # an admin, through the API, for a gateway account
+    SELF = "self"  # a person, for themself, after re-authenticating
+    CLI = "cli"  # the operator, on the server (`welfare tokens create`)
+    LEGACY = "legacy"  # issued before issuers were recorded (migration 0006)
+
+
 class ApiToken(Base):
-    """A bearer token for a gateway or script; only its hash is stored, shown once at issue."""
+    """A bearer token for a gateway (or a person's own script); only its hash is stored, shown
+    once at issue. It expires, and names who issued it and how."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (Index("ix_api_tokens_staff_id", "staff_id"),)
@@ -122,5 +147,11 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(12))  # lets admins tell tokens apart
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issued_by: Mapped[uuid.UUID | None]  # the issuing staff member; None for the CLI (or legacy)
+    issued_via: Mapped[str] = mapped_column(String(10))  # a TokenIssuer
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
