@@ -15,6 +15,12 @@ PYTEST_ARGS ?=
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo ""
+	@echo "Variables (make run PORT=8080 HOST=0.0.0.0):"
+	@echo "  HOST=$(HOST)  PORT=$(PORT)  where make run serves"
+	@echo "  WELFARE_TEST_DATABASE_URL=$(WELFARE_TEST_DATABASE_URL)"
+	@echo "                 the PostgreSQL leg of make test (creates and drops its own databases)"
+	@echo "  PYTEST_ARGS     extra pytest arguments, e.g. PYTEST_ARGS='-k cursors -x'"
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "==> installing into $(VENV) (pinned by constraints.txt)"

@@ -205,6 +205,38 @@ def unlock_staff(session: Session, *, actor: Actor, staff_id: uuid.UUID, now: da
     return staff
 
 
+def reset_password(
+    session: Session,
+    *,
+    actor: Actor,
+    staff_id: uuid.UUID,
+    new_password: str,
+    hasher: PasswordHasher,
+    now: datetime,
+) -> Staff:
+    """Set a forgotten password (the operator's CLI, or an admin for someone else): the policy
+    applies, the lockout lifts, every session of the member ends, and the rights chain keeps it.
+    Never one's own: one's own password changes with the current one (`change_password`)."""
+    staff = get_staff(session, staff_id)
+    rights.refuse_own(session, actor=actor, target_id=staff.id, what="password_reset")
+    if staff.role_enum is Role.GATEWAY:
+        raise InvalidInput(
+            {"username": ["게이트웨이는 비밀번호가 없습니다 (gateways have no password)"]}
+        )
+    errors: dict[str, list[str]] = {}
+    _check_policy(new_password, staff.username, staff.display_name, errors)
+    if errors:
+        raise InvalidInput(errors)
+    staff.password_hash = hasher.hash(new_password)
+    staff.password_changed_at = now
+    staff.record_successful_login()  # a reset also lifts a lockout
+    staff.updated_at = now
+    auth.end_sessions(session, staff_id=staff.id)
+    rights.record(session, actor=actor, staff=staff, change="password_reset", before={}, after={})
+    session.commit()
+    return staff
+
+
 def change_password(
     session: Session,
     *,

@@ -157,3 +157,78 @@ def test_tokens_create_records_the_cli_as_issuer_and_sets_an_expiry(
     assert (token.issued_by, token.issued_via) == (None, "cli")
     assert token.expires_at - token.created_at == timedelta(days=90)
     assert (change.actor_role, change.request_id) == ("system", "cli")
+
+
+def test_reset_password_sets_a_new_one_ends_sessions_lifts_a_lock_and_is_recorded(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    from tests.support.staff import log_in
+
+    member = make_staff(app, "counselor", (GASAN,))
+    old_session = log_in(app, member)
+    for _ in range(5):  # locked out by failed logins
+        app.test_client().post(
+            "/api/v1/auth/login", json={"username": member.username, "password": "wrong-" * 3}
+        )
+    new = "a brand new passphrase for monday"
+    result = runner.invoke(
+        args=["staff", "reset-password", member.username, "--password-stdin"], input=new + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert new not in result.output
+    assert old_session.get("/api/v1/auth/me").status_code == 401  # sessions ended
+    fresh = app.test_client()
+    ok = fresh.post("/api/v1/auth/login", json={"username": member.username, "password": new})
+    assert ok.status_code == 200  # the lock was lifted, the new password works
+    with get_database(app).new_session() as s:
+        changes = s.scalars(
+            select(AccessRightChange.change).where(AccessRightChange.target_staff_id == member.id)
+        ).all()
+    assert "password_reset" in changes
+
+
+def test_reset_password_without_stdin_prints_a_generated_one_once(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    member = make_staff(app, "outreach", (GASAN,))
+    result = runner.invoke(args=["staff", "reset-password", member.username])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("new password (shown once):")[1].strip()
+    login = app.test_client().post(
+        "/api/v1/auth/login", json={"username": member.username, "password": password}
+    )
+    assert login.status_code == 200
+
+
+def test_reset_password_refuses_a_weak_one_and_an_unknown_user(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    member = make_staff(app, "counselor", (GASAN,))
+    weak = runner.invoke(
+        args=["staff", "reset-password", member.username, "--password-stdin"], input="short\n"
+    )
+    assert weak.exit_code == 1 and "password" in weak.output
+    unknown = runner.invoke(args=["staff", "reset-password", "nobody.here"])
+    assert unknown.exit_code == 1
+
+
+def test_unlock_lifts_a_lockout(runner: FlaskCliRunner, app: Flask) -> None:
+    member = make_staff(app, "counselor", (GASAN,))
+    for _ in range(5):
+        app.test_client().post(
+            "/api/v1/auth/login", json={"username": member.username, "password": "wrong-" * 3}
+        )
+    assert (
+        app.test_client()
+        .post("/api/v1/auth/login", json={"username": member.username, "password": PASSWORD})
+        .status_code
+        == 401
+    )
+    result = runner.invoke(args=["staff", "unlock", member.username])
+    assert result.exit_code == 0, result.output
+    assert (
+        app.test_client()
+        .post("/api/v1/auth/login", json={"username": member.username, "password": PASSWORD})
+        .status_code
+        == 200
+    )

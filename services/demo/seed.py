@@ -201,7 +201,7 @@ def _seed_staff(
             username=account.username,
             role=account.role,
             dongs=list(account.dongs),
-            display_name=f"데모 {account.role}",
+            display_name=_display_name(account, dongs),
             password=password,
             hasher=hasher,
             now=now,
@@ -209,6 +209,22 @@ def _seed_staff(
         district.accounts.append(account)
     district.password = password if district.accounts else None
     district.counts["staff"] = len(district.accounts)
+
+
+ROLE_LABELS = {
+    "admin": "관리자",
+    "supervisor": "팀장",
+    "counselor": "상담관",
+    "outreach": "방문인력",
+}
+
+
+def _display_name(account: DemoAccount, dongs: dict[str, str]) -> str:
+    """What a colleague sees in the team directory: the dong and the job, e.g. 가산동 상담관."""
+    label = ROLE_LABELS.get(account.role, account.role)
+    if len(account.dongs) == 1:
+        return f"{dongs[account.dongs[0]]} {label} (데모)"
+    return f"{label} (데모)"
 
 
 def fictional_residents(

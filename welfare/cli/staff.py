@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from services.staff import STAFF_ROLES
 from welfare.cli.errors import fail
 from welfare.crypto.passwords import make_hasher
 from welfare.errors import DomainError
+from welfare.models import Actor
 from welfare.web import get_database, get_settings
 
 TOTP_ATTEMPTS = 3  # a mistyped code may be tried again; the secret shown stays the same
@@ -57,6 +59,49 @@ def staff_create(
     except DomainError as exc:
         fail(exc)
     click.echo(str(member.id))
+
+
+@staff.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input")
+@with_appcontext
+def staff_reset_password(username: str, password_stdin: bool) -> None:
+    """Set a new password for USERNAME (a forgotten one): ends their sessions, lifts a lockout,
+    and is recorded in the rights chain. Without --password-stdin, a random one is made and
+    printed once, to hand over in person."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else secrets.token_urlsafe(12)
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.get_staff_by_username(session, username)
+            staff_service.reset_password(
+                session,
+                actor=Actor.system("cli"),
+                staff_id=member.id,
+                new_password=password,
+                hasher=make_hasher(get_settings().argon2_profile),
+                now=datetime.now(UTC),
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"password reset for {username}; their sessions have ended")
+    if not password_stdin:
+        click.echo(f"new password (shown once): {password}")
+
+
+@staff.command("unlock")
+@click.argument("username")
+@with_appcontext
+def staff_unlock(username: str) -> None:
+    """Lift USERNAME's lockout after too many failed logins (recorded in the rights chain)."""
+    try:
+        with get_database().new_session() as session:
+            member = staff_service.get_staff_by_username(session, username)
+            staff_service.unlock_staff(
+                session, actor=Actor.system("cli"), staff_id=member.id, now=datetime.now(UTC)
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"{username} unlocked")
 
 
 @staff.command("totp")
