@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from config import Settings
+from services.audit import start_chains
 from tests.support.databases import backend, fresh_database
 from welfare.app import create_app
 from welfare.crypto.keyring import Keyring
@@ -45,10 +46,13 @@ def database_url(data_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    """The suite's database, migrated once with the real migrations (never create_all)."""
+def engine(database_url: str, keyring: Keyring) -> Iterator[Engine]:
+    """The suite's database, migrated once with the real migrations (never create_all), its
+    audit chains started with the suite's key, as `welfare db upgrade` leaves a database."""
     engine = make_engine(database_url)
     upgrade(engine)
+    with Session(bind=engine, info={KEYRING_INFO: keyring}) as s, s.begin():
+        start_chains(s)
     yield engine
     engine.dispose()
 

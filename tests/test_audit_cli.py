@@ -10,7 +10,14 @@ from pathlib import Path
 from flask.testing import FlaskCliRunner
 
 from services.audit import record_access, record_right_change
-from tests.support.audit import act_as_dba, rewrite, staff_actor
+from tests.support.audit import (
+    PRISTINE_HEAD,
+    act_as_dba,
+    remove,
+    rewrite,
+    rewrite_head,
+    staff_actor,
+)
 from welfare.database import Database
 from welfare.models import AuditEvent, Role
 
@@ -100,3 +107,43 @@ def test_verify_refuses_a_checkpoint_file_it_cannot_read(
     result = runner.invoke(args=["audit", "verify", "--checkpoint", str(store)])
     assert result.exit_code == 2
     assert "line 1 is not a checkpoint" in result.output
+
+
+def test_verify_fails_when_the_records_are_wiped_and_the_head_reset_to_its_migrated_state(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    fill(db)
+    with db.transaction() as s:
+        act_as_dba(s)
+        remove(s, AuditEvent, 1, 2, 3)
+        rewrite_head(s, "access", **PRISTINE_HEAD)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "access records: BROKEN: the chain has no keyed genesis" in result.output
+
+
+def test_verify_fails_when_the_head_is_reset_in_front_of_the_records(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    fill(db)
+    with db.transaction() as s:
+        act_as_dba(s)
+        rewrite_head(s, "access", **PRISTINE_HEAD)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "access records: BROKEN at seq 1: seq 1 lies beyond the chain head" in result.output
+
+
+def test_verify_refuses_a_checkpoint_line_edited_after_it_was_printed(
+    runner: FlaskCliRunner, db: Database, tmp_path: Path
+) -> None:
+    fill(db)
+    taken = runner.invoke(args=["audit", "checkpoint"])
+    lines = [json.loads(line) for line in taken.output.splitlines()]
+    assert all(p["mac"] and p["started_at"] for p in lines)
+    lines[0]["seq"] = 2  # an attacker's "the chain only ever reached seq 2"
+    store = tmp_path / "checkpoints.jsonl"
+    store.write_text("\n".join(json.dumps(p) for p in lines) + "\n", encoding="utf-8")
+    result = runner.invoke(args=["audit", "verify", "--checkpoint", str(store)])
+    assert result.exit_code == 1, result.output
+    assert "line 1 fails its MAC" in result.output

@@ -54,3 +54,19 @@ def test_the_console_script_refuses_unsafe_production_settings_in_one_line(
     assert result.exit_code == 2
     assert "welfare: Refusing to start in production" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_fresh_install_starts_its_audit_chains_and_verifies(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    """`db upgrade` holds the key the migration does not: it writes each chain's keyed genesis,
+    so the unkeyed head a reset would leave behind never passes verification."""
+    upgraded = CliRunner().invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "audit chains started: access records since 20" in upgraded.output
+    verified = CliRunner().invoke(main, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "access records: 0 links verified" in verified.output
+    again = CliRunner().invoke(main, ["db", "upgrade"])  # idempotent: the same start
+    assert again.exit_code == 0, again.output
+    assert upgraded.output.splitlines()[-1] == again.output.splitlines()[-1]

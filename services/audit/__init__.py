@@ -1,9 +1,10 @@
 """Access records (접속기록) in two keyed chains: one module per role.
 
-`chain` holds each chain's MAC'd head and the lock that serializes writers; `append` adds a
-record; `verify` walks a chain and names the first bad link; `retention` prunes what the law no
-longer requires; `query` and `review` serve supervisors. docs/security-model.md explains what the
-chains prove and what they do not.
+`chain` holds each chain's MAC'd head, its keyed genesis and the lock that serializes writers;
+`append` adds a record; `verify` walks a chain and names the first bad link; `checkpoints` signs
+heads to keep outside the database and compares them; `retention` prunes what the law no longer
+requires; `query` and `review` serve supervisors.
+docs/security-model.md explains what the chains prove and what they do not.
 """
 
 from services.audit.append import record_access, record_right_change
@@ -12,18 +13,14 @@ from services.audit.chain import (
     CHAIN_MODELS,
     AuditChainBroken,
     ChainHead,
+    ChainProblem,
     read_head,
+    start_chains,
 )
+from services.audit.checkpoints import Checkpoint, take_checkpoint
 from services.audit.query import MAX_PAGE_SIZE, query_events
 from services.audit.retention import prune_chain
-from services.audit.verify import (
-    ChainProblem,
-    Checkpoint,
-    Progress,
-    VerifyResult,
-    take_checkpoint,
-    verify_chain,
-)
+from services.audit.verify import Progress, VerifyResult, verify_chain
 
 __all__ = [
     "CHAIN_LOCK_KEYS",
@@ -40,6 +37,7 @@ __all__ = [
     "read_head",
     "record_access",
     "record_right_change",
+    "start_chains",
     "take_checkpoint",
     "verify_chain",
 ]

@@ -1,4 +1,5 @@
-"""`welfare audit`: verify the access-record chains, checkpoint them, review a month."""
+"""`welfare audit`: verify the access-record chains against their checkpoints, print a
+checkpoint, review a month."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from services import audit as audit_service
 from services.audit.review import WorkingHours, monthly_review
 from welfare.database import database_now
 from welfare.models import AuditChain
-from welfare.web import get_database
+from welfare.web import get_database, get_keyring
 
 PROGRESS_FROM = 50_000  # links; smaller chains verify in a blink
 PROGRESS_EVERY = 100_000
@@ -36,15 +37,21 @@ def audit() -> None:
 def audit_verify(checkpoint_file: Path | None) -> None:
     """Verify both keyed chains; name the first broken or missing link; exit 1 on any break."""
 
-    checkpoints = _read_checkpoints(checkpoint_file) if checkpoint_file else {}
-    broken = False
+    checkpoints, problems = (
+        _read_checkpoints(checkpoint_file, get_keyring().audit_key) if checkpoint_file else ({}, [])
+    )
+    broken = bool(problems)
+    for problem in problems:
+        click.echo(f"checkpoints: BROKEN: {problem}")
     with get_database().snapshot() as session:
         for chain in AuditChain:
             result = audit_service.verify_chain(
                 session, chain, progress=_progress(chain), checkpoint=checkpoints.get(chain)
             )
             if result.ok:
-                click.echo(f"{chain.label}: {_links(result.checked)} verified")
+                click.echo(
+                    f"{chain.label}: {_links(result.checked)} verified{_since(result.started_at)}"
+                )
             else:
                 broken = True
                 where = f" at seq {result.first_bad_seq}" if result.first_bad_seq else ""
@@ -59,17 +66,28 @@ def audit_verify(checkpoint_file: Path | None) -> None:
 @audit.command("checkpoint")
 @with_appcontext
 def audit_checkpoint() -> None:
-    """Print each chain's head as a JSON line; append them to a store outside this system."""
+    """Print each chain's signed head as a JSON line; keep them outside this system."""
 
     with get_database().snapshot() as session:
         now = database_now(session)
-        for chain in AuditChain:
-            point = audit_service.take_checkpoint(session, chain)
-            click.echo(json.dumps({**point.as_json(), "taken_at": now.isoformat()}))
+        try:
+            points = [
+                audit_service.take_checkpoint(session, chain, taken_at=now) for chain in AuditChain
+            ]
+        except audit_service.AuditChainBroken as exc:
+            click.echo(f"welfare: {exc}", err=True)
+            sys.exit(1)
+    for point in points:
+        click.echo(json.dumps(point.as_json(), sort_keys=True))
 
 
-def _read_checkpoints(path: Path) -> dict[AuditChain, audit_service.Checkpoint]:
+def _read_checkpoints(
+    path: Path, key: bytes
+) -> tuple[dict[AuditChain, audit_service.Checkpoint], list[str]]:
+    """The last checkpoint per chain in an operator's file. Lines printed by older versions
+    carry no MAC and are taken on the file keeper's word; a MAC that fails is a problem."""
     found: dict[AuditChain, audit_service.Checkpoint] = {}
+    problems: list[str] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -79,8 +97,17 @@ def _read_checkpoints(path: Path) -> dict[AuditChain, audit_service.Checkpoint]:
             raise click.BadParameter(
                 f"line {number} is not a checkpoint", param_hint="--checkpoint"
             ) from None
+        if point.mac is not None and not point.is_signed_by(key):
+            problems.append(
+                f"{path}, line {number} fails its MAC: forged, or written with another audit key"
+            )
+            continue
         found[point.chain] = point
-    return found
+    return found, problems
+
+
+def _since(started_at: datetime | None) -> str:
+    return f" (chain started {started_at.isoformat()})" if started_at is not None else ""
 
 
 def _links(count: int) -> str:

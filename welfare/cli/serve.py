@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from schedulers.runner import SchedulerLoop
+from welfare.cli.db import start_audit_chains
 from welfare.migrate import upgrade
 from welfare.web import get_database, get_settings
 
@@ -26,6 +27,7 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy typed as Flask
     database = get_database()
     upgrade(database.engine)
+    start_audit_chains(database)
     loop = None
     app.extensions["welfare.started_at"] = datetime.now(UTC)
     if not no_scheduler:
