@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,17 @@ def session(connection: Connection, keyring: Keyring) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(settings: Settings, keyring: Keyring, connection: Connection) -> Iterator[Flask]:
-    app = create_app(settings, keyring=keyring)
+def checkpoint_file(tmp_path: Path) -> Path:
+    """The app's audit checkpoint sink: a file of its own per test, as the checkpoints of one
+    test's (rolled-back) chains would not match the next test's."""
+    return tmp_path / "audit-checkpoints.jsonl"
+
+
+@pytest.fixture
+def app(
+    settings: Settings, keyring: Keyring, connection: Connection, checkpoint_file: Path
+) -> Iterator[Flask]:
+    app = create_app(replace(settings, audit_checkpoint_file=checkpoint_file), keyring=keyring)
     get_database(app).bind_to(connection)
     yield app
     get_database(app).dispose()

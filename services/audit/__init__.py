@@ -2,8 +2,8 @@
 
 `chain` holds each chain's MAC'd head, its keyed genesis and the lock that serializes writers;
 `append` adds a record; `verify` walks a chain and names the first bad link; `checkpoints` signs
-heads to keep outside the database and compares them; `retention` prunes what the law no longer
-requires; `query` and `review` serve supervisors.
+heads for a store outside the database and compares them, `sinks` are those stores; `retention`
+prunes what the law no longer requires; `query` and `review` serve supervisors.
 docs/security-model.md explains what the chains prove and what they do not.
 """
 
@@ -17,7 +17,16 @@ from services.audit.chain import (
     read_head,
     start_chains,
 )
-from services.audit.checkpoints import Checkpoint, take_checkpoint
+from services.audit.checkpoints import (
+    Checkpoint,
+    CheckpointRefused,
+    CheckpointSink,
+    CheckpointSinkError,
+    SinkReading,
+    session_sink,
+    ship_checkpoints,
+    take_checkpoint,
+)
 from services.audit.query import MAX_PAGE_SIZE, query_events
 from services.audit.retention import prune_chain
 from services.audit.verify import Progress, VerifyResult, verify_chain
@@ -30,13 +39,19 @@ __all__ = [
     "ChainHead",
     "ChainProblem",
     "Checkpoint",
+    "CheckpointRefused",
+    "CheckpointSink",
+    "CheckpointSinkError",
     "Progress",
+    "SinkReading",
     "VerifyResult",
     "prune_chain",
     "query_events",
     "read_head",
     "record_access",
     "record_right_change",
+    "session_sink",
+    "ship_checkpoints",
     "start_chains",
     "take_checkpoint",
     "verify_chain",

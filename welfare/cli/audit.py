@@ -15,7 +15,7 @@ from services import audit as audit_service
 from services.audit.review import WorkingHours, monthly_review
 from welfare.database import database_now
 from welfare.models import AuditChain
-from welfare.web import get_database, get_keyring
+from welfare.web import get_checkpoint_sink, get_database, get_keyring
 
 PROGRESS_FROM = 50_000  # links; smaller chains verify in a blink
 PROGRESS_EVERY = 100_000
@@ -31,15 +31,21 @@ def audit() -> None:
     "--checkpoint",
     "checkpoint_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON lines from `welfare audit checkpoint` kept off-site (the last per chain counts).",
+    help="JSON lines from `welfare audit checkpoint` (or collected from syslog) kept off-site, "
+    "instead of the configured sink (the last line per chain counts).",
 )
 @with_appcontext
 def audit_verify(checkpoint_file: Path | None) -> None:
-    """Verify both keyed chains; name the first broken or missing link; exit 1 on any break."""
+    """Verify both keyed chains against the latest checkpoints kept outside the database;
+    name the first broken or missing link; exit 1 on any break."""
 
-    checkpoints, problems = (
-        _read_checkpoints(checkpoint_file, get_keyring().audit_key) if checkpoint_file else ({}, [])
-    )
+    key = get_keyring().audit_key
+    if checkpoint_file is not None:
+        checkpoints, problems = _read_checkpoints(checkpoint_file, key)
+        source = f"checkpoints: {checkpoint_file}"
+    else:
+        checkpoints, problems, source = _sink_checkpoints(get_checkpoint_sink(), key)
+    click.echo(source)
     broken = bool(problems)
     for problem in problems:
         click.echo(f"checkpoints: BROKEN: {problem}")
@@ -79,6 +85,49 @@ def audit_checkpoint() -> None:
             sys.exit(1)
     for point in points:
         click.echo(json.dumps(point.as_json(), sort_keys=True))
+
+
+def _sink_checkpoints(
+    sink: audit_service.CheckpointSink | None, key: bytes
+) -> tuple[dict[AuditChain, audit_service.Checkpoint], list[str], str]:
+    """The latest checkpoint per chain from the configured sink, its problems, and one line
+    saying plainly where they came from, or why there are none."""
+    if sink is None:
+        return (
+            {},
+            [],
+            "checkpoints: none: no sink is configured (WELFARE_AUDIT_CHECKPOINT_*), so a chain "
+            "head replayed from an older copy of the database cannot be detected",
+        )
+    if not sink.readable:
+        return (
+            {},
+            [],
+            f"checkpoints: none read: they go to {sink.description}, which this command cannot "
+            "read back; pass the lines collected there with --checkpoint FILE",
+        )
+    try:
+        reading = sink.read(key)
+    except audit_service.CheckpointSinkError as exc:
+        return {}, [str(exc)], f"checkpoints: {sink.description} could not be read"
+    notes = "".join(f"\ncheckpoints: note: {note}" for note in reading.notes)
+    if not reading.latest:
+        return (
+            {},
+            reading.problems,
+            f"checkpoints: none yet in {sink.description} (the audit_checkpoint job writes them "
+            "every few minutes)" + notes,
+        )
+    latest = ", ".join(
+        f"{point.chain.label} seq {point.seq}"
+        + (f" taken {point.taken_at.isoformat()}" if point.taken_at else "")
+        for point in (reading.latest[c] for c in AuditChain if c in reading.latest)
+    )
+    return (
+        reading.latest,
+        reading.problems,
+        f"checkpoints: latest in {sink.description}: {latest}{notes}",
+    )
 
 
 def _read_checkpoints(
