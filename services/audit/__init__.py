@@ -27,7 +27,7 @@ from services.audit.checkpoints import (
     ship_checkpoints,
     take_checkpoint,
 )
-from services.audit.query import MAX_PAGE_SIZE, query_events
+from services.audit.query import MAX_PAGE_SIZE, mentions_any_resident, query_events
 from services.audit.retention import prune_chain
 from services.audit.verify import Progress, VerifyResult, verify_chain
 
@@ -45,6 +45,7 @@ __all__ = [
     "Progress",
     "SinkReading",
     "VerifyResult",
+    "mentions_any_resident",
     "prune_chain",
     "query_events",
     "read_head",

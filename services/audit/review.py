@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from welfare.models import AuditAction, AuditCategory, AuditEvent
@@ -46,6 +46,7 @@ def monthly_review(
     month: date,
     working_hours: WorkingHours | None = None,
     outlier_factor: float = 3.0,
+    visible: ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
     """The supervisors' monthly review of access records (PIPA: reviewed at least monthly).
 
@@ -53,6 +54,8 @@ def monthly_review(
     or above median + `outlier_factor` × 1.4826 × MAD); out-of-hours access in the given
     working hours (Asia/Seoul by default); out-of-scope attempts (access_denied); reveals and
     exports, and exports without a reason. Counts and staff ids only, never personal data.
+    `visible` limits it to the caller's scope (`services.access.access_records_scope`); None
+    only for operators' own tools.
     """
     hours = working_hours or WorkingHours()
     zone = ZoneInfo(hours.timezone)
@@ -60,7 +63,11 @@ def monthly_review(
     next_month = (first_day + timedelta(days=32)).replace(day=1)
     period_start = datetime.combine(first_day, time(0), zone).astimezone(UTC)
     period_end = datetime.combine(next_month, time(0), zone).astimezone(UTC)
-    in_month = and_(AuditEvent.at >= period_start, AuditEvent.at < period_end)
+    in_month = and_(
+        AuditEvent.at >= period_start,
+        AuditEvent.at < period_end,
+        *([visible] if visible is not None else []),
+    )
 
     by_action: dict[str, int] = {}
     per_staff: dict[uuid.UUID, dict[str, int]] = {}
