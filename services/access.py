@@ -205,12 +205,24 @@ def commit_recorded(
 
 def deny(session: Session, *, actor: Actor, resident_ids: Sequence[uuid.UUID] = ()) -> None:
     """Record an out-of-scope attempt; committed at once so the denial survives the 404."""
+    record_refusal(
+        session, actor=actor, action="access_denied", resident_ids=resident_ids, outcome="denied"
+    )
+
+
+def record_refusal(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    resident_ids: Sequence[uuid.UUID] = (),
+    outcome: str,
+) -> None:
+    """Record an attempt the use case is about to refuse (a 404, a 409), committed at once so
+    the record survives the error answer, which rolls back everything else. Call it before the
+    use case has written anything of its own."""
     audit.record_access(
-        session,
-        actor=actor,
-        action="access_denied",
-        resident_ids=list(resident_ids),
-        outcome="denied",
+        session, actor=actor, action=action, resident_ids=list(resident_ids), outcome=outcome
     )
     session.commit()
 

@@ -14,7 +14,7 @@ import holidays
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from welfare.models import AuditAction, AuditCategory, AuditEvent
+from welfare.models import AuditAction, AuditCategory, AuditEvent, AuditOutcome
 
 SEOUL = "Asia/Seoul"
 # A robust spread: 1.4826 × MAD estimates the standard deviation of normally distributed data.
@@ -53,7 +53,8 @@ def monthly_review(
     Per staff member: volume of access records, with outliers (above `outlier_factor` × median,
     or above median + `outlier_factor` × 1.4826 × MAD); out-of-hours access in the given
     working hours (Asia/Seoul by default); out-of-scope attempts (access_denied); reveals and
-    exports, and exports without a reason. Counts and staff ids only, never personal data.
+    exports, and exports without a reason; attempts refused as duplicates (conflicts). Counts
+    and staff ids only, never personal data.
     `visible` limits it to the caller's scope (`services.access.access_records_scope`); None
     only for operators' own tools.
     """
@@ -98,20 +99,21 @@ def monthly_review(
             counts["exports"] += count
             counts["exports_without_reason"] += int(without_reason or 0)
 
+    # Refused as duplicates (a registration of an RRN already registered): each tells the caller
+    # that the person is registered somewhere, so a run of them is worth a look.
+    _count_per_staff(
+        session, per_staff, "conflicts", in_month, AuditEvent.outcome == AuditOutcome.CONFLICT.value
+    )
     off_hours = _off_hours_intervals(first_day, next_month, hours, zone)
     if off_hours:
-        for staff_id, count in session.execute(
-            select(AuditEvent.staff_id, func.count())
-            .where(
-                in_month,
-                AuditEvent.staff_id.is_not(None),
-                AuditEvent.category == AuditCategory.ACCESS.value,
-                or_(*(and_(AuditEvent.at >= a, AuditEvent.at < b) for a, b in off_hours)),
-            )
-            .group_by(AuditEvent.staff_id)
-        ):
-            if staff_id is not None:
-                per_staff.setdefault(staff_id, _empty_counts())["out_of_hours"] += count
+        _count_per_staff(
+            session,
+            per_staff,
+            "out_of_hours",
+            in_month,
+            AuditEvent.category == AuditCategory.ACCESS.value,
+            or_(*(and_(AuditEvent.at >= a, AuditEvent.at < b) for a, b in off_hours)),
+        )
 
     volumes = [c["events"] for c in per_staff.values() if c["events"] > 0]
     median = float(statistics.median(volumes)) if volumes else 0.0
@@ -145,6 +147,7 @@ def monthly_review(
             "reveals": by_action.get(AuditAction.REVEAL.value, 0),
             "exports": by_action.get(AuditAction.EXPORT.value, 0),
             "exports_without_reason": sum(c["exports_without_reason"] for c in per_staff.values()),
+            "conflicts": sum(c["conflicts"] for c in per_staff.values()),
             "by_action": dict(sorted(by_action.items())),
         },
         "volume": {
@@ -161,12 +164,28 @@ def monthly_review(
         "access_denied": listing("access_denied"),
         "reveals": listing("reveals"),
         "exports": listing("exports"),
+        "conflicts": listing("conflicts"),
         "per_staff": [
             {"staff_id": str(s), **{k: v for k, v in c.items() if k != "is_outlier"}}
             | {"is_outlier": bool(c["is_outlier"])}
             for s, c in sorted(per_staff.items(), key=lambda i: str(i[0]))
         ],
     }
+
+
+def _count_per_staff(
+    session: Session,
+    per_staff: dict[uuid.UUID, dict[str, int]],
+    name: str,
+    *conditions: ColumnElement[bool],
+) -> None:
+    for staff_id, count in session.execute(
+        select(AuditEvent.staff_id, func.count())
+        .where(AuditEvent.staff_id.is_not(None), *conditions)
+        .group_by(AuditEvent.staff_id)
+    ):
+        if staff_id is not None:
+            per_staff.setdefault(staff_id, _empty_counts())[name] += count
 
 
 def _empty_counts() -> dict[str, int]:
@@ -177,6 +196,7 @@ def _empty_counts() -> dict[str, int]:
         "reveals": 0,
         "exports": 0,
         "exports_without_reason": 0,
+        "conflicts": 0,
     }
 
 

@@ -81,6 +81,7 @@ class AuditOutcome(StrEnum):
     DENIED = "denied"
     NOT_FOUND = "not_found"
     ERROR = "error"
+    CONFLICT = "conflict"  # refused as a duplicate (e.g. an RRN already registered): 409
 
 
 class AuditCategory(StrEnum):
