@@ -1,5 +1,6 @@
 """Reviewing the access records (접속기록): supervisors those of their dongs, admins all of them
-without what the records say about residents; the scope is services.access's, in SQL."""
+without what the records say about residents; the scope is services.access's, in SQL
+(docs/security-model.md, "Access records: who may review which")."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ class AccessRecordView:
 
     Admins see every resident id (pseudonymous: nothing to look up without resident access,
     which admins do not have) but no reason: a reveal or export reason is free text about a
-    resident, i.e. case content (SECURITY.md 14). Supervisors see the ids of residents of their
-    dongs only, and a record's reason unless it names only residents of other dongs; what is
-    withheld is counted, never silently dropped.
+    resident, i.e. case content, which admins never see. Supervisors see the ids of residents
+    of their dongs only, and a record's reason unless it names only residents of other dongs;
+    what is withheld is counted, never silently dropped.
     """
 
     id: uuid.UUID
