@@ -7,6 +7,7 @@ README and `welfare --help` can never drift from the code.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,9 +30,24 @@ ENVIRONMENT: Final[dict[str, str]] = {
     "WELFARE_API_TOKEN_DAYS": "days a new API token stays valid before it expires (90; 1-730)",
     "WELFARE_RISK_LEVELS_FILE": "Ongi risk levels JSON; overrides config/risk_levels.json",
     "WELFARE_LADDERS_FILE": "escalation ladders JSON; overrides config/escalation_ladders.json",
+    "WELFARE_AUDIT_CHECKPOINT_FILE": (
+        "append-only JSON-lines file for the signed audit checkpoints "
+        "(embedded default: <data dir>/audit-checkpoints.jsonl)"
+    ),
+    "WELFARE_AUDIT_CHECKPOINT_DIR": (
+        "directory, ideally mounted from another system, where each host appends its signed "
+        "audit checkpoints (scaled mode)"
+    ),
+    "WELFARE_AUDIT_CHECKPOINT_SYSLOG": (
+        "send the signed audit checkpoints to syslog instead: /dev/log, udp://host:514 or "
+        "tcp://host:514 (scaled mode)"
+    ),
+    "WELFARE_AUDIT_CHECKPOINT_SECONDS": "seconds between audit checkpoints (300)",
 }
 
 VALID_ENVS: Final = ("development", "test", "production")
+DEFAULT_CHECKPOINT_FILE: Final = "audit-checkpoints.jsonl"
+SYSLOG_ADDRESS: Final = re.compile(r"^(/\S+|(udp|tcp)://[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
 DEV_SECRET_KEY: Final = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_LENGTH: Final = 32
 DEFAULT_API_TOKEN_LIFETIME: Final = timedelta(days=90)
@@ -40,6 +56,17 @@ MAX_API_TOKEN_LIFETIME: Final = timedelta(days=730)  # a forgotten token must di
 
 class SettingsError(RuntimeError):
     """A setting is missing or unsafe; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSinkSetting:
+    """Where the signed audit checkpoints go: outside the database, never inside it."""
+
+    kind: str  # "file", "dir" or "syslog"
+    target: str  # a path, or a syslog address
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.target}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +89,11 @@ class Settings:
     api_token_lifetime: timedelta = DEFAULT_API_TOKEN_LIFETIME
     risk_levels_file: Path | None = None  # None: the file shipped in config/
     ladders_file: Path | None = None  # None: the file shipped in config/
+    # At most one of the three checkpoint sinks; none set: the embedded default (SQLite only).
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_syslog: str | None = None
+    audit_checkpoint_interval: timedelta = timedelta(seconds=300)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -75,6 +107,20 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def audit_checkpoint_sink(self) -> CheckpointSinkSetting | None:
+        """The configured checkpoint sink; in embedded mode (SQLite) a file in the data dir by
+        default; None in scaled mode until one is configured."""
+        if self.audit_checkpoint_file is not None:
+            return CheckpointSinkSetting("file", str(self.audit_checkpoint_file))
+        if self.audit_checkpoint_dir is not None:
+            return CheckpointSinkSetting("dir", str(self.audit_checkpoint_dir))
+        if self.audit_checkpoint_syslog is not None:
+            return CheckpointSinkSetting("syslog", self.audit_checkpoint_syslog)
+        if self.is_sqlite:
+            return CheckpointSinkSetting("file", str(self.data_dir / DEFAULT_CHECKPOINT_FILE))
+        return None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +159,12 @@ class Settings:
             ),
             risk_levels_file=_optional_path(env, "WELFARE_RISK_LEVELS_FILE"),
             ladders_file=_optional_path(env, "WELFARE_LADDERS_FILE"),
+            audit_checkpoint_file=_optional_path(env, "WELFARE_AUDIT_CHECKPOINT_FILE"),
+            audit_checkpoint_dir=_optional_path(env, "WELFARE_AUDIT_CHECKPOINT_DIR"),
+            audit_checkpoint_syslog=env.get("WELFARE_AUDIT_CHECKPOINT_SYSLOG", "").strip() or None,
+            audit_checkpoint_interval=timedelta(
+                seconds=_int(env, "WELFARE_AUDIT_CHECKPOINT_SECONDS", 300)
+            ),
         )
         settings.check()
         return settings
@@ -131,6 +183,7 @@ class Settings:
         ):
             if path is not None and not path.is_file():
                 raise SettingsError(f"{name} points to {path}, which does not exist.")
+        self._check_checkpoint_sink()
         if not self.is_production:
             return
         problems: list[str] = []
@@ -152,8 +205,36 @@ class Settings:
             )
         if self.argon2_profile != "standard":
             problems.append("WELFARE_ARGON2_PROFILE must be 'standard' in production")
+        if self.audit_checkpoint_sink is None:
+            problems.append(
+                "no audit checkpoint sink is configured; set WELFARE_AUDIT_CHECKPOINT_DIR or "
+                "WELFARE_AUDIT_CHECKPOINT_SYSLOG (a store the database's administrators cannot "
+                "rewrite), or WELFARE_AUDIT_CHECKPOINT_FILE"
+            )
         if problems:
             raise SettingsError("Refusing to start in production: " + "; ".join(problems) + ".")
+
+    def _check_checkpoint_sink(self) -> None:
+        chosen = [
+            name
+            for name, value in (
+                ("WELFARE_AUDIT_CHECKPOINT_FILE", self.audit_checkpoint_file),
+                ("WELFARE_AUDIT_CHECKPOINT_DIR", self.audit_checkpoint_dir),
+                ("WELFARE_AUDIT_CHECKPOINT_SYSLOG", self.audit_checkpoint_syslog),
+            )
+            if value is not None
+        ]
+        if len(chosen) > 1:
+            raise SettingsError(f"Set only one of {', '.join(chosen)}.")
+        if self.audit_checkpoint_syslog is not None and not SYSLOG_ADDRESS.match(
+            self.audit_checkpoint_syslog
+        ):
+            raise SettingsError(
+                "WELFARE_AUDIT_CHECKPOINT_SYSLOG must be a socket path such as /dev/log, "
+                "or udp://host:port or tcp://host:port."
+            )
+        if self.audit_checkpoint_interval < timedelta(seconds=1):
+            raise SettingsError("WELFARE_AUDIT_CHECKPOINT_SECONDS must be at least 1.")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

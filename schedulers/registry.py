@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from config import Settings
+from schedulers.audit_checkpoints import write_audit_checkpoints
 from schedulers.audit_retention import prune_audit_records
 from schedulers.followups import run_followups
 from schedulers.outbox import deliver_outbox
@@ -29,5 +31,16 @@ SCHEDULE: tuple[Job, ...] = (
     Job("followups", run_followups, every=timedelta(minutes=1)),
     Job("outbox", deliver_outbox, every=timedelta(seconds=30)),
     Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
+    # Signed chain heads leave the database (WELFARE_AUDIT_CHECKPOINT_SECONDS overrides).
+    Job("audit_checkpoint", write_audit_checkpoints, every=timedelta(minutes=5)),
 )
 """Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""
+
+
+def configured(settings: Settings, jobs: tuple[Job, ...] | None = None) -> tuple[Job, ...]:
+    """The schedule with the intervals the settings choose."""
+    intervals = {"audit_checkpoint": settings.audit_checkpoint_interval}
+    return tuple(
+        replace(job, every=intervals[job.name]) if job.name in intervals else job
+        for job in (SCHEDULE if jobs is None else jobs)
+    )

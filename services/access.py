@@ -3,7 +3,8 @@
 Every use case that touches resident data goes through here, so no route can forget a scope
 check or an access record. Scope is a SQL predicate (never a filter after loading); a record
 outside the caller's scope is indistinguishable from a missing one (404), and the attempt is
-recorded as `access_denied`.
+recorded as `access_denied`. The access records themselves are scoped here too
+(`access_records_scope`): a supervisor reviews those of their dongs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services import audit
 from welfare.errors import InvalidInput, NotFound, PreconditionFailed
-from welfare.models import Actor, Role, Staff
+from welfare.models import Actor, AuditCategory, AuditEvent, Resident, Role, Staff, StaffDong
 
 # Roles that work with resident data. Admins manage the system and see no case content;
 # gateways only post signals.
@@ -69,6 +70,51 @@ def gateway_scope(
         dong_column.in_(sorted(actor.dongs)),
         or_(gateway_column.is_(None), gateway_column == actor.staff_id),
     )
+
+
+def access_records_scope(session: Session, actor: Actor) -> ColumnElement[bool]:
+    """The SQL predicate that limits access records (접속기록) to those the caller may review.
+
+    - A supervisor reviews the records made by staff who work in one of their dongs now (any
+      resident, so their own staff's attempts outside the dongs show too); the records naming a
+      resident whose dong is one of theirs now (by whoever made them, so another dong's probes
+      of their residents show too); and security events of no staff member (failed logins under
+      unknown names: a time and an address, nobody's data).
+    - Admins (and the system) review every record; the content about residents in them is
+      withheld when shown (`services.access_records`).
+    - Nobody else reviews any.
+    Both sides follow current assignments: a resident who moves takes their history to the new
+    dong; a staff member who moves takes theirs.
+    """
+    if actor.is_system or actor.role is Role.ADMIN:
+        return true()
+    if actor.role is not Role.SUPERVISOR or not actor.dongs:
+        return false()
+    staff_of_dongs = select(StaffDong.staff_id).where(dong_scope(actor, StaffDong.dong_code))
+    residents_of_dongs = select(Resident.id).where(dong_scope(actor, Resident.dong_code))
+    return or_(
+        AuditEvent.staff_id.in_(staff_of_dongs),
+        audit.mentions_any_resident(session, residents_of_dongs),
+        and_(
+            AuditEvent.staff_id.is_(None),
+            AuditEvent.category == AuditCategory.SECURITY.value,
+        ),
+    )
+
+
+def residents_in_scope(
+    session: Session, actor: Actor, resident_ids: Iterable[uuid.UUID | str]
+) -> set[str]:
+    """Which of these residents are of the caller's dongs (all of them for the system)."""
+    wanted = {uuid.UUID(str(r)) for r in resident_ids}
+    if not wanted:
+        return set()
+    if actor.is_system:
+        return {str(r) for r in wanted}
+    found = session.scalars(
+        select(Resident.id).where(Resident.id.in_(wanted), dong_scope(actor, Resident.dong_code))
+    )
+    return {str(r) for r in found}
 
 
 def in_scope(actor: Actor, dong_code: str | None) -> bool:
@@ -193,12 +239,24 @@ def commit_recorded(
 
 def deny(session: Session, *, actor: Actor, resident_ids: Sequence[uuid.UUID] = ()) -> None:
     """Record an out-of-scope attempt; committed at once so the denial survives the 404."""
+    record_refusal(
+        session, actor=actor, action="access_denied", resident_ids=resident_ids, outcome="denied"
+    )
+
+
+def record_refusal(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    resident_ids: Sequence[uuid.UUID] = (),
+    outcome: str,
+) -> None:
+    """Record an attempt the use case is about to refuse (a 404, a 409), committed at once so
+    the record survives the error answer, which rolls back everything else. Call it before the
+    use case has written anything of its own."""
     audit.record_access(
-        session,
-        actor=actor,
-        action="access_denied",
-        resident_ids=list(resident_ids),
-        outcome="denied",
+        session, actor=actor, action=action, resident_ids=list(resident_ids), outcome=outcome
     )
     session.commit()
 

@@ -40,3 +40,13 @@ def last_finished(session: Session, job: str) -> datetime | None:
         .order_by(SchedulerRun.finished_at.desc())
         .limit(1)
     )
+
+
+def latest_run(session: Session, job: str) -> SchedulerRun | None:
+    """The latest run of `job` that ran (succeeded or failed), newest start first."""
+    return session.scalar(
+        select(SchedulerRun)
+        .where(SchedulerRun.job == job, SchedulerRun.status.in_(("succeeded", "failed")))
+        .order_by(SchedulerRun.started_at.desc())
+        .limit(1)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from config import Settings
+from services.audit import start_chains
 from tests.support.databases import backend, fresh_database
 from welfare.app import create_app
 from welfare.crypto.keyring import Keyring
@@ -45,10 +47,13 @@ def database_url(data_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    """The suite's database, migrated once with the real migrations (never create_all)."""
+def engine(database_url: str, keyring: Keyring) -> Iterator[Engine]:
+    """The suite's database, migrated once with the real migrations (never create_all), its
+    audit chains started with the suite's key, as `welfare db upgrade` leaves a database."""
     engine = make_engine(database_url)
     upgrade(engine)
+    with Session(bind=engine, info={KEYRING_INFO: keyring}) as s, s.begin():
+        start_chains(s)
     yield engine
     engine.dispose()
 
@@ -96,8 +101,17 @@ def session(connection: Connection, keyring: Keyring) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(settings: Settings, keyring: Keyring, connection: Connection) -> Iterator[Flask]:
-    app = create_app(settings, keyring=keyring)
+def checkpoint_file(tmp_path: Path) -> Path:
+    """The app's audit checkpoint sink: a file of its own per test, as the checkpoints of one
+    test's (rolled-back) chains would not match the next test's."""
+    return tmp_path / "audit-checkpoints.jsonl"
+
+
+@pytest.fixture
+def app(
+    settings: Settings, keyring: Keyring, connection: Connection, checkpoint_file: Path
+) -> Iterator[Flask]:
+    app = create_app(replace(settings, audit_checkpoint_file=checkpoint_file), keyring=keyring)
     get_database(app).bind_to(connection)
     yield app
     get_database(app).dispose()

@@ -1,4 +1,5 @@
-"""`welfare audit verify` and `welfare audit review` on the test database."""
+"""`welfare audit verify` (against the checkpoints outside the database), `checkpoint` and
+`review` on the test database."""
 
 from __future__ import annotations
 
@@ -7,12 +8,24 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy import select
 
+from schedulers import registry
+from schedulers.runner import run_job
 from services.audit import record_access, record_right_change
-from tests.support.audit import act_as_dba, rewrite, staff_actor
+from services.audit.sinks import SyslogSink
+from tests.support.audit import (
+    PRISTINE_HEAD,
+    act_as_dba,
+    remove,
+    rewrite,
+    rewrite_head,
+    staff_actor,
+)
 from welfare.database import Database
-from welfare.models import AuditEvent, Role
+from welfare.models import AuditChainHead, AuditEvent, Role
 
 OCTOBER_NIGHT = datetime(2026, 10, 7, 14, 30, tzinfo=UTC)  # 23:30 in Seoul
 
@@ -100,3 +113,117 @@ def test_verify_refuses_a_checkpoint_file_it_cannot_read(
     result = runner.invoke(args=["audit", "verify", "--checkpoint", str(store)])
     assert result.exit_code == 2
     assert "line 1 is not a checkpoint" in result.output
+
+
+def test_verify_fails_when_the_records_are_wiped_and_the_head_reset_to_its_migrated_state(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    fill(db)
+    with db.transaction() as s:
+        act_as_dba(s)
+        remove(s, AuditEvent, 1, 2, 3)
+        rewrite_head(s, "access", **PRISTINE_HEAD)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "access records: BROKEN: the chain has no keyed genesis" in result.output
+
+
+def test_verify_fails_when_the_head_is_reset_in_front_of_the_records(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    fill(db)
+    with db.transaction() as s:
+        act_as_dba(s)
+        rewrite_head(s, "access", **PRISTINE_HEAD)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "access records: BROKEN at seq 1: seq 1 lies beyond the chain head" in result.output
+
+
+def test_verify_refuses_a_checkpoint_line_edited_after_it_was_printed(
+    runner: FlaskCliRunner, db: Database, tmp_path: Path
+) -> None:
+    fill(db)
+    taken = runner.invoke(args=["audit", "checkpoint"])
+    lines = [json.loads(line) for line in taken.output.splitlines()]
+    assert all(p["mac"] and p["started_at"] for p in lines)
+    lines[0]["seq"] = 2  # an attacker's "the chain only ever reached seq 2"
+    store = tmp_path / "checkpoints.jsonl"
+    store.write_text("\n".join(json.dumps(p) for p in lines) + "\n", encoding="utf-8")
+    result = runner.invoke(args=["audit", "verify", "--checkpoint", str(store)])
+    assert result.exit_code == 1, result.output
+    assert "line 1 fails its MAC" in result.output
+
+
+def checkpoint_job() -> registry.Job:
+    (job,) = [j for j in registry.SCHEDULE if j.name == "audit_checkpoint"]
+    return job
+
+
+def test_verify_checks_against_the_job_s_latest_checkpoint_and_catches_a_replayed_head(
+    runner: FlaskCliRunner, db: Database, checkpoint_file: Path
+) -> None:
+    """SQLite keeps an older valid head in its main file until the WAL is checkpointed; written
+    back after the newest records are deleted, the database alone shows a healthy shorter chain.
+    The scheduled checkpoint, kept outside the database, still names the newest record."""
+    fill(db, events=4)
+    with db.new_session() as s:
+        old_head = s.execute(
+            select(AuditChainHead.__table__).where(AuditChainHead.chain == "access")
+        ).one()
+    fill(db, events=2)
+    assert run_job(db, checkpoint_job(), coordinate=False).status == "succeeded"
+    assert checkpoint_file.exists()
+    with db.transaction() as s:
+        act_as_dba(s)
+        remove(s, AuditEvent, 5, 6)
+        rewrite_head(s, "access", **{k: v for k, v in old_head._mapping.items() if k != "chain"})
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert f"checkpoints: latest in file {checkpoint_file}: access records seq 6" in result.output
+    assert (
+        "access records: BROKEN at seq 5: the chain head (seq 4) is behind the checkpoint (seq 6)"
+        in result.output
+    )
+
+
+def test_verify_says_plainly_that_the_sink_is_empty(runner: FlaskCliRunner, db: Database) -> None:
+    fill(db)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "checkpoints: none yet in file" in result.output
+
+
+def test_verify_says_plainly_that_no_sink_is_configured(
+    app: Flask, runner: FlaskCliRunner, db: Database
+) -> None:
+    app.extensions["welfare.checkpoint_sink"] = None
+    fill(db)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "checkpoints: none: no sink is configured" in result.output
+    assert "cannot be detected" in result.output
+
+
+def test_verify_says_a_syslog_sink_cannot_be_read_back(
+    app: Flask, runner: FlaskCliRunner, db: Database
+) -> None:
+    app.extensions["welfare.checkpoint_sink"] = SyslogSink("udp://127.0.0.1:9")
+    fill(db)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "which this command cannot read back; pass the lines collected there" in result.output
+
+
+def test_verify_fails_on_a_line_forged_into_the_sink(
+    runner: FlaskCliRunner, db: Database, checkpoint_file: Path
+) -> None:
+    fill(db)
+    run_job(db, checkpoint_job(), coordinate=False)
+    first = json.loads(checkpoint_file.read_text(encoding="utf-8").splitlines()[0])
+    with checkpoint_file.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**first, "seq": 1}) + "\n")
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "checkpoints: BROKEN:" in result.output
+    assert "fails its MAC" in result.output

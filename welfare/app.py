@@ -8,7 +8,12 @@ from config import Settings
 from config.logging import configure_logging
 from welfare import api, cli
 from welfare.crypto.keyring import Keyring
-from welfare.web import init_database, init_keyring, init_request_lifecycle
+from welfare.web import (
+    init_checkpoint_sink,
+    init_database,
+    init_keyring,
+    init_request_lifecycle,
+)
 
 
 def create_app(settings: Settings | None = None, *, keyring: Keyring | None = None) -> Flask:
@@ -28,6 +33,7 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     app.extensions["welfare.settings"] = settings
     init_database(app, settings)
     init_keyring(app, settings, keyring)
+    init_checkpoint_sink(app, settings)
     init_request_lifecycle(app, settings)
     api.init_app(app)
     cli.init_app(app)

@@ -105,13 +105,20 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._info: dict[str, Any] = {}
         if keyring is not None:
             self.set_keyring(keyring)
 
     def set_keyring(self, keyring: Keyring) -> None:
         """Every session carries the keyring in `session.info`, so use cases stay functions
         of the session alone and keys never pass through request globals."""
-        self.sessionmaker.configure(info={KEYRING_INFO: keyring})
+        self.set_info(KEYRING_INFO, keyring)
+
+    def set_info(self, name: str, value: Any) -> None:
+        """Give every session opened from now on `value` in `session.info[name]`: what a use
+        case needs from outside the database (the keyring, the audit checkpoint sink)."""
+        self._info[name] = value
+        self.sessionmaker.configure(info=dict(self._info))
 
     @property
     def dialect(self) -> str:

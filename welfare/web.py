@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from config.logging import set_request_id_provider
+from services.audit.checkpoints import SINK_INFO, CheckpointSink
+from services.audit.sinks import sink_for
 from welfare.crypto.keyring import (
     Keyring,
     KeyringError,
@@ -97,6 +99,24 @@ def init_keyring(app: Flask, settings: Settings, keyring: Keyring | None = None)
     app.extensions["welfare.keyring"] = keyring
     get_database(app).set_keyring(keyring)
     return keyring
+
+
+def get_checkpoint_sink(app: Flask | None = None) -> CheckpointSink | None:
+    return cast(CheckpointSink | None, (app or current_app).extensions["welfare.checkpoint_sink"])
+
+
+def init_checkpoint_sink(app: Flask, settings: Settings) -> CheckpointSink | None:
+    """The store outside the database where signed audit checkpoints go (docs/operations.md);
+    sessions carry it so the checkpoint job finds it. Nothing is opened until it is used."""
+    sink = sink_for(settings.audit_checkpoint_sink)
+    app.extensions["welfare.checkpoint_sink"] = sink
+    get_database(app).set_info(SINK_INFO, sink)
+    if sink is None:
+        log.warning(
+            "no audit checkpoint sink is configured: a replayed chain head goes unnoticed "
+            "(set WELFARE_AUDIT_CHECKPOINT_DIR or WELFARE_AUDIT_CHECKPOINT_SYSLOG)"
+        )
+    return sink
 
 
 def use_keyring(app: Flask, keyring: Keyring) -> None:

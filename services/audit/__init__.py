@@ -1,9 +1,10 @@
 """Access records (접속기록) in two keyed chains: one module per role.
 
-`chain` holds each chain's MAC'd head and the lock that serializes writers; `append` adds a
-record; `verify` walks a chain and names the first bad link; `retention` prunes what the law no
-longer requires; `query` and `review` serve supervisors. docs/security-model.md explains what the
-chains prove and what they do not.
+`chain` holds each chain's MAC'd head, its keyed genesis and the lock that serializes writers;
+`append` adds a record; `verify` walks a chain and names the first bad link; `checkpoints` signs
+heads for a store outside the database and compares them, `sinks` are those stores; `retention`
+prunes what the law no longer requires; `query` and `review` serve supervisors.
+docs/security-model.md explains what the chains prove and what they do not.
 """
 
 from services.audit.append import record_access, record_right_change
@@ -12,18 +13,23 @@ from services.audit.chain import (
     CHAIN_MODELS,
     AuditChainBroken,
     ChainHead,
-    read_head,
-)
-from services.audit.query import MAX_PAGE_SIZE, query_events
-from services.audit.retention import prune_chain
-from services.audit.verify import (
     ChainProblem,
-    Checkpoint,
-    Progress,
-    VerifyResult,
-    take_checkpoint,
-    verify_chain,
+    read_head,
+    start_chains,
 )
+from services.audit.checkpoints import (
+    Checkpoint,
+    CheckpointRefused,
+    CheckpointSink,
+    CheckpointSinkError,
+    SinkReading,
+    session_sink,
+    ship_checkpoints,
+    take_checkpoint,
+)
+from services.audit.query import MAX_PAGE_SIZE, mentions_any_resident, query_events
+from services.audit.retention import prune_chain
+from services.audit.verify import Progress, VerifyResult, verify_chain
 
 __all__ = [
     "CHAIN_LOCK_KEYS",
@@ -33,13 +39,21 @@ __all__ = [
     "ChainHead",
     "ChainProblem",
     "Checkpoint",
+    "CheckpointRefused",
+    "CheckpointSink",
+    "CheckpointSinkError",
     "Progress",
+    "SinkReading",
     "VerifyResult",
+    "mentions_any_resident",
     "prune_chain",
     "query_events",
     "read_head",
     "record_access",
     "record_right_change",
+    "session_sink",
+    "ship_checkpoints",
+    "start_chains",
     "take_checkpoint",
     "verify_chain",
 ]

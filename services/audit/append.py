@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
-from services.audit.chain import authentic_head, lock_chain, move_head
+from services.audit.chain import move_head, open_chain
 from welfare.crypto.chain import canonical_json, link_hash
 from welfare.database import database_now, session_keyring
 from welfare.errors import InvalidInput
@@ -125,8 +125,7 @@ def record_right_change(
 def _append(session: Session, model: type[R], values: dict[str, Any]) -> R:
     chain = model.CHAIN
     key = session_keyring(session).audit_key
-    lock_chain(session, chain)
-    head = authentic_head(session, chain, key)
+    head = open_chain(session, chain, key)
     now = database_now(session)
     seq = head.last_seq + 1
     values.update(id=uuid.uuid4(), seq=seq, prev_hash=head.last_hash, at=values["at"] or now)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, Select, Uuid, cast, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ NEWEST_FIRST = Keyset.of((AuditEvent.seq, KeyKind.INTEGER), descending=True)
 def query_events(
     session: Session,
     *,
+    visible: ColumnElement[bool] | None = None,
     resident_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
     token_id: uuid.UUID | None = None,
@@ -31,10 +33,11 @@ def query_events(
 ) -> tuple[list[AuditEvent], str | None]:
     """Access records matching every filter given, newest first, a page at a time.
 
-    `since` is inclusive, `until` exclusive. Pass the returned cursor back for the next page;
-    it is None on the last page.
+    `visible` is the caller's scope as a SQL predicate (`services.access.access_records_scope`);
+    None only for operators' own tools. `since` is inclusive, `until` exclusive. Pass the
+    returned cursor back for the next page; it is None on the last page.
     """
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [] if visible is None else [visible]
     if resident_id is not None:
         conditions.append(_mentions_resident(session, resident_id))
     if staff_id is not None:
@@ -62,6 +65,21 @@ def query_events(
         max_limit=MAX_PAGE_SIZE,
     )
     return page.items, page.next_cursor
+
+
+def mentions_any_resident(session: Session, residents: Select[Any]) -> ColumnElement[bool]:
+    """Whether a record names any resident `residents` (a subquery of resident ids) selects:
+    the record's id list expanded in SQL, per record, never loaded."""
+    if session.get_bind().dialect.name == "postgresql":
+        each = func.jsonb_array_elements_text(AuditEvent.resident_ids).table_valued("value")
+        named: ColumnElement[Any] = cast(each.c.value, Uuid)
+    else:
+        # SQLite keeps UUIDs as 32 hex digits; the records keep them with hyphens.
+        each = func.json_each(AuditEvent.resident_ids).table_valued("value")
+        named = func.replace(each.c.value, "-", "")
+    return (
+        select(literal(1)).select_from(each).where(named.in_(residents.scalar_subquery())).exists()
+    )
 
 
 def _mentions_resident(session: Session, resident_id: uuid.UUID) -> ColumnElement[bool]:

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from services.audit.chain import (
     CHAIN_MODELS,
     AuditChainBroken,
-    authentic_head,
-    lock_chain,
+    ChainProblem,
     move_head,
+    open_chain,
     table_of,
 )
-from services.audit.verify import ChainProblem, walk_chain
+from services.audit.verify import walk_chain
 from welfare.database import database_now, session_keyring
 from welfare.models import AuditChain
 
@@ -36,8 +36,7 @@ def prune_chain(session: Session, *, chain: AuditChain | str, older_than: dateti
     chain = AuditChain(chain)
     model = CHAIN_MODELS[chain]
     key = session_keyring(session).audit_key
-    lock_chain(session, chain)
-    head = authentic_head(session, chain, key)
+    head = open_chain(session, chain, key)
     t = table_of(model)
     first_young = session.scalar(
         select(t.c.seq)

@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from welfare.models import AuditAction, AuditCategory, AuditEvent
+from welfare.models import AuditAction, AuditCategory, AuditEvent, AuditOutcome
 
 SEOUL = "Asia/Seoul"
 # A robust spread: 1.4826 × MAD estimates the standard deviation of normally distributed data.
@@ -46,6 +46,7 @@ def monthly_review(
     month: date,
     working_hours: WorkingHours | None = None,
     outlier_factor: float = 3.0,
+    visible: ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
     """The supervisors' monthly review of access records (PIPA: reviewed at least monthly).
 
@@ -53,8 +54,10 @@ def monthly_review(
     or above median + `outlier_factor` × 1.4826 × MAD); out-of-hours access in the given
     working hours (Asia/Seoul by default); out-of-scope and refused attempts (access_denied);
     accounts locked after repeated failed logins (lockouts, by the locked account, whoever
-    guessed); reveals and exports, and exports without a reason. Counts and staff ids only,
-    never personal data.
+    guessed); reveals and exports, and exports without a reason; attempts refused as duplicates
+    (conflicts). Counts and staff ids only, never personal data.
+    `visible` limits it to the caller's scope (`services.access.access_records_scope`); None
+    only for operators' own tools.
     """
     hours = working_hours or WorkingHours()
     zone = ZoneInfo(hours.timezone)
@@ -62,7 +65,11 @@ def monthly_review(
     next_month = (first_day + timedelta(days=32)).replace(day=1)
     period_start = datetime.combine(first_day, time(0), zone).astimezone(UTC)
     period_end = datetime.combine(next_month, time(0), zone).astimezone(UTC)
-    in_month = and_(AuditEvent.at >= period_start, AuditEvent.at < period_end)
+    in_month = and_(
+        AuditEvent.at >= period_start,
+        AuditEvent.at < period_end,
+        *([visible] if visible is not None else []),
+    )
 
     by_action: dict[str, int] = {}
     per_staff: dict[uuid.UUID, dict[str, int]] = {}
@@ -95,20 +102,21 @@ def monthly_review(
             counts["exports"] += count
             counts["exports_without_reason"] += int(without_reason or 0)
 
+    # Refused as duplicates (a registration of an RRN already registered): each tells the caller
+    # that the person is registered somewhere, so a run of them is worth a look.
+    _count_per_staff(
+        session, per_staff, "conflicts", in_month, AuditEvent.outcome == AuditOutcome.CONFLICT.value
+    )
     off_hours = _off_hours_intervals(first_day, next_month, hours, zone)
     if off_hours:
-        for staff_id, count in session.execute(
-            select(AuditEvent.staff_id, func.count())
-            .where(
-                in_month,
-                AuditEvent.staff_id.is_not(None),
-                AuditEvent.category == AuditCategory.ACCESS.value,
-                or_(*(and_(AuditEvent.at >= a, AuditEvent.at < b) for a, b in off_hours)),
-            )
-            .group_by(AuditEvent.staff_id)
-        ):
-            if staff_id is not None:
-                per_staff.setdefault(staff_id, _empty_counts())["out_of_hours"] += count
+        _count_per_staff(
+            session,
+            per_staff,
+            "out_of_hours",
+            in_month,
+            AuditEvent.category == AuditCategory.ACCESS.value,
+            or_(*(and_(AuditEvent.at >= a, AuditEvent.at < b) for a, b in off_hours)),
+        )
 
     volumes = [c["events"] for c in per_staff.values() if c["events"] > 0]
     median = float(statistics.median(volumes)) if volumes else 0.0
@@ -143,6 +151,7 @@ def monthly_review(
             "reveals": by_action.get(AuditAction.REVEAL.value, 0),
             "exports": by_action.get(AuditAction.EXPORT.value, 0),
             "exports_without_reason": sum(c["exports_without_reason"] for c in per_staff.values()),
+            "conflicts": sum(c["conflicts"] for c in per_staff.values()),
             "by_action": dict(sorted(by_action.items())),
         },
         "volume": {
@@ -160,12 +169,28 @@ def monthly_review(
         "lockouts": listing("lockouts"),
         "reveals": listing("reveals"),
         "exports": listing("exports"),
+        "conflicts": listing("conflicts"),
         "per_staff": [
             {"staff_id": str(s), **{k: v for k, v in c.items() if k != "is_outlier"}}
             | {"is_outlier": bool(c["is_outlier"])}
             for s, c in sorted(per_staff.items(), key=lambda i: str(i[0]))
         ],
     }
+
+
+def _count_per_staff(
+    session: Session,
+    per_staff: dict[uuid.UUID, dict[str, int]],
+    name: str,
+    *conditions: ColumnElement[bool],
+) -> None:
+    for staff_id, count in session.execute(
+        select(AuditEvent.staff_id, func.count())
+        .where(AuditEvent.staff_id.is_not(None), *conditions)
+        .group_by(AuditEvent.staff_id)
+    ):
+        if staff_id is not None:
+            per_staff.setdefault(staff_id, _empty_counts())[name] += count
 
 
 def _empty_counts() -> dict[str, int]:
@@ -177,6 +202,7 @@ def _empty_counts() -> dict[str, int]:
         "reveals": 0,
         "exports": 0,
         "exports_without_reason": 0,
+        "conflicts": 0,
     }
 
 

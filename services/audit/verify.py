@@ -1,56 +1,24 @@
 """Verifying a keyed chain: walk it in seq order and name the first bad link; compare the head
-with a checkpoint kept outside the database."""
+with a checkpoint kept outside the database (services/audit/checkpoints.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.audit.chain import CHAIN_MODELS, ChainHead, authentic_head, read_head, table_of
+from services.audit.chain import CHAIN_MODELS, ChainHead, ChainProblem, read_head
+from services.audit.checkpoints import Checkpoint, Finding, compare_head, compare_link
 from welfare.crypto.chain import GENESIS_HASH, canonical_json, link_hash, same_digest
 from welfare.database import session_keyring
 from welfare.models import AuditChain
 from welfare.models.audit import ChainedRecord
 
 VERIFY_BATCH = 5000
-
-
-class ChainProblem(StrEnum):
-    HEAD_MISSING = "head_missing"
-    HEAD_ALTERED = "head_altered"  # the head's MAC does not match (rewound or forged)
-    BEFORE_ANCHOR = "before_anchor"  # a row older than the oldest link the head vouches for
-    MISSING = "missing"  # a seq is absent between the anchor and the newest row present
-    ALTERED = "altered"  # a row's fields or hash no longer match its MAC
-    BROKEN_LINK = "broken_link"  # a row's prev_hash is not the previous link's hash
-    TRUNCATED = "truncated"  # the newest rows are gone: the head names a later seq
-    HEAD_MISMATCH = "head_mismatch"  # the newest row is not the one the head names
-    ROLLED_BACK = "rolled_back"  # the head is behind an off-site checkpoint (an old head replayed)
-    CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the checkpointed link was replaced
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A chain's head as shipped off-site; verifying against it later catches what the database
-    alone cannot: a head restored from an old backup together with a truncated table."""
-
-    chain: AuditChain
-    seq: int
-    hash: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"chain": self.chain.value, "seq": self.seq, "hash": self.hash}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
-        seq, digest = data["seq"], data["hash"]
-        if not isinstance(seq, int) or seq < 0 or not isinstance(digest, str):
-            raise ValueError("a checkpoint has an integer seq and a hex hash")
-        return cls(chain=AuditChain(data["chain"]), seq=seq, hash=digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +32,7 @@ class VerifyResult:
     chain: AuditChain
     kind: ChainProblem | None = None
     head_seq: int = 0
+    started_at: datetime | None = None  # when the chain's keyed genesis was written
 
 
 Progress = Callable[[int, int], None]
@@ -74,7 +43,7 @@ class _Walk:
     checked: int = 0
     next_seq: int = 1
     last_hash: str = GENESIS_HASH
-    failure: tuple[ChainProblem, int | None, str] | None = field(default=None)
+    failure: Finding | None = field(default=None)
 
 
 def verify_chain(
@@ -88,9 +57,11 @@ def verify_chain(
     """Walk one chain in seq order, streaming, and name the first bad link.
 
     Detects an altered row (hash mismatch), a broken link (prev_hash mismatch), a missing seq,
-    missing oldest rows (the MAC'd anchor names an earlier seq) and missing newest rows (the MAC'd
-    head names a later seq). With a `checkpoint` taken earlier and kept off-site, it also detects
-    a head rolled back behind it, and a checkpointed link that was replaced.
+    missing oldest rows (the MAC'd anchor names an earlier seq), missing newest rows (the MAC'd
+    head names a later seq) and rows past the head (a head rewound with its rows kept). A head
+    without a MAC (the freshly migrated state) never verifies: a database writer can put it back.
+    With a `checkpoint` taken earlier and kept off-site, it also detects a head rolled back
+    behind it, a checkpointed link that was replaced, and a chain started again since.
     `progress(checked, expected)` is called every `batch_size` links. Run it in one snapshot
     (`Database.snapshot()`), or concurrent pruning can look like a gap.
     """
@@ -100,25 +71,12 @@ def verify_chain(
     head = read_head(session, chain)
     if head is None:
         return _failed(chain, 0, ChainProblem.HEAD_MISSING, None, "the chain head is missing")
-    if not head.is_authentic(key):
-        return _failed(
-            chain,
-            0,
-            ChainProblem.HEAD_ALTERED,
-            None,
-            "the chain head was altered: its MAC does not match (rewound or forged)",
-            head_seq=head.last_seq,
-        )
-    if checkpoint is not None and checkpoint.seq > head.last_seq:
-        return _failed(
-            chain,
-            0,
-            ChainProblem.ROLLED_BACK,
-            head.last_seq + 1,
-            f"the chain head (seq {head.last_seq}) is behind the checkpoint (seq "
-            f"{checkpoint.seq}): records from seq {head.last_seq + 1} were removed",
-            head_seq=head.last_seq,
-        )
+    if head.is_pristine:
+        return _unstarted(session, model, head, checkpoint)
+    failed = _head_failure(head, key, checkpoint)
+    if failed is not None:
+        kind, seq, problem = failed
+        return _failed(chain, 0, kind, seq, problem, head=head)
     seq_column = model.__table__.c.seq
     stray = session.scalar(select(func.min(seq_column)).where(seq_column < head.anchor_seq))
     if stray is not None:
@@ -128,7 +86,7 @@ def verify_chain(
             ChainProblem.BEFORE_ANCHOR,
             stray,
             f"seq {stray} lies before the chain's anchor (seq {head.anchor_seq})",
-            head_seq=head.last_seq,
+            head=head,
         )
     walk = walk_chain(
         session,
@@ -153,11 +111,13 @@ def verify_chain(
             head.last_seq,
             f"seq {head.last_seq} is not the record the chain head names",
         )
+    if walk.failure is None:
+        walk.failure = _beyond_head(session, model, head)
     if walk.failure is None and checkpoint is not None:
-        walk.failure = _check_checkpoint(session, model, head, checkpoint)
+        walk.failure = compare_link(session, head, checkpoint)
     if walk.failure is not None:
         kind, seq, problem = walk.failure
-        return _failed(chain, walk.checked, kind, seq, problem, head_seq=head.last_seq)
+        return _failed(chain, walk.checked, kind, seq, problem, head=head)
     return VerifyResult(
         ok=True,
         checked=walk.checked,
@@ -165,30 +125,70 @@ def verify_chain(
         problem=None,
         chain=chain,
         head_seq=head.last_seq,
+        started_at=head.started_at,
     )
 
 
-def take_checkpoint(session: Session, chain: AuditChain | str) -> Checkpoint:
-    """The chain's current head, to be kept outside the database (another system, another
-    administrator) and passed to `verify_chain` later."""
-    chain = AuditChain(chain)
-    head = authentic_head(session, chain, session_keyring(session).audit_key)
-    return Checkpoint(chain=chain, seq=head.last_seq, hash=head.last_hash)
+def _unstarted(
+    session: Session,
+    model: type[ChainedRecord],
+    head: ChainHead,
+    checkpoint: Checkpoint | None,
+) -> VerifyResult:
+    """A head in the freshly migrated state: reported, never passed.
+
+    Whoever can write to the database can restore this state after deleting every record, so
+    it is evidence of nothing; the records left behind or a checkpoint say which case it is.
+    """
+    chain = head.chain
+    beyond = _beyond_head(session, model, head)
+    if beyond is not None:
+        kind, seq, problem = beyond
+        return _failed(chain, 0, kind, seq, problem, head=head)
+    if checkpoint is not None and not checkpoint.is_of_an_unstarted_chain:
+        return _failed(
+            chain,
+            0,
+            ChainProblem.RESET,
+            1,
+            "the chain head is back in its freshly migrated state (seq 0, no MAC), but a "
+            f"checkpoint names seq {checkpoint.seq}: every record was removed and the head reset",
+            head=head,
+        )
+    return _failed(
+        chain,
+        0,
+        ChainProblem.NOT_STARTED,
+        None,
+        "the chain has no keyed genesis (seq 0, no MAC): if this database was in use, its "
+        "records were removed and the head reset; if it was only just migrated, "
+        "`welfare db upgrade` starts the chain",
+        head=head,
+    )
 
 
-def _check_checkpoint(
-    session: Session, model: type[ChainedRecord], head: ChainHead, checkpoint: Checkpoint
-) -> tuple[ChainProblem, int | None, str] | None:
-    if checkpoint.seq < head.anchor_seq:
-        return None  # pruned since (the anchor is MAC'd, so that move was the retention job's)
-    t = table_of(model)
-    stored = session.scalar(select(t.c.hash).where(t.c.seq == checkpoint.seq))
-    if same_digest(stored, checkpoint.hash):
+def _head_failure(head: ChainHead, key: bytes, checkpoint: Checkpoint | None) -> Finding | None:
+    problem = head.problem(key)
+    if problem is not None:
+        return (ChainProblem.HEAD_ALTERED, None, problem)
+    return compare_head(head, checkpoint) if checkpoint is not None else None
+
+
+def _beyond_head(session: Session, model: type[ChainedRecord], head: ChainHead) -> Finding | None:
+    """Rows numbered past the head: the head was rewound (or replayed) and the rows kept."""
+    seq_column = model.__table__.c.seq
+    beyond = session.scalar(select(func.min(seq_column)).where(seq_column > head.last_seq))
+    if beyond is None:
         return None
+    where = (
+        "which is back in its freshly migrated state (seq 0, no MAC)"
+        if head.is_pristine
+        else f"(seq {head.last_seq})"
+    )
     return (
-        ChainProblem.CHECKPOINT_MISMATCH,
-        checkpoint.seq,
-        f"seq {checkpoint.seq} is not the record the checkpoint names (the chain was rebuilt)",
+        ChainProblem.BEYOND_HEAD,
+        beyond,
+        f"seq {beyond} lies beyond the chain head {where}: the head was rewound",
     )
 
 
@@ -199,7 +199,7 @@ def _failed(
     seq: int | None,
     problem: str,
     *,
-    head_seq: int = 0,
+    head: ChainHead | None = None,
 ) -> VerifyResult:
     return VerifyResult(
         ok=False,
@@ -208,7 +208,8 @@ def _failed(
         problem=problem,
         chain=chain,
         kind=kind,
-        head_seq=head_seq,
+        head_seq=head.last_seq if head is not None else 0,
+        started_at=head.started_at if head is not None else None,
     )
 
 
@@ -261,7 +262,7 @@ def _check_link(
     values: Mapping[Any, Any],
     walk: _Walk,
     first_seq: int,
-) -> tuple[ChainProblem, int | None, str] | None:
+) -> Finding | None:
     seq = values["seq"]
     if seq != walk.next_seq:
         missing = f"seq {walk.next_seq}" + (f"–{seq - 1}" if seq - 1 > walk.next_seq else "")

@@ -268,9 +268,22 @@ def resident_row(
 
 
 def _refuse_duplicate(session: Session, actor: Actor, rrn_index: bytes) -> None:
-    existing = session.scalar(select(Resident).where(Resident.rrn_index == rrn_index))
+    """409 for a known RRN, recorded first: the attempt processed that resident's identity.
+
+    The answer must stay (deduplication needs it), and it tells the caller that the person is
+    registered somewhere, so the attempt is an access record (`create`, outcome `conflict`)
+    naming the existing resident, committed before the error rolls the request back. The
+    existing resident's dong reviews it; the caller's own supervisor sees the attempt, not whom
+    (services/access_records.py), and the caller gets the id only in their own scope.
+    """
+    existing = session.execute(
+        select(Resident.id, Resident.dong_code).where(Resident.rrn_index == rrn_index)
+    ).one_or_none()
     if existing is None:
         return
+    access.record_refusal(
+        session, actor=actor, action="create", resident_ids=[existing.id], outcome="conflict"
+    )
     extra: dict[str, Any] = {}
     if access.in_scope(actor, existing.dong_code):
         extra["existing_id"] = str(existing.id)

@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from services import audit
-from tests.support.staff import GASAN, PASSWORD, make_staff
+from tests.support.staff import DOKSAN1, GASAN, PASSWORD, make_staff
 from welfare.models import AccessRightChange
 from welfare.web import get_database
 
@@ -117,3 +117,63 @@ def test_every_lockout_shows_up_in_the_monthly_review(login_as: Any, app: Flask)
     assert review["totals"]["lockouts"] >= 1
     mine = [p for p in review["per_staff"] if p["staff_id"] == str(member.id)]
     assert mine[0]["lockouts"] == 1
+
+
+def test_supervisors_review_their_dongs_records_and_admins_all_without_reasons(
+    login_as: Any,
+) -> None:
+    """Supervisors see the records about their dongs' residents (by anyone) and the records of
+    their dongs' staff (about anyone); ids of other dongs' residents and reasons about them are
+    withheld. Admins see every record and every (pseudonymous) id, but no free-text reason."""
+    gasan_counselor = login_as("counselor", dongs=(GASAN,))
+    rid = gasan_counselor.post(
+        "/api/v1/residents", json={"name": "최말순", "rrn": "350505-2234564", "dong": GASAN}
+    ).get_json()["id"]
+    reveal = gasan_counselor.post(
+        f"/api/v1/residents/{rid}/reveal-rrn", json={"reason": "긴급 지원 연계 확인"}
+    )
+    assert reveal.status_code == 200
+    doksan_counselor = login_as("counselor", dongs=(DOKSAN1,))
+    assert doksan_counselor.get(f"/api/v1/residents/{rid}").status_code == 404  # a probe
+
+    gasan = login_as("supervisor", dongs=(GASAN,))
+    about = gasan.get(f"/api/v1/audit/events?resident_id={rid}").get_json()["items"]
+    assert [(i["action"], i["staff_id"]) for i in about] == [
+        ("access_denied", str(doksan_counselor.staff.id)),  # another dong's probe shows
+        ("reveal", str(gasan_counselor.staff.id)),
+        ("create", str(gasan_counselor.staff.id)),
+    ]
+    assert about[1]["reason"] == "긴급 지원 연계 확인"
+    assert all(i["resident_ids"] == [rid] and i["resident_ids_withheld"] == 0 for i in about)
+
+    doksan = login_as("supervisor", dongs=(DOKSAN1,))
+    own = doksan.get(f"/api/v1/audit/events?staff_id={doksan_counselor.staff.id}")
+    (probe,) = [i for i in own.get_json()["items"] if i["action"] == "access_denied"]
+    assert (probe["resident_ids"], probe["resident_ids_withheld"]) == ([], 1)
+    assert doksan.get(f"/api/v1/audit/events?resident_id={rid}").get_json()["items"] == [probe]
+    everything = doksan.get("/api/v1/audit/events?limit=200").get_json()["items"]
+    assert str(gasan_counselor.staff.id) not in str(everything)
+
+    admin = login_as("admin", dongs=())
+    seen = admin.get(f"/api/v1/audit/events?resident_id={rid}").get_json()["items"]
+    assert [i["action"] for i in seen] == ["access_denied", "reveal", "create"]
+    assert (seen[1]["reason"], seen[1]["reason_withheld"]) == (None, True)
+    assert all(i["resident_ids"] == [rid] for i in seen)
+    assert "긴급 지원" not in str(admin.get("/api/v1/audit/events?limit=200").get_json())
+
+
+def test_the_monthly_review_covers_the_supervisor_s_dongs_only(login_as: Any) -> None:
+    gasan_counselor = login_as("counselor", dongs=(GASAN,))
+    gasan_counselor.post(
+        "/api/v1/residents", json={"name": "최말순", "rrn": "350505-2234564", "dong": GASAN}
+    )
+    month = datetime.now(ZoneInfo("Asia/Seoul")).strftime("%Y-%m")
+    doksan = login_as("supervisor", dongs=(DOKSAN1,))
+    review = doksan.get(f"/api/v1/audit/review?month={month}").get_json()
+    assert review["scope"] == {"dongs": [DOKSAN1]}
+    assert str(gasan_counselor.staff.id) not in str(review)
+    gasan = login_as("supervisor", dongs=(GASAN,))
+    mine = gasan.get(f"/api/v1/audit/review?month={month}").get_json()
+    assert str(gasan_counselor.staff.id) in [p["staff_id"] for p in mine["per_staff"]]
+    admin = login_as("admin", dongs=())
+    assert admin.get(f"/api/v1/audit/review?month={month}").get_json()["scope"] == {"dongs": None}

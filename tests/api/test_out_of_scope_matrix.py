@@ -1,18 +1,24 @@
 """Generated out-of-scope matrix: every route that names a record answers 404 to staff of
-another dong, for every role its policy allows, and leaves an `access_denied` record.
+another dong, for every role its policy allows, and leaves an `access_denied` record; every
+listing that takes record ids in its query string shows staff of another dong nothing of dong A.
 
 The routes come from the app's URL map, so a new route with a `<uuid:…>` parameter fails
 `test_every_route_with_a_path_parameter_has_an_out_of_scope_factory` until it gets a factory
 here (a real record in dong A and a valid body per method), or an exemption with its reason.
+Likewise the OpenAPI document names every query parameter that is a record id, so a new listing
+with one fails `test_every_listing_with_an_id_in_its_query_has_an_out_of_scope_entry` until it
+gets an entry in LISTINGS.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -133,6 +139,20 @@ class World:
                 return case.id
 
         return self.once("case", make)
+
+    def access_trail(self) -> uuid.UUID:
+        """Access records of dong A: its resident registered, then an RRN revealed with a
+        free-text reason, both by dong A's counselor."""
+
+        def make() -> uuid.UUID:
+            resident_id = self.resident()
+            with self.db.new_session() as s:
+                residents.reveal_rrn(
+                    s, actor=self.actor, resident_id=resident_id, reason="범위 밖 열람 사유"
+                )
+            return resident_id
+
+        return self.once("access_trail", make)
 
     def care_request(self) -> uuid.UUID:
         """A request that arrived before the person was registered: scoped by its own dong."""
@@ -377,3 +397,86 @@ def test_the_matrix_fails_for_a_new_route_without_a_factory(app: Flask) -> None:
     assert blp_rule not in FACTORIES and blp_rule not in NOT_DONG_SCOPED
     with pytest.raises(AssertionError):
         test_every_route_with_a_path_parameter_has_an_out_of_scope_factory(app)
+
+
+# Listings that take record ids in the query string (the OpenAPI document's `format: uuid` query
+# parameters). Each gives the queries a caller of dong B might send naming dong A's records, and
+# the caller must get none of dong A's records back, whatever it names.
+@dataclass(frozen=True, slots=True)
+class Listing:
+    queries: Callable[[World], list[Mapping[str, str]]]
+
+
+def this_month() -> str:
+    return datetime.now(ZoneInfo("Asia/Seoul")).strftime("%Y-%m")
+
+
+def staff_of_a(w: World) -> str:
+    assert w.actor.staff_id is not None
+    return str(w.actor.staff_id)
+
+
+LISTINGS: dict[str, Listing] = {
+    "/api/v1/audit/events": Listing(
+        lambda w: [
+            {"resident_id": str(w.access_trail())},
+            {"staff_id": staff_of_a(w)},
+            {"action": "reveal"},
+            {},
+        ]
+    ),
+    # The monthly review takes no id, but it summarizes the same records: scoped the same way.
+    "/api/v1/audit/review": Listing(lambda w: [{"month": this_month()}]),
+    "/api/v1/followups": Listing(lambda w: [{"assignee": staff_of_a(w)}, {}]),
+    "/api/v1/cases": Listing(lambda w: [{"assignee": staff_of_a(w)}, {}]),
+}
+
+
+def listings_with_an_id_in_the_query(app: Flask) -> set[str]:
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    found = set()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method != "get" or not isinstance(operation, dict):
+                continue
+            if any(
+                p.get("in") == "query" and p.get("schema", {}).get("format") == "uuid"
+                for p in operation.get("parameters", [])
+            ):
+                found.add(re.sub(r"\{([a-z_]+)\}", r"<uuid:\1>", path))
+    return found
+
+
+def test_every_listing_with_an_id_in_its_query_has_an_out_of_scope_entry(app: Flask) -> None:
+    assert sorted(listings_with_an_id_in_the_query(app) - LISTINGS.keys()) == []
+    get_rules = {rule for _, method, rule in routes(app) if method == "GET"}
+    assert sorted(LISTINGS.keys() - get_rules) == []  # no stale entries
+
+
+def test_staff_of_another_dong_see_nothing_of_dong_a_in_any_listing(
+    app: Flask, db: Database, world: World
+) -> None:
+    """Supervisors of dong B reviewing access records see neither dong A's records nor their
+    reasons, whether they name dong A's resident, its staff member, or nothing at all."""
+    world.case()
+    world.access_trail()
+    callers = {role: log_in(app, make_staff(app, str(role), (ELSEWHERE,))) for role in SCOPED_ROLES}
+    markers = [str(world.resident()), staff_of_a(world), "범위 밖"]
+    checked: list[tuple[str, str]] = []
+    wrong: list[tuple[str, str, Mapping[str, str], int, list[str]]] = []
+    endpoints = {rule: endpoint for endpoint, method, rule in routes(app) if method == "GET"}
+    for rule, listing in sorted(LISTINGS.items()):
+        policy = policy_for(app, endpoints[rule], "GET")
+        assert isinstance(policy, Policy)
+        allowed = [role for role in SCOPED_ROLES if policy.allows(role)]
+        assert allowed, f"GET {rule}: no role that works with residents may call it"
+        for role in allowed:
+            for query in listing.queries(world):
+                response = callers[role].get(rule, query_string=query)
+                body = response.get_data(as_text=True)
+                leaked = [m for m in markers if m in body]
+                checked.append((role, rule))
+                if response.status_code != 200 or leaked:
+                    wrong.append((role, rule, query, response.status_code, leaked))
+    assert wrong == []
+    assert {rule for _, rule in checked} == set(LISTINGS)

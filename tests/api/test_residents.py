@@ -5,10 +5,12 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from services import audit
+from services.residents import registration
 from tests.support.casework import with_check_digit
 from tests.support.staff import DOKSAN1, GASAN
 from welfare.models import AuditEvent
@@ -69,6 +71,63 @@ def test_a_conflict_outside_scope_does_not_reveal_the_existing_id(login_as: Any)
     again = register(other, dong=DOKSAN1)
     assert again.status_code == 409
     assert "existing_id" not in again.get_json()
+
+
+def test_a_duplicate_registration_is_recorded_though_the_request_fails(
+    login_as: Any, app: Flask
+) -> None:
+    """The 409 stays (deduplication needs it), and it tells the caller the person is registered
+    somewhere: the attempt is an access record naming the existing resident, committed although
+    the request is refused. That resident's dong sees whom; the caller's dong sees only that."""
+    existing = register(login_as("counselor", dongs=(GASAN,))).get_json()["id"]
+    same_dong = login_as("counselor", dongs=(GASAN,))
+    other_dong = login_as("counselor", dongs=(DOKSAN1,))
+    assert register(same_dong).status_code == 409
+    assert register(other_dong, dong=DOKSAN1).status_code == 409
+    conflicts = [e for e in events(app, "create") if e.outcome == "conflict"]
+    assert [(e.staff_id, e.resident_ids, e.reason) for e in conflicts] == [
+        (same_dong.staff.id, [existing], None),
+        (other_dong.staff.id, [existing], None),
+    ]
+    with get_database(app).new_session() as s:
+        assert audit.verify_chain(s, "access").ok
+
+    gasan = login_as("supervisor", dongs=(GASAN,))
+    seen = gasan.get(f"/api/v1/audit/events?resident_id={existing}&action=create").get_json()
+    assert [(i["staff_id"], i["outcome"]) for i in seen["items"][:2]] == [
+        (str(other_dong.staff.id), "conflict"),
+        (str(same_dong.staff.id), "conflict"),
+    ]
+    doksan = login_as("supervisor", dongs=(DOKSAN1,))
+    own = doksan.get(f"/api/v1/audit/events?staff_id={other_dong.staff.id}").get_json()["items"]
+    (attempt,) = [i for i in own if i["outcome"] == "conflict"]
+    assert (attempt["action"], attempt["resident_ids"], attempt["resident_ids_withheld"]) == (
+        "create",
+        [],
+        1,
+    )
+
+
+def test_a_duplicate_that_lost_a_race_is_recorded_too(
+    login_as: Any, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two registrations of one person at once: the unique index refuses the second insert,
+    and its 409 is recorded exactly like the one the check before the insert gives."""
+    existing = register(login_as("counselor")).get_json()["id"]
+    check = registration._refuse_duplicate
+    calls: list[int] = []
+
+    def not_yet_visible(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) > 1:  # after the unique index fired and the insert was rolled back
+            check(*args)
+
+    monkeypatch.setattr(registration, "_refuse_duplicate", not_yet_visible)
+    late = login_as("counselor")
+    assert register(late).status_code == 409
+    assert len(calls) == 2
+    conflicts = [e for e in events(app, "create") if e.outcome == "conflict"]
+    assert [(e.staff_id, e.resident_ids) for e in conflicts] == [(late.staff.id, [existing])]
 
 
 def test_invalid_rrn_phone_and_dong_get_field_errors(login_as: Any) -> None:

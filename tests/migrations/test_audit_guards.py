@@ -89,6 +89,23 @@ def test_a_chain_head_cannot_be_deleted_or_rewound(session: Session) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "mac = NULL",
+        "started_at = NULL",
+        "genesis_hash = NULL",
+        "genesis_hash = '" + "a" * 64 + "'",
+        "started_at = '2020-01-01 00:00:00'",
+    ],
+)
+def test_a_chain_head_cannot_lose_its_mac_or_genesis(session: Session, assignment: str) -> None:
+    """Resetting a started head to its freshly migrated state (seq 0, no MAC) takes more than
+    the application's own database rights."""
+    with pytest.raises(DBAPIError, match="only moves forward"), session.begin_nested():
+        session.execute(text(f"UPDATE audit_chain_heads SET {assignment} WHERE chain = 'access'"))
+
+
 def test_the_triggers_allow_no_earlier_deletion_than_the_retention_job(session: Session) -> None:
     expected = {
         "audit_events": ACCESS_RECORD_RETENTION.days,

@@ -24,8 +24,16 @@ from services.audit import (
     take_checkpoint,
     verify_chain,
 )
-from tests.support.audit import act_as_dba, remove, rewrite, rewrite_head, staff_actor
+from tests.support.audit import (
+    PRISTINE_HEAD,
+    act_as_dba,
+    remove,
+    rewrite,
+    rewrite_head,
+    staff_actor,
+)
 from welfare.crypto.chain import GENESIS_HASH
+from welfare.crypto.keyring import Keyring
 from welfare.database import database_now
 from welfare.errors import InvalidInput
 from welfare.models import (
@@ -59,7 +67,9 @@ def append_events(session: Session, count: int, actor: Actor | None = None) -> l
 def test_appending_builds_a_valid_chain(session: Session) -> None:
     events = append_events(session, 5)
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-    assert events[0].prev_hash == GENESIS_HASH
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None and head.genesis_hash is not None
+    assert events[0].prev_hash == head.genesis_hash != GENESIS_HASH
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     result = verify_chain(session, AuditChain.ACCESS)
     assert (result.ok, result.checked, result.first_bad_seq, result.problem) == (
@@ -376,3 +386,136 @@ def test_a_checkpoint_naming_another_hash_at_its_seq_is_reported(session: Sessio
     point = Checkpoint(chain=AuditChain.ACCESS, seq=2, hash="a" * 64)
     result = verify_chain(session, AuditChain.ACCESS, checkpoint=point)
     assert (result.kind, result.first_bad_seq) == (ChainProblem.CHECKPOINT_MISMATCH, 2)
+
+
+def test_a_started_chain_names_when_it_started_and_verifies_empty(session: Session) -> None:
+    head = read_head(session, AuditChain.ACCESS_RIGHTS)  # the suite's `db upgrade` started it
+    assert head is not None and head.mac is not None and head.started_at is not None
+    result = verify_chain(session, AuditChain.ACCESS_RIGHTS)
+    assert (result.ok, result.checked, result.started_at) == (True, 0, head.started_at)
+
+
+def test_deleting_every_record_and_resetting_the_head_to_its_migrated_state_is_reported(
+    session: Session,
+) -> None:
+    append_events(session, 3)
+    act_as_dba(session)
+    remove(session, AuditEvent, 1, 2, 3)
+    rewrite_head(session, "access", **PRISTINE_HEAD)
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind) == (False, ChainProblem.NOT_STARTED)
+    assert "no keyed genesis" in (result.problem or "")
+
+
+def test_resetting_the_head_but_keeping_the_records_is_reported_as_records_beyond_it(
+    session: Session,
+) -> None:
+    append_events(session, 3)
+    act_as_dba(session)
+    rewrite_head(session, "access", **PRISTINE_HEAD)
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind, result.first_bad_seq) == (False, ChainProblem.BEYOND_HEAD, 1)
+    assert "seq 1 lies beyond the chain head" in (result.problem or "")
+
+
+def test_replaying_an_older_signed_head_in_front_of_newer_records_is_reported(
+    session: Session,
+) -> None:
+    append_events(session, 4)
+    old_head = session.execute(
+        select(AuditChainHead.__table__).where(AuditChainHead.chain == "access")
+    ).one()
+    append_events(session, 2)
+    act_as_dba(session)
+    rewrite_head(session, "access", **{k: v for k, v in old_head._mapping.items() if k != "chain"})
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind, result.first_bad_seq) == (False, ChainProblem.BEYOND_HEAD, 5)
+    assert result.checked == 4
+
+
+def test_a_reset_chain_is_reported_as_reset_against_a_checkpoint(session: Session) -> None:
+    append_events(session, 3)
+    point = take_checkpoint(session, AuditChain.ACCESS)
+    act_as_dba(session)
+    remove(session, AuditEvent, 1, 2, 3)
+    rewrite_head(session, "access", **PRISTINE_HEAD)
+    result = verify_chain(session, AuditChain.ACCESS, checkpoint=point)
+    assert (result.ok, result.kind) == (False, ChainProblem.RESET)
+    assert "checkpoint names seq 3" in (result.problem or "")
+
+
+def test_the_first_record_starts_a_freshly_migrated_chain_with_a_keyed_genesis(
+    session: Session,
+) -> None:
+    act_as_dba(session)
+    rewrite_head(session, "access", **PRISTINE_HEAD)  # as `alembic upgrade` alone leaves it
+    assert verify_chain(session, AuditChain.ACCESS).kind is ChainProblem.NOT_STARTED
+    before = database_now(session)
+    (event,) = append_events(session, 1)
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None and head.started_at is not None
+    assert head.started_at >= before - timedelta(seconds=1)
+    assert event.prev_hash == head.genesis_hash == head.anchor_prev_hash
+    assert verify_chain(session, AuditChain.ACCESS).ok
+
+
+def test_a_head_reset_in_front_of_records_refuses_to_start_over_them(session: Session) -> None:
+    append_events(session, 2)
+    act_as_dba(session)
+    rewrite_head(session, "access", **PRISTINE_HEAD)
+    with pytest.raises(AuditChainBroken, match="the head was reset"):
+        append_events(session, 1)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"started_at": T0},
+        {"genesis_hash": "a" * 64},
+        {"genesis_hash": None},
+        {"started_at": None},
+    ],
+    ids=["started_at", "genesis_hash", "genesis_hash removed", "started_at removed"],
+)
+def test_an_altered_genesis_is_reported(session: Session, edit: dict[str, Any]) -> None:
+    append_events(session, 2)
+    act_as_dba(session)
+    rewrite_head(session, "access", **edit)
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind) == (False, ChainProblem.HEAD_ALTERED)
+    assert "genesis" in (result.problem or "")
+
+
+def test_a_chain_started_again_after_a_wipe_is_reported_against_a_checkpoint(
+    session: Session,
+) -> None:
+    append_events(session, 1)
+    point = take_checkpoint(session, AuditChain.ACCESS)
+    assert point.started_at is not None
+    act_as_dba(session)
+    remove(session, AuditEvent, 1)
+    rewrite_head(session, "access", **PRISTINE_HEAD)
+    append_events(session, 3)  # the service starts the chain again: a new genesis, a new start
+    assert verify_chain(session, AuditChain.ACCESS).ok  # alone, a healthy young chain
+    result = verify_chain(session, AuditChain.ACCESS, checkpoint=point)
+    assert (result.ok, result.kind) == (False, ChainProblem.RECREATED)
+    assert "the chain was started again" in (result.problem or "")
+
+
+def test_a_checkpoint_of_a_genesis_alone_tells_a_restarted_chain_apart(session: Session) -> None:
+    point = take_checkpoint(session, AuditChain.ACCESS_RIGHTS)  # seq 0: the genesis itself
+    assert verify_chain(session, AuditChain.ACCESS_RIGHTS, checkpoint=point).ok
+    other = Checkpoint(chain=AuditChain.ACCESS_RIGHTS, seq=0, hash="b" * 64)
+    result = verify_chain(session, AuditChain.ACCESS_RIGHTS, checkpoint=other)
+    assert (result.kind, result.first_bad_seq) == (ChainProblem.CHECKPOINT_MISMATCH, 0)
+
+
+def test_a_checkpoint_is_signed_and_an_edited_one_fails_its_mac(
+    session: Session, keyring: Keyring
+) -> None:
+    append_events(session, 2)
+    point = take_checkpoint(session, AuditChain.ACCESS, taken_at=T0)
+    assert point.is_signed_by(keyring.audit_key)
+    assert Checkpoint.from_json(point.as_json()) == point
+    edited = Checkpoint.from_json({**point.as_json(), "seq": 1})
+    assert not edited.is_signed_by(keyring.audit_key)

@@ -182,3 +182,20 @@ def test_staff_listings_are_sorted_for_a_stable_report(session: Session) -> None
     assert [p["staff_id"] for p in review["per_staff"]] == sorted(
         [str(first.staff_id), str(second.staff_id)]
     )
+
+
+def test_the_review_counts_attempts_refused_as_duplicates(session: Session) -> None:
+    prober, other = staff_actor(), staff_actor()
+    for _ in range(3):
+        record_access(
+            session,
+            actor=prober,
+            action="create",
+            resident_ids=[uuid.uuid4()],
+            outcome="conflict",
+            at=seoul(6, 10),
+        )
+    read(session, other, seoul(6, 10), n=2)
+    review = monthly_review(session, month=date(2026, 10, 1))
+    assert review["conflicts"] == [{"staff_id": str(prober.staff_id), "events": 3}]
+    assert review["totals"]["conflicts"] == 3

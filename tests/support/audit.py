@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table, delete, text, update
 from sqlalchemy.orm import Session
 
+from welfare.crypto.chain import GENESIS_HASH
 from welfare.models import Actor, AuditChainHead, Role
 from welfare.models.audit import ChainedRecord
 
@@ -20,6 +21,17 @@ SQLITE_GUARDS = (
     "audit_chain_heads_no_delete",
     "audit_chain_heads_forward_only",
 )
+
+# A chain head as the migration writes it: what anyone who can write to the database can restore.
+PRISTINE_HEAD: dict[str, Any] = {
+    "last_seq": 0,
+    "last_hash": GENESIS_HASH,
+    "anchor_seq": 1,
+    "anchor_prev_hash": GENESIS_HASH,
+    "mac": None,
+    "started_at": None,
+    "genesis_hash": None,
+}
 
 
 def staff_actor(role: Role = Role.COUNSELOR, staff_id: uuid.UUID | None = None) -> Actor:

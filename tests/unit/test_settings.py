@@ -88,3 +88,62 @@ def test_production_accepts_safe_settings(tmp_path: Path) -> None:
         }
     )
     assert settings.is_production
+
+
+def test_embedded_mode_keeps_audit_checkpoints_in_a_file_of_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"WELFARE_DATA_DIR": str(tmp_path)})
+    sink = settings.audit_checkpoint_sink
+    assert sink is not None
+    assert (sink.kind, sink.target) == ("file", str(tmp_path / "audit-checkpoints.jsonl"))
+    assert settings.audit_checkpoint_interval.total_seconds() == 300
+
+
+def test_scaled_mode_has_no_checkpoint_sink_until_one_is_configured(tmp_path: Path) -> None:
+    url = {"WELFARE_DATABASE_URL": "postgresql://u@h/db"}
+    assert Settings.from_env(url).audit_checkpoint_sink is None
+    for name, value, kind in (
+        ("WELFARE_AUDIT_CHECKPOINT_DIR", str(tmp_path), "dir"),
+        ("WELFARE_AUDIT_CHECKPOINT_SYSLOG", "udp://logs.example:514", "syslog"),
+        ("WELFARE_AUDIT_CHECKPOINT_SYSLOG", "/dev/log", "syslog"),
+        ("WELFARE_AUDIT_CHECKPOINT_FILE", str(tmp_path / "c.jsonl"), "file"),
+    ):
+        sink = Settings.from_env({**url, name: value}).audit_checkpoint_sink
+        assert sink is not None and (sink.kind, sink.target) == (kind, value)
+    assert (
+        Settings.from_env(
+            {**url, "WELFARE_AUDIT_CHECKPOINT_SECONDS": "60"}
+        ).audit_checkpoint_interval.total_seconds()
+        == 60
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"WELFARE_AUDIT_CHECKPOINT_DIR": "/a", "WELFARE_AUDIT_CHECKPOINT_SYSLOG": "/dev/log"},
+            "Set only one of",
+        ),
+        ({"WELFARE_AUDIT_CHECKPOINT_SYSLOG": "logs.example"}, "WELFARE_AUDIT_CHECKPOINT_SYSLOG"),
+        ({"WELFARE_AUDIT_CHECKPOINT_SECONDS": "0"}, "at least 1"),
+    ],
+)
+def test_a_wrong_checkpoint_sink_setting_is_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_production_in_scaled_mode_refuses_to_start_without_a_checkpoint_sink(
+    tmp_path: Path,
+) -> None:
+    ring = tmp_path / "ring.json"
+    save_keyring(Keyring.generate(for_development=False), ring)
+    env = {
+        "WELFARE_ENV": "production",
+        "WELFARE_SECRET_KEY": "x" * 40,
+        "WELFARE_KEYRING_FILE": str(ring),
+        "WELFARE_DATABASE_URL": "postgresql://u@h/db",
+    }
+    with pytest.raises(SettingsError, match="no audit checkpoint sink"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, "WELFARE_AUDIT_CHECKPOINT_DIR": str(tmp_path)}).is_production

@@ -1,4 +1,8 @@
-"""Access records (접속기록) for supervisors and admins: the query and the monthly review."""
+"""Access records (접속기록) for supervisors and admins: the query and the monthly review.
+
+Supervisors review their dongs' records, admins every record without resident content
+(services/access.py `access_records_scope`, services/access_records.py).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from services import audit
-from services.audit import review as audit_review
+from services import access_records
 from welfare.api.blueprint import Blueprint
 from welfare.api.policy import allow
 from welfare.api.schemas import Instant, PageArgs, StrictSchema
+from welfare.api.security import current_actor
 from welfare.models import AuditAction, Role
 from welfare.web import db_session
 
@@ -38,10 +42,16 @@ class AuditEventOut(StrictSchema):
     actor_role = fields.String()
     action = fields.String()
     resident_ids = fields.List(fields.String())
+    resident_ids_withheld = fields.Integer(
+        metadata={"description": "ids of residents outside the caller's dongs, not shown"}
+    )
     outcome = fields.String()
     ip = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
+    reason_withheld = fields.Boolean(
+        metadata={"description": "a reason exists but is resident content the caller may not see"}
+    )
     category = fields.String()
     token_id = fields.UUID(
         allow_none=True, metadata={"description": "The API token the request came with"}
@@ -69,8 +79,12 @@ class Events(MethodView):
     @blp.arguments(EventArgs, location="query")
     @blp.response(200, EventList)
     def get(self, args: dict[str, Any]) -> Any:
-        """Access records, newest first; resident ids only, never personal data."""
-        items, cursor = audit.query_events(db_session(), **args)
+        """Access records in the caller's scope, newest first; resident ids only, never
+        personal data. Supervisors: records by staff of their dongs and about residents of
+        their dongs; admins: all, without reasons."""
+        items, cursor = access_records.list_access_records(
+            db_session(), actor=current_actor(), **args
+        )
         return {"items": items, "next_cursor": cursor}
 
 
@@ -80,6 +94,9 @@ class Review(MethodView):
     @blp.arguments(ReviewArgs, location="query")
     @blp.response(200)
     def get(self, args: dict[str, Any]) -> Any:
-        """The monthly review: volume outliers, out-of-hours access, denials, reveals, exports."""
+        """The monthly review over the caller's scope: volume outliers, out-of-hours access,
+        denials, reveals, exports."""
         year, month = (int(part) for part in args["month"].split("-"))
-        return audit_review.monthly_review(db_session(), month=date(year, month, 1))
+        return access_records.review_month(
+            db_session(), actor=current_actor(), month=date(year, month, 1)
+        )

@@ -12,7 +12,9 @@ from services import scheduler_runs
 from welfare.api.policy import public
 from welfare.database import Database, database_now
 from welfare.migrate import current_revision, head_revision
-from welfare.web import get_database, get_keyring, get_settings
+from welfare.web import get_checkpoint_sink, get_database, get_keyring, get_settings
+
+CHECKPOINT_JOB = "audit_checkpoint"
 
 blp = Blueprint("health", __name__)
 
@@ -46,6 +48,7 @@ def readyz() -> Any:
     except Exception as exc:
         checks["keys"] = {"ok": False, "error": type(exc).__name__}
     checks["scheduler"] = _scheduler_check(database)
+    checks["audit_checkpoints"] = _checkpoint_check(database)
     ready = all(check["ok"] for check in checks.values())
     response = jsonify(status="ready" if ready else "not_ready", checks=checks)
     response.status_code = 200 if ready else 503
@@ -75,6 +78,28 @@ def _scheduler_check(database: Database) -> dict[str, Any]:
         "last_success_at": last.isoformat() if last else None,
         "stale": stale,
         "embedded": embedded,
+    }
+
+
+def _checkpoint_check(database: Database) -> dict[str, Any]:
+    """Whether the signed audit heads still reach the sink outside the database. A failed last
+    run (the sink cannot be written, or the head disagrees with its latest checkpoint) fails
+    readiness where this process runs the scheduler; web nodes report it without failing."""
+    sink = get_checkpoint_sink()
+    embedded = bool(current_app.extensions.get("welfare.scheduler_embedded"))
+    try:
+        with database.new_session() as session:
+            last = scheduler_runs.latest_run(session, CHECKPOINT_JOB)
+            succeeded = scheduler_runs.last_finished(session, CHECKPOINT_JOB)
+    except Exception as exc:
+        return {"ok": not embedded, "error": type(exc).__name__}
+    failing = last is not None and last.status == "failed"
+    return {
+        "ok": not (embedded and failing),
+        "sink": sink.kind if sink is not None else None,  # never its path: /readyz is public
+        "failing": failing,
+        **({"error": last.error} if failing and last is not None else {}),
+        "last_success_at": succeeded.isoformat() if succeeded else None,
     }
 
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import click
 from flask.cli import with_appcontext
 
+from schedulers import registry
 from schedulers.runner import SchedulerLoop, tick
-from welfare.web import get_database
+from welfare.web import get_database, get_settings
 
 
 @click.group()
@@ -52,7 +53,7 @@ def scheduler_tick(as_of: str | None) -> None:
 def scheduler_run() -> None:
     """Run the jobs forever on their schedule (Ctrl-C to stop)."""
 
-    loop = SchedulerLoop(get_database())
+    loop = SchedulerLoop(get_database(), jobs=registry.configured(get_settings()))
     click.echo(
         f"scheduler running as {loop.node}; jobs: {', '.join(j.name for j in loop.jobs) or 'none'}"
     )

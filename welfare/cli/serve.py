@@ -9,9 +9,11 @@ import waitress
 from flask import current_app
 from flask.cli import with_appcontext
 
+from schedulers import registry
 from schedulers.runner import SchedulerLoop
+from welfare.cli.db import start_audit_chains
 from welfare.migrate import upgrade
-from welfare.web import get_database, get_settings
+from welfare.web import get_checkpoint_sink, get_database, get_settings
 
 
 @click.command("serve")
@@ -26,10 +28,15 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy typed as Flask
     database = get_database()
     upgrade(database.engine)
+    start_audit_chains(database, get_checkpoint_sink())
     loop = None
     app.extensions["welfare.started_at"] = datetime.now(UTC)
     if not no_scheduler:
-        loop = SchedulerLoop(database, poll=get_settings().scheduler_interval / 6)
+        loop = SchedulerLoop(
+            database,
+            jobs=registry.configured(get_settings()),
+            poll=get_settings().scheduler_interval / 6,
+        )
         loop.start_thread()
         app.extensions["welfare.scheduler_embedded"] = True
     click.echo(

@@ -16,13 +16,18 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-# The prev_hash of the very first link of every chain.
+# The unkeyed placeholder a freshly migrated chain head holds until a process with the key writes
+# the chain's keyed genesis (`genesis_hash`). Chains started before keyed geneses existed link
+# their first record to it.
 GENESIS_HASH = "0" * 64
 HASH_HEX_LENGTH = 64
 
-# Head MAC messages start with this prefix; link messages start with a lowercase hex digest, and
-# "h" is not a hex digit, so the two kinds of message can never be mistaken for each other.
+# Head, genesis and checkpoint MAC messages start with these prefixes; link messages start with a
+# lowercase hex digest, and "h", "g" and "k" are not hex digits, so no two kinds of message can
+# ever be mistaken for each other.
 _HEAD_PREFIX = b"head:"
+_GENESIS_PREFIX = b"genesis:"
+_CHECKPOINT_PREFIX = b"checkpoint:"
 
 
 def canonical_json(value: Any) -> bytes:
@@ -54,6 +59,21 @@ def link_hash(key: bytes, prev_hash: str, payload: bytes) -> str:
 def head_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a chain head, so the head cannot be rewound without the key."""
     return hmac.new(key, _HEAD_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+
+
+def genesis_hash(key: bytes, *, chain: str, started_at: datetime) -> str:
+    """The keyed genesis of a chain: a MAC naming the chain and the instant it was started.
+
+    It is the `prev_hash` of the chain's first link, so every link descends from one start that
+    only the key holder could have written; a chain started again has another genesis.
+    """
+    fields = {"chain": chain, "started_at": canonical_instant(started_at)}
+    return hmac.new(key, _GENESIS_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+
+
+def checkpoint_mac(key: bytes, fields: Mapping[str, Any]) -> str:
+    """The MAC of a checkpoint line kept outside the database, so a forged line is detected."""
+    return hmac.new(key, _CHECKPOINT_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
 
 
 def same_digest(a: str | None, b: str | None) -> bool:

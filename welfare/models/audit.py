@@ -87,6 +87,7 @@ class AuditOutcome(StrEnum):
     DENIED = "denied"
     NOT_FOUND = "not_found"
     ERROR = "error"
+    CONFLICT = "conflict"  # refused as a duplicate (e.g. an RRN already registered): 409
 
 
 class AuditCategory(StrEnum):
@@ -248,7 +249,10 @@ class AuditChainHead(Base):
     Updated in the same transaction as every append, so deleting the newest rows leaves the head
     pointing past the end of the table; after retention pruning `anchor_seq` and
     `anchor_prev_hash` say where the kept part of the chain starts. `mac` is null only in the
-    pristine state the migration writes (nothing appended yet).
+    pristine state the migration writes, until the first process holding the key writes the
+    chain's keyed genesis: `started_at` and `genesis_hash` (a MAC of the chain's name and that
+    instant, and the `prev_hash` of its first link). Chains started before geneses existed keep
+    both null.
     """
 
     __tablename__ = "audit_chain_heads"
@@ -260,6 +264,8 @@ class AuditChainHead(Base):
     anchor_prev_hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    genesis_hash: Mapped[str | None] = mapped_column(String(64))
 
     MAC_FIELDS: ClassVar[tuple[str, ...]] = (
         "chain",
