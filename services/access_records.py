@@ -5,16 +5,17 @@ without what the records say about residents; the scope is services.access's, in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import access, audit
 from services.audit.review import WorkingHours, monthly_review
-from welfare.models import Actor, AuditAction, AuditEvent, Role
+from welfare.models import Actor, AuditAction, AuditEvent, Role, Staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class AccessRecordView:
     reason: str | None
     reason_withheld: bool
     category: str
+    token_id: uuid.UUID | None = None
+    staff_name: str | None = None  # the display name beside the id, for the reviewer
 
 
 def list_access_records(
@@ -50,6 +53,7 @@ def list_access_records(
     actor: Actor,
     resident_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
+    token_id: uuid.UUID | None = None,
     action: AuditAction | str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -66,6 +70,7 @@ def list_access_records(
         visible=access.access_records_scope(session, actor),
         resident_id=resident_id,
         staff_id=staff_id,
+        token_id=token_id,
         action=action,
         since=since,
         until=until,
@@ -91,7 +96,22 @@ def review_month(
         visible=access.access_records_scope(session, actor),
     )
     everything = actor.is_system or actor.role is Role.ADMIN
+    _name_staff(session, review)
     return review | {"scope": {"dongs": None if everything else sorted(actor.dongs)}}
+
+
+def _name_staff(session: Session, review: dict[str, Any]) -> None:
+    """Put each staff member's display name beside their id in every list of the review."""
+    rows = [
+        row
+        for value in review.values()
+        if isinstance(value, list)
+        for row in value
+        if isinstance(row, dict) and "staff_id" in row
+    ]
+    names = staff_names(session, (row["staff_id"] for row in rows))
+    for row in rows:
+        row["staff_name"] = names.get(row["staff_id"]) if row["staff_id"] else None
 
 
 def _views(session: Session, actor: Actor, items: Sequence[AuditEvent]) -> list[AccessRecordView]:
@@ -101,6 +121,7 @@ def _views(session: Session, actor: Actor, items: Sequence[AuditEvent]) -> list[
         if admin or actor.is_system
         else access.residents_in_scope(session, actor, {r for e in items for r in e.resident_ids})
     )
+    names = staff_names(session, (e.staff_id for e in items))
     views = []
     for event in items:
         ids = list(event.resident_ids)
@@ -122,6 +143,20 @@ def _views(session: Session, actor: Actor, items: Sequence[AuditEvent]) -> list[
                 reason=event.reason if reason_shown else None,
                 reason_withheld=event.reason is not None and not reason_shown,
                 category=event.category,
+                token_id=event.token_id,
+                staff_name=names.get(event.staff_id) if event.staff_id else None,
             )
         )
     return views
+
+
+def staff_names(session: Session, staff_ids: Iterable[uuid.UUID | str | None]) -> dict[Any, str]:
+    """Display names of staff members (the username where none was given), in one query;
+    keyed by the id as given (UUID or its string)."""
+    wanted = {uuid.UUID(str(s)): s for s in staff_ids if s is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Staff.id, Staff.display_name, Staff.username).where(Staff.id.in_(wanted))
+    ).all()
+    return {wanted[i]: (name or username) for i, name, username in rows}

@@ -167,8 +167,9 @@ def list_enrollments(
         NEWEST_FIRST.decode(cursor)  # a forged cursor is a 422 before any record is read
     stmt = select(OngiEnrollment).where(access.dong_scope(actor, OngiEnrollment.dong_code))
     if resident_id is not None:
-        resident = residents.load(session, actor, resident_id)
-        stmt = stmt.where(OngiEnrollment.resident_id == resident.id)
+        # A filter like any other: another dong's resident finds nothing (no 404 that would
+        # confirm the id), as on every listing with ids in its query.
+        stmt = stmt.where(OngiEnrollment.resident_id == resident_id)
     if status is not None:
         stmt = stmt.where(OngiEnrollment.status == EnrollmentStatus(status).value)
     if dong is not None:

@@ -150,9 +150,14 @@ def _refuse_possible_duplicate(session: Session, actor: Actor, identity: Identit
         if opened_field(session, actor, r, "name") == identity.name
         and (digits := opened_field(session, actor, r, "rrn")) is not None
         and digits[:6] == identity.rrn.digits[:6]
+        and digits != identity.rrn.digits  # the same number is the unique index's 409
         and r.sex == identity.rrn.sex
     ]
     if same:
+        # Recorded like a duplicate RRN: the attempt read those residents' names and birth dates.
+        access.record_refusal(
+            session, actor=actor, action="create", resident_ids=same, outcome="conflict"
+        )
         raise Conflict(
             "같은 이름과 생년월일의 주민이 이미 있습니다. 같은 사람이 아닌지 확인하고, 다른 "
             "사람이면 possible_duplicate_reason에 사유를 적어 다시 보내세요 (someone with the "

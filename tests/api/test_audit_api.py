@@ -113,7 +113,8 @@ def test_every_lockout_shows_up_in_the_monthly_review(login_as: Any, app: Flask)
     supervisor = login_as("supervisor")
     month = f"{datetime.now(ZoneInfo('Asia/Seoul')):%Y-%m}"
     review = supervisor.get(f"/api/v1/audit/review?month={month}").get_json()
-    assert {"staff_id": str(member.id), "events": 1} in review["lockouts"]
+    expected = {"staff_id": str(member.id), "events": 1, "staff_name": member.username}
+    assert expected in review["lockouts"]  # names beside ids for the reviewer
     assert review["totals"]["lockouts"] >= 1
     mine = [p for p in review["per_staff"] if p["staff_id"] == str(member.id)]
     assert mine[0]["lockouts"] == 1

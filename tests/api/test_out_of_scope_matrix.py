@@ -429,6 +429,11 @@ LISTINGS: dict[str, Listing] = {
     "/api/v1/audit/review": Listing(lambda w: [{"month": this_month()}]),
     "/api/v1/followups": Listing(lambda w: [{"assignee": staff_of_a(w)}, {}]),
     "/api/v1/cases": Listing(lambda w: [{"assignee": staff_of_a(w)}, {}]),
+    "/api/v1/ongi/enrollments": Listing(
+        lambda w: (
+            [{"resident_id": str(w.resident()), "status": "active"}, {}] if w.enrollment() else []
+        )
+    ),
 }
 
 

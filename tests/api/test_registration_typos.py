@@ -63,6 +63,14 @@ def test_a_probable_duplicate_needs_a_reason_that_the_access_record_keeps(
     assert warned.status_code == 409
     assert warned.get_json()["code"] == "possible_duplicate"
     assert warned.get_json()["candidate_ids"] == [first["id"]]
+    with db.new_session() as s:
+        refusal = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert refusal is not None
+    assert (refusal.action, refusal.outcome, refusal.resident_ids) == (
+        "create",
+        "conflict",
+        [first["id"]],
+    )
     overridden = post(client, rrn=other_number, possible_duplicate_reason="동명이인, 주소 다름")
     assert overridden.status_code == 201
     with db.new_session() as s:

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.audit import record_access, record_right_change, verify_chain
-from services.audit.chain import authentic_head, move_head
 from tests.support.audit import act_as_dba, rewrite, staff_actor
 from tests.support.databases import fresh_database
-from welfare.crypto.chain import canonical_json, link_hash
+from welfare.crypto.chain import canonical_json, head_mac, link_hash
 from welfare.crypto.keyring import Keyring
 from welfare.database import Database, session_keyring
 from welfare.migrate import downgrade, upgrade
@@ -105,19 +104,42 @@ def test_a_record_without_a_token_hashes_exactly_as_before_0009() -> None:
 
 
 def append_as_before_0009(session: Session, model: type[ChainedRecord], **values: Any) -> None:
-    """Append one record the way revision 0005's code did: its columns, its hashed fields."""
+    """Append one record the way the code before 0009 did: its columns, its hashed fields, and
+    its head (read and moved with the columns of that time: no genesis columns yet)."""
     key = session_keyring(session).audit_key
-    head = authentic_head(session, model.CHAIN, key)
+    heads = sa.table(
+        "audit_chain_heads",
+        *(
+            sa.column(name)
+            for name in ("chain", "last_seq", "last_hash", "anchor_seq", "anchor_prev_hash", "mac")
+        ),
+    )
+    chain = model.CHAIN.value
+    head = session.execute(sa.select(heads).where(heads.c.chain == chain)).one()
     now = datetime.now(UTC).replace(microsecond=0)
     seq = head.last_seq + 1
     values.update(id=uuid.uuid4(), seq=seq, at=now, prev_hash=head.last_hash)
     fields = {name: values[name] for name in FIELDS_BEFORE_0009[model]}
-    fields["chain"] = model.CHAIN.value
+    fields["chain"] = chain
     values["hash"] = link_hash(key, head.last_hash, canonical_json(fields))
     columns = model.__table__.c
     table = sa.table(model.__tablename__, *(sa.column(name, columns[name].type) for name in values))
     session.execute(sa.insert(table).values(**values))
-    move_head(session, head, replace(head, last_seq=seq, last_hash=values["hash"]), key, now)
+    mac = head_mac(
+        key,
+        {
+            "chain": chain,
+            "last_seq": seq,
+            "last_hash": values["hash"],
+            "anchor_seq": head.anchor_seq,
+            "anchor_prev_hash": head.anchor_prev_hash,
+        },
+    )
+    session.execute(
+        sa.update(heads)
+        .where(heads.c.chain == chain)
+        .values(last_seq=seq, last_hash=values["hash"], mac=mac)
+    )
 
 
 @pytest.fixture

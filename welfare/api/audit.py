@@ -56,6 +56,7 @@ class AuditEventOut(StrictSchema):
     token_id = fields.UUID(
         allow_none=True, metadata={"description": "The API token the request came with"}
     )
+    staff_name = fields.String(allow_none=True, metadata={"description": "Beside staff_id"})
 
 
 class EventList(StrictSchema):
