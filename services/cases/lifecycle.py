@@ -2,7 +2,9 @@
 
 A case is one resident in one program. Its statuses and the moves between them are data
 (config/case_workflows.json); closing is one protocol everywhere: a counselor asks, a supervisor
-other than the one who asked approves or sends the case back.
+other than the one who asked approves or sends the case back. One piece on purpose: opening,
+changing and closing share the workflow, the history and the two-person rule, and splitting them
+would scatter one state machine over several files.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ past their response deadline, and the next scheduler tick raises their follow-up
 
 Re-running is safe: the `demo_seeded` marker is written last, and every step before it skips
 what exists (staff by username, residents by RRN, enrollments by resident, casework by story),
-so a run that was interrupted completes on the next one.
+so a run that was interrupted completes on the next one. One piece: it is the order of the
+seeding steps and the fictional data they draw on; the casework lives in its own modules.
 """
 
 from __future__ import annotations
