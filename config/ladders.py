@@ -43,6 +43,7 @@ REASONS: Final = (
     "delivery_failed",  # kimchi: a delivery ended absent or refused
     "ride_no_show",  # mobility: the rider did not show up
     "scheduler_stalled",  # system: no successful scheduler tick for too long
+    "data_unreadable",  # system: a stored value about a resident failed authentication
 )
 ACTIONS: Final = (
     "phone_check",
@@ -52,6 +53,7 @@ ACTIONS: Final = (
     "supervisor_review",
     "emergency_visit_112_119",
     "notify_control_center",
+    "admin_repair",
 )
 # Only people who work cases are escalated to: admins see no case content, gateways are machines.
 TARGET_ROLES: Final = ("outreach", "counselor", "supervisor")

@@ -14,8 +14,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, residents, vault
+from services import access, integrity, residents, vault
 from services.pagination import KeyKind, Keyset, Page, paginate
+from welfare.database import database_now
 from welfare.models import Actor, Contact
 
 TABLE = "contacts"
@@ -79,10 +80,11 @@ def resident_contacts(
 def views(session: Session, actor: Actor, contacts: list[Contact]) -> list[ContactView]:
     """Contacts as the caller may see them, notes decrypted in one batch."""
     readable = [c for c in contacts if c.note_enc is not None and may_read_note(actor, c)]
-    opened = vault.open_many(
+    opened = integrity.open_contained(
         session,
         actor=actor,
         values=[vault.Sealed(c.resident_id, TABLE, "note", c.id, c.note_enc) for c in readable],
+        now=database_now(session),
     )
     notes = dict(zip((c.id for c in readable), opened, strict=True))
     return [

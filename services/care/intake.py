@@ -18,6 +18,7 @@ from services.care.records import (
     load,
     residents_of,
     view,
+    views,
 )
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.residents.labels import label_of, labels
@@ -146,12 +147,9 @@ def handover_view(
         stmt = stmt.where(CareRequest.dong_code == dong)
     page = paginate(session, stmt, HANDOVER_ORDER, cursor=cursor, limit=limit)
     found = labels(session, actor, (r.resident_id for r in page.items))
-    result = page.map(
-        lambda r: (
-            view(session, actor, r, now=now, resident=found.get(r.resident_id))
-            if r.resident_id
-            else view(session, actor, r, now=now)
-        )
+    result = Page(
+        items=views(session, actor, page.items, now=now, labels=found),
+        next_cursor=page.next_cursor,
     )
     access.commit_recorded(
         session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]

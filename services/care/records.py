@@ -4,15 +4,15 @@ the decrypted view the caller may see."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, integrity, vault
 from services.residents.labels import ResidentLabel
 from welfare.identity import format_phone
 from welfare.models import Actor, CareRequest, CareRequestEvent, CareState
@@ -61,6 +61,7 @@ class CareRequestView:
     summary: str | None = None
     events: list[CareEventView] = field(default_factory=list)
     resident: ResidentLabel | None = None
+    unreadable: bool = False  # a sealed field failed authentication: none of them is shown
 
 
 def load(
@@ -162,12 +163,20 @@ def view(
     key: bytes | None = None,
     with_events: bool = False,
     resident: ResidentLabel | None = None,
+    opened: Mapping[str, str | None] | None = None,
 ) -> CareRequestView:
-    """Decrypt what the caller may see. The caller records the access."""
+    """Decrypt what the caller may see (or take `opened`, the sealed fields a list opened in a
+    batch). The caller records the access."""
     subject = request.key_subject_id
-    key = key or vault.data_key(session, subject)
     notes = access.may_read_notes(actor)
-    phone = open_sealed(session, actor, request, "caller_phone", subject_id=subject, key=key)
+    if opened is None:
+        key = key or vault.data_key(session, subject)
+        opened = {
+            column: open_sealed(session, actor, request, column, subject_id=subject, key=key)
+            for column in SEALED_FIELDS
+            if column != "summary" or notes
+        }
+    phone = opened.get("caller_phone")
     events: list[CareEventView] = []
     if with_events:
         for event in session.scalars(
@@ -207,13 +216,37 @@ def view(
         updated_at=request.updated_at,
         version=request.version,
         is_overdue=request.state == CareState.RECEIVED and now > request.respond_by,
-        caller_name=open_sealed(
-            session, actor, request, "caller_name", subject_id=subject, key=key
-        ),
+        caller_name=opened.get("caller_name"),
         caller_phone=format_phone(phone) if phone else None,
-        summary=open_sealed(session, actor, request, "summary", subject_id=subject, key=key)
-        if notes
-        else None,
+        summary=opened.get("summary") if notes else None,
         events=events,
         resident=resident,
     )
+
+
+def views(
+    session: Session,
+    actor: Actor,
+    requests: Sequence[CareRequest],
+    *,
+    now: datetime,
+    labels: Mapping[uuid.UUID, ResidentLabel],
+) -> list[CareRequestView]:
+    """A page of requests, their sealed fields opened in one batch; a damaged one is shown
+    without them and marked, the rest served (services/integrity.py)."""
+    columns = [c for c in SEALED_FIELDS if c != "summary" or access.may_read_notes(actor)]
+    sealed = [
+        vault.Sealed(r.key_subject_id, TABLE, c, r.id, getattr(r, f"{c}_enc"))
+        for r in requests
+        for c in columns
+    ]
+    opened = integrity.open_contained(session, actor=actor, values=sealed, now=now)
+    found = []
+    for i, request in enumerate(requests):
+        values = dict(zip(columns, opened[i * len(columns) : (i + 1) * len(columns)], strict=True))
+        damaged = any(v is vault.UNREADABLE for v in values.values())
+        plain = {k: None if damaged or not isinstance(v, str) else v for k, v in values.items()}
+        label = labels.get(request.resident_id) if request.resident_id else None
+        item = view(session, actor, request, now=now, resident=label, opened=plain)
+        found.append(replace(item, unreadable=True) if damaged else item)
+    return found

@@ -10,8 +10,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, integrity, vault
 from services.cases.records import NOTES_TABLE, load, require_note_reader, seal_note
+from welfare.database import database_now
 from welfare.errors import InvalidInput
 from welfare.models import Actor, CaseNote, CaseNoteKind
 
@@ -24,6 +25,7 @@ class NoteView:
     author_id: uuid.UUID | None
     written_at: datetime
     body: str | None
+    unreadable: bool = False
 
 
 def add_note(
@@ -46,11 +48,13 @@ def add_note(
     )
 
 
-def list_notes(session: Session, *, actor: Actor, case_id: uuid.UUID) -> list[NoteView]:
-    """The case's notes with author and time, oldest first; counselors and supervisors only."""
+def list_notes(
+    session: Session, *, actor: Actor, case_id: uuid.UUID, now: datetime | None = None
+) -> list[NoteView]:
+    """The case's notes with author and time, oldest first; counselors and supervisors only.
+    A note that no longer reads is listed as unreadable, the others as written."""
     require_note_reader(actor)
     case = load(session, actor, case_id)
-    access.record(session, actor=actor, action="read", resident_ids=[case.resident_id])
     rows = list(
         session.scalars(
             select(CaseNote)
@@ -58,7 +62,12 @@ def list_notes(session: Session, *, actor: Actor, case_id: uuid.UUID) -> list[No
             .order_by(CaseNote.written_at, CaseNote.id)
         )
     )
-    key = vault.data_key(session, case.resident_id) if rows else None
+    opened = integrity.open_contained(
+        session,
+        actor=actor,
+        values=[vault.Sealed(n.resident_id, NOTES_TABLE, "body", n.id, n.body_enc) for n in rows],
+        now=now or database_now(session),
+    )
     views = [
         NoteView(
             id=n.id,
@@ -66,18 +75,10 @@ def list_notes(session: Session, *, actor: Actor, case_id: uuid.UUID) -> list[No
             kind=n.kind,
             author_id=n.author_id,
             written_at=n.written_at,
-            body=vault.open_value(
-                session,
-                actor=actor,
-                subject_id=n.resident_id,
-                table=NOTES_TABLE,
-                column="body",
-                row_id=n.id,
-                blob=n.body_enc,
-                key=key,
-            ),
+            body=body if isinstance(body, str) else None,
+            unreadable=body is vault.UNREADABLE,
         )
-        for n in rows
+        for n, body in zip(rows, opened, strict=True)
     ]
-    session.commit()
+    access.commit_recorded(session, actor=actor, action="read", resident_ids=[case.resident_id])
     return views

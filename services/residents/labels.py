@@ -4,7 +4,8 @@ works cases may see, decrypted in one batch per page.
 A queue page of 50 follow-ups, cases or care requests costs one query for the residents, one for
 their data keys, and no access record of its own: the list that asks for the labels records the
 page (one record naming every resident on it). A damaged name never fails the page: that row's
-label says `unreadable`, and the failure is a security record (services/vault.open_many).
+label says `unreadable`, and the failure is a security record and a follow-up
+(services/integrity.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, integrity, vault
 from services.pagination import Page
 from services.residents.records import TABLE
+from welfare.database import database_now
 from welfare.identity import format_phone
 from welfare.models import Actor, Resident
 
@@ -74,7 +76,9 @@ def labels(
         for r in rows
         for column in ("name", "phone")
     ]
-    opened = vault.open_many(session, actor=actor, values=sealed)
+    opened = integrity.open_contained(
+        session, actor=actor, values=sealed, now=database_now(session)
+    )
     found = {}
     for i, resident in enumerate(rows):
         name, phone = opened[2 * i], opened[2 * i + 1]

@@ -4,13 +4,13 @@ and the table's names for its sealed columns and blind indexes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, integrity, vault
 from services.reference import known_dong_codes
 from welfare.errors import Gone
 from welfare.identity import format_phone, parse_rrn
@@ -40,6 +40,7 @@ class ResidentView:
     updated_at: datetime
     version: int
     notes: str | None = None
+    unreadable: bool = False  # a stored field failed authentication: no data is shown
 
 
 def check_dong(
@@ -91,6 +92,73 @@ def opened_field(session: Session, actor: Actor, resident: Resident, field: str)
         column=field,
         row_id=resident.id,
         blob=getattr(resident, f"{field}_enc"),
+    )
+
+
+SEALED = ("name", "rrn", "phone", "address", "notes")
+
+
+def views(
+    session: Session, actor: Actor, residents: Sequence[Resident], *, now: datetime
+) -> list[ResidentView]:
+    """Residents as the caller may see them, a page at a time: one key lookup for the page, and
+    a damaged one marked unreadable while the rest are served (services/integrity.py)."""
+    readers = access.may_read_notes(actor)
+    fields = [f for f in SEALED if f != "notes" or readers]
+    sealed = [
+        vault.Sealed(r.id, TABLE, f, r.id, getattr(r, f"{f}_enc"))
+        for r in residents
+        for f in fields
+    ]
+    opened = integrity.open_contained(session, actor=actor, values=sealed, now=now)
+    found = []
+    for i, resident in enumerate(residents):
+        values = dict(zip(fields, opened[i * len(fields) : (i + 1) * len(fields)], strict=True))
+        if any(v is vault.UNREADABLE for v in values.values()):
+            found.append(_unreadable(resident))
+            continue
+        plain = {k: v if isinstance(v, str) else None for k, v in values.items()}
+        found.append(_view(resident, plain))
+    return found
+
+
+def _unreadable(resident: Resident) -> ResidentView:
+    return ResidentView(
+        id=resident.id,
+        name=None,
+        rrn_masked=None,
+        birth_date=None,
+        sex=resident.sex,
+        dong=resident.dong_code,
+        phone=None,
+        address=None,
+        household_type=resident.household_type,
+        status=resident.status,
+        created_at=resident.created_at,
+        updated_at=resident.updated_at,
+        version=resident.version,
+        unreadable=True,
+    )
+
+
+def _view(resident: Resident, plain: dict[str, str | None]) -> ResidentView:
+    digits, phone = plain["rrn"], plain["phone"]
+    rrn = parse_rrn(digits, today=date.max) if digits else None
+    return ResidentView(
+        id=resident.id,
+        name=plain["name"],
+        rrn_masked=rrn.masked if rrn else None,
+        birth_date=rrn.birth_date if rrn else None,
+        sex=resident.sex,
+        dong=resident.dong_code,
+        phone=format_phone(phone) if phone else None,
+        address=plain["address"],
+        household_type=resident.household_type,
+        status=resident.status,
+        created_at=resident.created_at,
+        updated_at=resident.updated_at,
+        version=resident.version,
+        notes=plain.get("notes"),
     )
 
 

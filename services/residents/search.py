@@ -9,18 +9,20 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, integrity, vault
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.residents.records import (
     NAME_INDEX,
     PHONE_INDEX,
     RRN_INDEX,
+    TABLE,
     ResidentView,
     load,
     opened_field,
-    view,
+    views,
 )
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
+from welfare.database import database_now
 from welfare.errors import InvalidInput
 from welfare.identity import IdentityError, normalize_name, normalize_phone, parse_rrn
 from welfare.models import Actor, Resident, ResidentStatus
@@ -29,8 +31,16 @@ BY_ID = Keyset.of((Resident.id, KeyKind.UUID))
 
 
 def list_residents(
-    session: Session, *, actor: Actor, dong: str | None, cursor: str | None, limit: int
+    session: Session,
+    *,
+    actor: Actor,
+    dong: str | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None = None,
 ) -> Page[ResidentView]:
+    """Residents of the caller's dongs by id; a damaged one is marked, the rest served."""
+    now = now or database_now(session)
     stmt = select(Resident).where(
         access.dong_scope(actor, Resident.dong_code),
         Resident.status != ResidentStatus.ERASED.value,
@@ -38,7 +48,7 @@ def list_residents(
     if dong:
         stmt = stmt.where(Resident.dong_code == dong)
     page = paginate(session, stmt, BY_ID, cursor=cursor, limit=limit)
-    result = page.map(lambda r: view(session, actor, r))
+    result = Page(items=views(session, actor, page.items, now=now), next_cursor=page.next_cursor)
     access.record(session, actor=actor, action="search", resident_ids=[r.id for r in page.items])
     session.commit()
     return result
@@ -63,15 +73,15 @@ def search_residents(
             rrn_index = vault.indexer(session).full(RRN_INDEX, digits)
             matches = list(session.scalars(base.where(Resident.rrn_index == rrn_index)))
         elif phone is not None:
-            matches = _confirmed(session, actor, base, "phone", normalize_phone(phone))
+            matches = _confirmed(session, actor, base, "phone", normalize_phone(phone), now=now)
         elif name is not None:
-            matches = _confirmed(session, actor, base, "name", normalize_name(name))
+            matches = _confirmed(session, actor, base, "name", normalize_name(name), now=now)
         else:
             raise InvalidInput({"rrn": ["rrn, phone, name 중 하나가 필요합니다 (one is required)"]})
     except IdentityError as exc:
         field = "rrn" if rrn is not None else "phone" if phone is not None else "name"
         raise InvalidInput({field: [exc.message]}) from None
-    items = [view(session, actor, r) for r in matches]
+    items = views(session, actor, matches, now=now)
     access.record(session, actor=actor, action="search", resident_ids=[r.id for r in matches])
     session.commit()
     return items
@@ -84,17 +94,33 @@ TRUNCATED_INDEXES = {
 
 
 def _confirmed(
-    session: Session, actor: Actor, base: Select[Resident], field: str, wanted: str
+    session: Session,
+    actor: Actor,
+    base: Select[Resident],
+    field: str,
+    wanted: str,
+    *,
+    now: datetime,
 ) -> list[Resident]:
     """Residents whose truncated `field` index matches, confirmed by decrypting the field
-    (a truncated index only names candidates; SECURITY: it is sized to collide)."""
+    (a truncated index only names candidates: it is sized to collide). A candidate whose field
+    no longer reads stays in the answer, to be shown as unreadable: it may be the one sought."""
     index, bits = TRUNCATED_INDEXES[field]
     column = getattr(Resident, f"{field}_index")
     key = vault.indexer(session).truncated(index, wanted, bits)
+    candidates = list(session.scalars(base.where(column == key)))
+    opened = integrity.open_contained(
+        session,
+        actor=actor,
+        values=[
+            vault.Sealed(r.id, TABLE, field, r.id, getattr(r, f"{field}_enc")) for r in candidates
+        ],
+        now=now,
+    )
     return [
         r
-        for r in session.scalars(base.where(column == key))
-        if opened_field(session, actor, r, field) == wanted
+        for r, value in zip(candidates, opened, strict=True)
+        if value == wanted or value is vault.UNREADABLE
     ]
 
 

@@ -79,6 +79,12 @@ class CareRequestOut(StrictSchema):
     caller_phone = fields.String(allow_none=True)
     summary = fields.String(allow_none=True, metadata={"description": "Counselors, supervisors"})
     resident = resident_field()
+    unreadable = fields.Boolean(
+        metadata={
+            "description": "A sealed field failed authentication: caller and summary "
+            "are not shown, and the dong's supervisors have a data_unreadable follow-up"
+        }
+    )
 
 
 class CareRequestDetail(CareRequestOut):

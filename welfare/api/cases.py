@@ -93,6 +93,7 @@ class NoteOut(StrictSchema):
     author_id = fields.UUID(allow_none=True)
     written_at = fields.DateTime()
     body = fields.String(allow_none=True)
+    unreadable = fields.Boolean(metadata={"description": "The note failed authentication"})
 
 
 class NoteList(StrictSchema):

@@ -84,6 +84,12 @@ class ResidentOut(StrictSchema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     notes = fields.String(allow_none=True, metadata={"description": "Counselors and supervisors"})
+    unreadable = fields.Boolean(
+        metadata={
+            "description": "A stored field failed authentication: no personal data is shown, "
+            "and the supervisors of the dong have a data_unreadable follow-up"
+        }
+    )
 
 
 class EnrollmentSummaryOut(StrictSchema):
@@ -208,6 +214,7 @@ class Residents(MethodView):
             dong=args["dong"],
             cursor=args["cursor"],
             limit=args["limit"],
+            now=now(),
         )
         return {"items": [body(r) for r in page.items], "next_cursor": page.next_cursor}
 

@@ -31,6 +31,7 @@ class FollowUpReason(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     RIDE_NO_SHOW = "ride_no_show"
     SCHEDULER_STALLED = "scheduler_stalled"
+    DATA_UNREADABLE = "data_unreadable"  # a stored value failed authentication
 
 
 LIVE = text("state IN ('open', 'escalated')")
