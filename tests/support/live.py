@@ -82,7 +82,11 @@ def slow_tick_process(url: str, keyring_json: str, as_of_iso: str, marker: str) 
     def raise_then_hang(session: Session, as_of: datetime) -> Mapping[str, int]:
         counts = run_followups(session, as_of)
         session.flush()
-        Path(marker).write_text(json.dumps(counts))
+        # Written whole, then renamed into place: the test polls for the file and reads it at
+        # once, and a plain write could be seen half written (an empty file, a JSON error).
+        partial = Path(f"{marker}.partial")
+        partial.write_text(json.dumps(counts))
+        partial.replace(marker)
         time.sleep(120)
         return counts
 
