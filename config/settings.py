@@ -43,10 +43,16 @@ ENVIRONMENT: Final[dict[str, str]] = {
         "tcp://host:514 (scaled mode)"
     ),
     "WELFARE_AUDIT_CHECKPOINT_SECONDS": "seconds between audit checkpoints (300)",
+    "WELFARE_ERASURE_LEDGER": (
+        "file, or existing shared directory, outside the database where every erasure is "
+        "recorded and replayed after a restore (embedded default: <data dir>/erasure-ledger.jsonl;"
+        " scaled default: the audit checkpoint directory)"
+    ),
 }
 
 VALID_ENVS: Final = ("development", "test", "production")
 DEFAULT_CHECKPOINT_FILE: Final = "audit-checkpoints.jsonl"
+DEFAULT_ERASURE_LEDGER_FILE: Final = "erasure-ledger.jsonl"
 SYSLOG_ADDRESS: Final = re.compile(r"^(/\S+|(udp|tcp)://[A-Za-z0-9.\-\[\]:]+:\d{1,5})$")
 DEV_SECRET_KEY: Final = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_LENGTH: Final = 32
@@ -94,6 +100,7 @@ class Settings:
     audit_checkpoint_dir: Path | None = None
     audit_checkpoint_syslog: str | None = None
     audit_checkpoint_interval: timedelta = timedelta(seconds=300)
+    erasure_ledger: Path | None = None  # None: the default below
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +128,17 @@ class Settings:
         if self.is_sqlite:
             return CheckpointSinkSetting("file", str(self.data_dir / DEFAULT_CHECKPOINT_FILE))
         return None
+
+    @property
+    def erasure_ledger_path(self) -> Path | None:
+        """Where erasures are recorded outside the database: the setting; else, embedded, a
+        file in the data dir; else the audit checkpoint directory (one file per host there);
+        None in scaled mode until one of them is configured."""
+        if self.erasure_ledger is not None:
+            return self.erasure_ledger
+        if self.is_sqlite:
+            return self.data_dir / DEFAULT_ERASURE_LEDGER_FILE
+        return self.audit_checkpoint_dir
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -165,6 +183,7 @@ class Settings:
             audit_checkpoint_interval=timedelta(
                 seconds=_int(env, "WELFARE_AUDIT_CHECKPOINT_SECONDS", 300)
             ),
+            erasure_ledger=_optional_path(env, "WELFARE_ERASURE_LEDGER"),
         )
         settings.check()
         return settings
@@ -205,14 +224,25 @@ class Settings:
             )
         if self.argon2_profile != "standard":
             problems.append("WELFARE_ARGON2_PROFILE must be 'standard' in production")
+        problems.extend(self._missing_stores_outside_the_database())
+        if problems:
+            raise SettingsError("Refusing to start in production: " + "; ".join(problems) + ".")
+
+    def _missing_stores_outside_the_database(self) -> list[str]:
+        problems: list[str] = []
         if self.audit_checkpoint_sink is None:
             problems.append(
                 "no audit checkpoint sink is configured; set WELFARE_AUDIT_CHECKPOINT_DIR or "
                 "WELFARE_AUDIT_CHECKPOINT_SYSLOG (a store the database's administrators cannot "
                 "rewrite), or WELFARE_AUDIT_CHECKPOINT_FILE"
             )
-        if problems:
-            raise SettingsError("Refusing to start in production: " + "; ".join(problems) + ".")
+        if self.erasure_ledger_path is None:
+            problems.append(
+                "no erasure ledger is configured; set WELFARE_ERASURE_LEDGER (or "
+                "WELFARE_AUDIT_CHECKPOINT_DIR), or a restored backup would bring erased residents "
+                "back"
+            )
+        return problems
 
     def _check_checkpoint_sink(self) -> None:
         chosen = [

@@ -14,7 +14,9 @@ The order of operations for an operator (each step safe to repeat):
 4. `welfare keys retire OLD_ID` once nothing depends on the old key (it refuses otherwise); the
    key's secret is erased from the keyring.
 
-Backups. A backup taken before an erasure still holds the erased resident's wrapped data key,
+Backups. Restores replay the erasure ledger (services/erasure_ledger.py), so an erased resident
+stays erased; epochs are the backstop for copies restored any other way. A backup taken before
+an erasure still holds the erased resident's wrapped data key,
 wrapped under the master key active at the time; destroying the live row cannot reach into it.
 Master keys are therefore epochs: rotate on a schedule (e.g. monthly), rewrap, and retire each old
 key once the last backup that could hold keys wrapped under it has left the backup retention

@@ -111,7 +111,14 @@ def checkpoint_file(tmp_path: Path) -> Path:
 def app(
     settings: Settings, keyring: Keyring, connection: Connection, checkpoint_file: Path
 ) -> Iterator[Flask]:
-    app = create_app(replace(settings, audit_checkpoint_file=checkpoint_file), keyring=keyring)
+    app = create_app(
+        replace(
+            settings,
+            audit_checkpoint_file=checkpoint_file,
+            erasure_ledger=checkpoint_file.with_name("erasure-ledger.jsonl"),
+        ),
+        keyring=keyring,
+    )
     get_database(app).bind_to(connection)
     yield app
     get_database(app).dispose()

@@ -11,6 +11,7 @@ from welfare.crypto.keyring import Keyring
 from welfare.web import (
     init_checkpoint_sink,
     init_database,
+    init_erasure_ledger,
     init_keyring,
     init_request_lifecycle,
 )
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     init_database(app, settings)
     init_keyring(app, settings, keyring)
     init_checkpoint_sink(app, settings)
+    init_erasure_ledger(app, settings)
     init_request_lifecycle(app, settings)
     api.init_app(app)
     cli.init_app(app)

@@ -16,6 +16,7 @@ from config import Settings
 from config.logging import set_request_id_provider
 from services.audit.checkpoints import SINK_INFO, CheckpointSink
 from services.audit.sinks import sink_for
+from services.erasure_ledger import LEDGER_INFO, ErasureLedger, ledger_for
 from welfare.crypto.keyring import (
     Keyring,
     KeyringError,
@@ -117,6 +118,24 @@ def init_checkpoint_sink(app: Flask, settings: Settings) -> CheckpointSink | Non
             "(set WELFARE_AUDIT_CHECKPOINT_DIR or WELFARE_AUDIT_CHECKPOINT_SYSLOG)"
         )
     return sink
+
+
+def init_erasure_ledger(app: Flask, settings: Settings) -> ErasureLedger | None:
+    """The ledger outside the database where every erasure is recorded (docs/operations.md,
+    "Backups"); sessions carry it so the erasure use case finds it."""
+    ledger = ledger_for(settings.erasure_ledger_path)
+    app.extensions["welfare.erasure_ledger"] = ledger
+    get_database(app).set_info(LEDGER_INFO, ledger)
+    if ledger is None:
+        log.warning(
+            "no erasure ledger is configured: restoring a backup would bring erased residents "
+            "back (set WELFARE_ERASURE_LEDGER)"
+        )
+    return ledger
+
+
+def get_erasure_ledger(app: Flask | None = None) -> ErasureLedger | None:
+    return cast(ErasureLedger | None, (app or current_app).extensions["welfare.erasure_ledger"])
 
 
 def use_keyring(app: Flask, keyring: Keyring) -> None:

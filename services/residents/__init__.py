@@ -7,10 +7,12 @@ records a death or move-out, and erases.
 
 from services.residents.changes import (
     SETTABLE_STATUSES,
+    ReplayReport,
     change_status,
     end_programs,
     erase_resident,
     follow_to_dong,
+    replay_erasures,
     update_resident,
 )
 from services.residents.records import (
@@ -40,6 +42,7 @@ __all__ = [
     "SETTABLE_STATUSES",
     "TABLE",
     "Identity",
+    "ReplayReport",
     "ResidentView",
     "build_resident",
     "change_status",
@@ -51,6 +54,7 @@ __all__ = [
     "list_residents",
     "load",
     "register_resident",
+    "replay_erasures",
     "resident_row",
     "reveal_rrn",
     "search_residents",

@@ -3,15 +3,16 @@ erasure, which crypto-shreds the record and ends what the programs were doing fo
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from services import access, vault
+from services import access, erasure_ledger, vault
 from services.residents.records import (
     NAME_INDEX,
     PHONE_INDEX,
@@ -22,7 +23,7 @@ from services.residents.records import (
     view,
 )
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
-from welfare.database import checkpoint_after_erasure
+from welfare.database import checkpoint_after_erasure, session_keyring
 from welfare.errors import Forbidden, InvalidInput
 from welfare.identity import IdentityError, normalize_name, normalize_phone
 from welfare.models import (
@@ -31,9 +32,11 @@ from welfare.models import (
     CareState,
     Case,
     Contact,
+    DataKey,
     EnrollmentStatus,
     FollowUp,
     OngiEnrollment,
+    Resident,
     ResidentStatus,
     Role,
     SignalSource,
@@ -140,27 +143,89 @@ def change_status(
 def erase_resident(
     session: Session, *, actor: Actor, resident_id: uuid.UUID, reason: str, now: datetime
 ) -> None:
-    """Crypto-shred a resident: destroy the data key, clear blind indexes, keep the id."""
+    """Crypto-shred a resident: destroy the data key, clear blind indexes, keep the id.
+
+    The erasure is also appended to the erasure ledger outside the database before it commits
+    (services/erasure_ledger.py), so restoring an older backup cannot bring the resident back.
+    """
     if actor.role is not Role.SUPERVISOR:
         raise Forbidden("파기는 팀장만 할 수 있습니다 (only supervisors erase)")
     if not reason.strip():
         raise InvalidInput({"reason": ["사유를 입력하세요 (a reason is required)"]})
     resident = load(session, actor, resident_id, for_update=True)
-    vault.destroy_data_key(session, resident.id, now)
-    for field in ENCRYPTED_FIELDS:
-        setattr(resident, f"{field}_enc", None)
-    resident.rrn_index = resident.phone_index = resident.name_index = None
-    resident.status = ResidentStatus.ERASED.value
-    resident.erased_at = resident.updated_at = now
-    end_programs(
-        session, resident.id, now, close_cases_because="resident_erased", by=actor.staff_id
-    )
-    access.record(
-        session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason.strip()
-    )
+    _shred(session, actor, resident, reason.strip(), now)
+    try:
+        erasure_ledger.record_erasure(session, resident.id, now, session_keyring(session).audit_key)
+    except BaseException:
+        session.rollback()
+        raise
     session.commit()
     # The zeroed pages reach the database file and the WAL's old copies go (SQLite only).
     checkpoint_after_erasure(session)
+
+
+@dataclasses.dataclass(slots=True)
+class ReplayReport:
+    """What replaying the erasure ledger did to a restored database."""
+
+    erased: list[uuid.UUID] = dataclasses.field(default_factory=list)
+    already_erased: int = 0
+    absent: int = 0  # named by the ledger, but not in this copy (registered after the backup)
+
+
+REPLAY_REASON = "복원 후 파기 기록부 재적용 (erasure ledger replayed after a restore)"
+
+
+def replay_erasures(
+    session: Session, entries: Sequence[erasure_ledger.Entry], *, now: datetime
+) -> ReplayReport:
+    """Erase again, as the system, every resident of the ledger not erased in this database;
+    one transaction per resident, each with its `erase` access record."""
+    actor = Actor.system("erasure-replay")
+    report = ReplayReport()
+    for entry in entries:
+        resident = session.scalars(
+            select(Resident).where(Resident.id == entry.resident_id).with_for_update()
+        ).one_or_none()
+        if resident is None:
+            report.absent += 1
+        elif resident.is_erased and _key_destroyed(session, resident.id):
+            report.already_erased += 1
+        else:
+            _shred(session, actor, resident, REPLAY_REASON, now, erased_at=entry.erased_at)
+            session.commit()
+            report.erased.append(resident.id)
+        session.rollback()
+    if report.erased:
+        checkpoint_after_erasure(session)
+    return report
+
+
+def _key_destroyed(session: Session, resident_id: uuid.UUID) -> bool:
+    key = session.get(DataKey, resident_id)
+    return key is None or key.wrapped is None
+
+
+def _shred(
+    session: Session,
+    actor: Actor,
+    resident: Resident,
+    reason: str,
+    now: datetime,
+    *,
+    erased_at: datetime | None = None,
+) -> None:
+    vault.destroy_data_key(session, resident.id, now)
+    for field_name in ENCRYPTED_FIELDS:
+        setattr(resident, f"{field_name}_enc", None)
+    resident.rrn_index = resident.phone_index = resident.name_index = None
+    resident.status = ResidentStatus.ERASED.value
+    resident.erased_at = erased_at or now
+    resident.updated_at = now
+    end_programs(
+        session, resident.id, now, close_cases_because="resident_erased", by=actor.staff_id
+    )
+    access.record(session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason)
 
 
 def follow_to_dong(

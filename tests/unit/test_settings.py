@@ -147,3 +147,29 @@ def test_production_in_scaled_mode_refuses_to_start_without_a_checkpoint_sink(
     with pytest.raises(SettingsError, match="no audit checkpoint sink"):
         Settings.from_env(env)
     assert Settings.from_env({**env, "WELFARE_AUDIT_CHECKPOINT_DIR": str(tmp_path)}).is_production
+
+
+def test_production_in_scaled_mode_refuses_to_start_without_an_erasure_ledger(
+    tmp_path: Path,
+) -> None:
+    ring = tmp_path / "ring.json"
+    save_keyring(Keyring.generate(for_development=False), ring)
+    env = {
+        "WELFARE_ENV": "production",
+        "WELFARE_SECRET_KEY": "x" * 40,
+        "WELFARE_KEYRING_FILE": str(ring),
+        "WELFARE_DATABASE_URL": "postgresql://u@h/db",
+        "WELFARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "c.jsonl"),
+    }
+    with pytest.raises(SettingsError, match="no erasure ledger"):
+        Settings.from_env(env)
+    ledger = tmp_path / "erasures.jsonl"
+    assert Settings.from_env(
+        {**env, "WELFARE_ERASURE_LEDGER": str(ledger)}
+    ).erasure_ledger_path == (ledger)
+    # Where the checkpoints go to a shared directory, the ledger goes there too by default.
+    shared = Settings.from_env(
+        {**env, "WELFARE_AUDIT_CHECKPOINT_DIR": str(tmp_path)}
+        | {"WELFARE_AUDIT_CHECKPOINT_FILE": ""}
+    )
+    assert shared.erasure_ledger_path == tmp_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from welfare.cli import audit, db, demo, keys, residents, scheduler, serve, staff
+from welfare.cli import audit, backup, db, demo, keys, residents, scheduler, serve, staff
 
 # The console script (welfare.main) and `app.test_cli_runner()` both list what is attached here.
 COMMANDS: tuple[click.Command, ...] = (
@@ -16,6 +16,7 @@ COMMANDS: tuple[click.Command, ...] = (
     staff.staff,
     staff.tokens,
     audit.audit,
+    backup.backup,
     keys.keys,
     residents.residents,
 )
