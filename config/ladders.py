@@ -42,6 +42,7 @@ REASONS: Final = (
     "care_response_overdue",  # 24-hour care center: a request passed its response deadline
     "delivery_failed",  # kimchi: a delivery ended absent or refused
     "ride_no_show",  # mobility: the rider did not show up
+    "eligibility_expiring",  # mobility: a resident's ride eligibility ends within the notice
     "scheduler_stalled",  # system: no successful scheduler tick for too long
     "data_unreadable",  # system: a stored value about a resident failed authentication
 )

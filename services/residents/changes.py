@@ -33,11 +33,16 @@ from welfare.models import (
     Case,
     Contact,
     DataKey,
+    Eligibility,
     EnrollmentStatus,
     FollowUp,
     OngiEnrollment,
+    RecurringException,
+    RecurringRide,
     Resident,
     ResidentStatus,
+    Ride,
+    RideState,
     Role,
     SignalSource,
     Staff,
@@ -254,7 +259,17 @@ def follow_to_dong(
             request.follow_resident(to_dong=dong, keep_assignee=keep, by=actor.staff_id, at=now)
         )
         moved.append(request.id)
-    for model in (OngiEnrollment, Contact, Case, SignalSource):
+    session.execute(
+        update(RecurringException)
+        .where(
+            RecurringException.recurring_id.in_(
+                select(RecurringRide.id).where(RecurringRide.resident_id == resident_id)
+            )
+        )
+        .values(dong_code=dong)
+        .execution_options(synchronize_session=False)
+    )
+    for model in (OngiEnrollment, Contact, Case, SignalSource, Eligibility, Ride, RecurringRide):
         session.execute(
             update(model)
             .where(model.resident_id == resident_id)
@@ -285,8 +300,9 @@ def end_programs(
     close_cases_because: str | None = None,
     by: uuid.UUID | None = None,
 ) -> None:
-    """A resident who died, moved away or was erased is no longer watched; the next tick
-    cancels what was raised, naming why. With `close_cases_because`, open cases and care
+    """A resident who died, moved away or was erased is no longer watched, and no longer rides
+    (live rides cancelled, recurring rides stopped); the next tick cancels what was raised,
+    naming why. With `close_cases_because`, open cases and care
     requests close too, each with a history entry naming why (`end_with_resident`)."""
     session.execute(
         update(OngiEnrollment)
@@ -300,6 +316,30 @@ def end_programs(
             next_due_at=None,
             version=OngiEnrollment.version + 1,
         )
+        .execution_options(synchronize_session=False)
+    )
+    # Nobody rides for them any more: live rides are cancelled (freeing their vehicles and
+    # drivers) and recurring rides stop materializing.
+    session.execute(
+        update(Ride)
+        .where(
+            Ride.resident_id == resident_id,
+            in_literals(Ride.state, (RideState.REQUESTED.value, RideState.ASSIGNED.value)),
+        )
+        .values(
+            state=RideState.CANCELLED.value,
+            outcome_at=now,
+            outcome_recorded_at=now,
+            outcome_by=by,
+            updated_at=now,
+            version=Ride.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(RecurringRide)
+        .where(RecurringRide.resident_id == resident_id, RecurringRide.active)
+        .values(active=False, updated_at=now, version=RecurringRide.version + 1)
         .execution_options(synchronize_session=False)
     )
     if close_cases_because is not None:

@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from services import care, cases, followup_queue, followups, ongi, residents
+from services import care, cases, followup_queue, followups, mobility, ongi, residents
 from services.followups import Raise
 from tests.api.test_route_policies import routes
 from tests.support.casework import unique_rrn
@@ -171,6 +171,38 @@ class World:
 
         return self.once("care_request", make)
 
+    def ride(self) -> uuid.UUID:
+        """A ride of dong A's eligible resident, booked for tomorrow."""
+
+        def make() -> uuid.UUID:
+            resident_id = self.resident()
+            seoul = ZoneInfo("Asia/Seoul")
+            day = datetime.now(seoul).date() + timedelta(days=1)
+            start = datetime.combine(day, time(10, 0), tzinfo=seoul)
+            with self.db.new_session() as s:
+                mobility.grant(
+                    s,
+                    actor=self.actor,
+                    resident_id=resident_id,
+                    basis="frail_elder",
+                    valid_from=day,
+                    valid_until=day + timedelta(days=30),
+                    now=self.now,
+                )
+                return mobility.book_ride(
+                    s,
+                    actor=self.actor,
+                    resident_id=resident_id,
+                    pickup_address="범위 밖 주소",
+                    pickup_dong=HOME,
+                    dropoff_address="범위 밖 병원",
+                    dropoff_dong=HOME,
+                    window_start=start,
+                    now=self.now,
+                ).ride.id
+
+        return self.once("ride", make)
+
 
 @dataclass(frozen=True, slots=True)
 class Factory:
@@ -194,6 +226,10 @@ def followup(w: World) -> Mapping[str, uuid.UUID]:
 
 def care_request(w: World) -> Mapping[str, uuid.UUID]:
     return {"request_id": w.care_request()}
+
+
+def ride(w: World) -> Mapping[str, uuid.UUID]:
+    return {"ride_id": w.ride()}
 
 
 FACTORIES: dict[str, Factory] = {
@@ -248,6 +284,18 @@ FACTORIES: dict[str, Factory] = {
     "/api/v1/care-requests/<uuid:request_id>/link": Factory(
         care_request, {"POST": {"resident_id": SOME_ID}}
     ),
+    # the mobility support center
+    "/api/v1/mobility/rides/<uuid:ride_id>": Factory(ride),
+    "/api/v1/mobility/rides/<uuid:ride_id>/assign": Factory(
+        ride,
+        {
+            "POST": {
+                "vehicle_id": SOME_ID,
+                "driver_id": SOME_ID,
+                "pickup_at": "2030-01-01T10:00:00+09:00",
+            }
+        },
+    ),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.
@@ -260,6 +308,17 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/api/v1/staff/<uuid:staff_id>/tokens",
         "/api/v1/staff/<uuid:staff_id>/tokens/<uuid:token_id>",
         "/api/v1/staff/<uuid:staff_id>/totp/reset",
+    )
+}
+
+
+# Routes with a record id of the district as a whole, not of a dong and about nobody: any
+# supervisor manages them, whatever their dongs, and they hold no resident data.
+DISTRICT_WIDE: dict[str, str] = {
+    rule: "the mobility center's fleet serves the whole district; no resident data"
+    for rule in (
+        "/api/v1/mobility/vehicles/<uuid:vehicle_id>",
+        "/api/v1/mobility/drivers/<uuid:driver_id>",
     )
 }
 
@@ -291,7 +350,7 @@ def rules_with_a_record(app: Flask) -> set[str]:
 
 def test_every_route_with_a_path_parameter_has_an_out_of_scope_factory(app: Flask) -> None:
     named = rules_with_a_record(app)
-    covered = FACTORIES.keys() | NOT_DONG_SCOPED.keys() | OWN_RECORDS.keys()
+    covered = FACTORIES.keys() | NOT_DONG_SCOPED.keys() | OWN_RECORDS.keys() | DISTRICT_WIDE.keys()
     assert sorted(named - covered) == []
     assert sorted(covered - named) == []  # no stale entries
 
@@ -302,6 +361,18 @@ def test_exempt_routes_are_closed_to_every_role_that_works_with_residents(app: F
             policy = policy_for(app, endpoint, method)
             assert isinstance(policy, Policy)
             assert not policy.public and not policy.roles & set(SCOPED_ROLES), (method, path)
+
+
+def test_district_wide_routes_are_for_supervisors_only(app: Flask) -> None:
+    """The fleet is managed by supervisors; no counselor or outreach worker changes it."""
+    checked = set()
+    for endpoint, method, path in routes(app):
+        if path in DISTRICT_WIDE:
+            policy = policy_for(app, endpoint, method)
+            assert isinstance(policy, Policy)
+            assert not policy.public and policy.roles == {Role.SUPERVISOR}, (method, path)
+            checked.add(path)
+    assert checked == set(DISTRICT_WIDE)
 
 
 def denials(db: Database) -> int:

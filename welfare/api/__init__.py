@@ -17,6 +17,7 @@ from welfare.api import (
     cases,
     followups,
     health,
+    mobility,
     ongi,
     openapi,
     query,
@@ -92,5 +93,6 @@ def init_app(app: Flask) -> None:
         cases.blp,
         care.blp,
         team.blp,
+        mobility.blp,
     ):
         api.register_blueprint(blueprint)

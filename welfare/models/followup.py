@@ -30,6 +30,7 @@ class FollowUpReason(StrEnum):
     CARE_RESPONSE_OVERDUE = "care_response_overdue"
     DELIVERY_FAILED = "delivery_failed"
     RIDE_NO_SHOW = "ride_no_show"
+    ELIGIBILITY_EXPIRING = "eligibility_expiring"  # mobility: a ride eligibility ends soon
     SCHEDULER_STALLED = "scheduler_stalled"
     DATA_UNREADABLE = "data_unreadable"  # a stored value failed authentication
 

@@ -1,0 +1,56 @@
+"""The mobility support center's use cases (docs/domain.md, "Mobility support"): eligibility,
+the fleet, bookings, assignment without double-booking.
+
+A ride is scoped by its resident's dong; the fleet is the district center's. Addresses, the
+evidence of an eligibility and a no-show's reason are sealed under the resident's key; a
+driver's name under a key of the driver's own. Policy (horizon, windows, cut-offs, buffers) is
+config/mobility.json; travel times config/travel_times.json behind `TravelTimes`.
+"""
+
+from services.mobility.assignment import assign, busy_conflict
+from services.mobility.bookings import Booked, book_ride, get_ride, list_rides
+from services.mobility.common import (
+    MatrixTravelTimes,
+    TravelTimes,
+    policy,
+    seoul_today,
+    travel_times,
+)
+from services.mobility.eligibility import EligibilityView, NotEligible, grant
+from services.mobility.fleet import (
+    DriverView,
+    VehicleView,
+    add_driver,
+    add_vehicle,
+    list_drivers,
+    list_vehicles,
+    update_driver,
+    update_vehicle,
+)
+from services.mobility.records import RideView
+
+__all__ = [
+    "Booked",
+    "DriverView",
+    "EligibilityView",
+    "MatrixTravelTimes",
+    "NotEligible",
+    "RideView",
+    "TravelTimes",
+    "VehicleView",
+    "add_driver",
+    "add_vehicle",
+    "assign",
+    "book_ride",
+    "busy_conflict",
+    "get_ride",
+    "grant",
+    "list_drivers",
+    "list_rides",
+    "list_vehicles",
+    "policy",
+    "seoul_today",
+    "travel_times",
+    "update_driver",
+    "update_vehicle",
+]
