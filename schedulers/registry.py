@@ -12,6 +12,7 @@ from config import Settings
 from schedulers.audit_checkpoints import write_audit_checkpoints
 from schedulers.audit_retention import prune_audit_records
 from schedulers.followups import run_followups
+from schedulers.mobility import materialize_recurring_rides
 from schedulers.outbox import deliver_outbox
 
 Counts = Mapping[str, int]
@@ -30,6 +31,8 @@ class Job:
 SCHEDULE: tuple[Job, ...] = (
     Job("followups", run_followups, every=timedelta(minutes=1)),
     Job("outbox", deliver_outbox, every=timedelta(seconds=30)),
+    # Recurring rides become concrete rides over the rolling horizon (config/mobility.json).
+    Job("mobility_rides", materialize_recurring_rides, every=timedelta(minutes=15)),
     Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
     # Signed chain heads leave the database (WELFARE_AUDIT_CHECKPOINT_SECONDS overrides).
     Job("audit_checkpoint", write_audit_checkpoints, every=timedelta(minutes=5)),

@@ -55,6 +55,13 @@ class BusinessCalendar:
         _require_date(day)
         return day in self._extra_holidays or day in self._public_holidays
 
+    def holiday_name(self, day: date) -> str | None:
+        """The holiday's name (the package's English), "staff-added day off", or None."""
+        _require_date(day)
+        if day in self._public_holidays:
+            return str(self._public_holidays.get(day))
+        return "staff-added day off" if day in self._extra_holidays else None
+
     def is_business_day(self, day: date) -> bool:
         """Monday to Friday and not a holiday; `day` is a date on the Seoul calendar."""
         _require_date(day)

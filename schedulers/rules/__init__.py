@@ -7,11 +7,13 @@ transaction at one `as_of`; docs/adding-a-program.md walks through it.
 
 from schedulers.rules.base import FollowUpRule, run_rule
 from schedulers.rules.care_center import CARE_RESPONSE_OVERDUE
+from schedulers.rules.mobility import ELIGIBILITY_EXPIRING
 from schedulers.rules.ongi import CONTACT_LAPSED
 
 RULES: tuple[FollowUpRule, ...] = (
     CONTACT_LAPSED,
     CARE_RESPONSE_OVERDUE,
+    ELIGIBILITY_EXPIRING,
 )
 
 __all__ = ["RULES", "FollowUpRule", "run_rule"]

@@ -1,5 +1,6 @@
 """The mobility support center's use cases (docs/domain.md, "Mobility support"): eligibility,
-the fleet, bookings, assignment without double-booking.
+the fleet, bookings, assignment without double-booking, outcomes and their welfare effects,
+recurring rides.
 
 A ride is scoped by its resident's dong; the fleet is the district center's. Addresses, the
 evidence of an eligibility and a no-show's reason are sealed under the resident's key; a
@@ -7,6 +8,7 @@ driver's name under a key of the driver's own. Policy (horizon, windows, cut-off
 config/mobility.json; travel times config/travel_times.json behind `TravelTimes`.
 """
 
+from services.followups import business_calendar
 from services.mobility.assignment import assign, busy_conflict
 from services.mobility.bookings import Booked, book_ride, get_ride, list_rides
 from services.mobility.common import (
@@ -27,28 +29,45 @@ from services.mobility.fleet import (
     update_driver,
     update_vehicle,
 )
+from services.mobility.outcomes import record_outcome
 from services.mobility.records import RideView
+from services.mobility.recurring import (
+    ExceptionView,
+    RecurringView,
+    add_exception,
+    create_recurring,
+    get_recurring,
+    materialize,
+)
 
 __all__ = [
     "Booked",
     "DriverView",
     "EligibilityView",
+    "ExceptionView",
     "MatrixTravelTimes",
     "NotEligible",
+    "RecurringView",
     "RideView",
     "TravelTimes",
     "VehicleView",
     "add_driver",
+    "add_exception",
     "add_vehicle",
     "assign",
     "book_ride",
+    "business_calendar",
     "busy_conflict",
+    "create_recurring",
+    "get_recurring",
     "get_ride",
     "grant",
     "list_drivers",
     "list_rides",
     "list_vehicles",
+    "materialize",
     "policy",
+    "record_outcome",
     "seoul_today",
     "travel_times",
     "update_driver",

@@ -203,6 +203,32 @@ class World:
 
         return self.once("ride", make)
 
+    def recurring(self) -> uuid.UUID:
+        """A recurring ride of dong A's resident, every day from tomorrow."""
+
+        def make() -> uuid.UUID:
+            self.ride()  # the resident's eligibility
+            seoul = ZoneInfo("Asia/Seoul")
+            day = datetime.now(seoul).date() + timedelta(days=1)
+            with self.db.new_session() as s:
+                return mobility.create_recurring(
+                    s,
+                    actor=self.actor,
+                    resident_id=self.resident(),
+                    rrule="FREQ=DAILY",
+                    pickup_time="15:00",
+                    starts_on=day,
+                    until=day + timedelta(days=5),
+                    pickup_address="범위 밖 주소",
+                    pickup_dong=HOME,
+                    dropoff_address="범위 밖 병원",
+                    dropoff_dong=HOME,
+                    now=self.now,
+                    calendar=followups.business_calendar(s),
+                ).id
+
+        return self.once("recurring", make)
+
 
 @dataclass(frozen=True, slots=True)
 class Factory:
@@ -286,6 +312,16 @@ FACTORIES: dict[str, Factory] = {
     ),
     # the mobility support center
     "/api/v1/mobility/rides/<uuid:ride_id>": Factory(ride),
+    "/api/v1/mobility/rides/<uuid:ride_id>/outcome": Factory(
+        ride, {"POST": {"outcome": "cancelled", "occurred_at": "2026-01-01T10:00:00+09:00"}}
+    ),
+    "/api/v1/mobility/recurring-rides/<uuid:recurring_id>": Factory(
+        lambda w: {"recurring_id": w.recurring()}
+    ),
+    "/api/v1/mobility/recurring-rides/<uuid:recurring_id>/exceptions": Factory(
+        lambda w: {"recurring_id": w.recurring()},
+        {"POST": {"date": "2030-01-01", "action": "cancel"}},
+    ),
     "/api/v1/mobility/rides/<uuid:ride_id>/assign": Factory(
         ride,
         {

@@ -16,7 +16,7 @@ from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
 from welfare.api.schemas import Instant, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
-from welfare.models import EligibilityBasis, RideState, Role
+from welfare.models import EligibilityBasis, RideOutcome, RideState, Role
 from welfare.web import db_session, now
 
 blp = Blueprint(
@@ -399,3 +399,167 @@ class RideAssign(MethodView):
                 **payload,
             )
         )
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+class RideOutcomeIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in RideOutcome]))
+    occurred_at = Instant(required=True)
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "Why, when known (e.g. of a no-show); sealed"},
+    )
+    client_ref = CLIENT_REF
+
+
+@blp.route("/rides/<uuid:ride_id>/outcome")
+class RideOutcomeRecord(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(RideOutcomeIn)
+    @blp.response(200, RideOut)
+    @blp.alt_response(409, description="The ride already ended, or was never assigned")
+    def post(self, payload: dict[str, Any], ride_id: uuid.UUID) -> Any:
+        """Record how the ride ended. `completed` is an Ongi contact for an enrolled resident;
+        `no_show` raises a `ride_no_show` follow-up for one; a cancellation after the
+        late-cancel cut-off is recorded as `late_cancel`."""
+        return ride_answer(
+            mobility.record_outcome(
+                db_session(),
+                actor=current_actor(),
+                ride_id=ride_id,
+                now=now(),
+                expected_version=if_match_version(request, required=False),
+                **payload,
+            )
+        )
+
+
+# --- recurring rides ---------------------------------------------------------------------------
+
+
+class RecurringIn(StrictSchema):
+    resident_id = fields.UUID(required=True)
+    rrule = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"example": "FREQ=WEEKLY;BYDAY=MO,WE,FR", "description": "RFC 5545 RRULE"},
+    )
+    pickup_time = fields.String(
+        required=True, validate=HHMM, metadata={"description": "HH:MM, Asia/Seoul"}
+    )
+    window_minutes = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=5, max=180)
+    )
+    starts_on = fields.Date(required=True)
+    until = fields.Date(load_default=None, allow_none=True)
+    skip_holidays = fields.Boolean(load_default=False)
+    pickup_address = fields.String(required=True, validate=ADDRESS)
+    pickup_dong = fields.String(required=True, validate=DONG)
+    dropoff_address = fields.String(required=True, validate=ADDRESS)
+    dropoff_dong = fields.String(required=True, validate=DONG)
+    wheelchair = fields.Boolean(load_default=False)
+    companions = fields.Integer(load_default=0, validate=validate.Range(min=0, max=3))
+
+
+class RecurringExceptionOut(StrictSchema):
+    date = fields.Date()
+    kind = fields.String(
+        metadata={"description": "cancelled, moved, holiday, ineligible, overlaps"}
+    )
+    window_start = fields.DateTime(allow_none=True)
+    window_end = fields.DateTime(allow_none=True)
+    label = fields.String(allow_none=True, metadata={"description": "The holiday's name"})
+
+
+class RecurringOut(StrictSchema):
+    id = fields.UUID()
+    resident_id = fields.UUID()
+    dong = fields.String()
+    rrule = fields.String()
+    pickup_time = fields.String()
+    window_minutes = fields.Integer()
+    starts_on = fields.Date()
+    until = fields.Date(allow_none=True)
+    skip_holidays = fields.Boolean()
+    pickup_dong = fields.String()
+    dropoff_dong = fields.String()
+    pickup_address = fields.String(allow_none=True)
+    dropoff_address = fields.String(allow_none=True)
+    wheelchair = fields.Boolean()
+    companions = fields.Integer()
+    active = fields.Boolean()
+    materialized_through = fields.Date(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    exceptions = fields.List(fields.Nested(RecurringExceptionOut))
+    rides_created = fields.Integer(metadata={"description": "Rides this request materialized"})
+
+
+class RecurringExceptionIn(StrictSchema):
+    date = fields.Date(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(["cancel", "move"]))
+    window_start = Instant(load_default=None, allow_none=True)
+    window_end = Instant(load_default=None, allow_none=True)
+
+
+def recurring_body(item: mobility.RecurringView) -> dict[str, Any]:
+    data = {k: getattr(item, k) for k in RecurringOut._declared_fields if k != "exceptions"}
+    data["exceptions"] = [
+        {k: getattr(e, k) for k in RecurringExceptionOut._declared_fields} for e in item.exceptions
+    ]
+    return data
+
+
+@blp.route("/recurring-rides")
+class RecurringRides(MethodView):
+    @allow(*BOOKERS)
+    @blp.arguments(RecurringIn)
+    @blp.response(201, RecurringOut)
+    def post(self, payload: dict[str, Any]) -> Any:
+        """A standing booking from an RRULE (e.g. dialysis on Monday, Wednesday and Friday);
+        its rides over the rolling horizon are made at once, then by the scheduler."""
+        session = db_session()
+        item = mobility.create_recurring(
+            session,
+            actor=current_actor(),
+            now=now(),
+            calendar=mobility.business_calendar(session),
+            **payload,
+        )
+        location = f"/api/v1/mobility/recurring-rides/{item.id}"
+        return set_etag(recurring_body(item), item.version, 201, location=location)
+
+
+@blp.route("/recurring-rides/<uuid:recurring_id>")
+class RecurringRideItem(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, RecurringOut)
+    def get(self, recurring_id: uuid.UUID) -> Any:
+        """One recurring ride with its exceptions (cancelled, moved and skipped dates)."""
+        item = mobility.get_recurring(
+            db_session(), actor=current_actor(), recurring_id=recurring_id
+        )
+        return set_etag(recurring_body(item), item.version)
+
+
+@blp.route("/recurring-rides/<uuid:recurring_id>/exceptions")
+class RecurringRideExceptions(MethodView):
+    @allow(*BOOKERS)
+    @blp.arguments(RecurringExceptionIn)
+    @blp.response(200, RecurringOut)
+    @blp.alt_response(409, description="The date already has an exception")
+    def post(self, payload: dict[str, Any], recurring_id: uuid.UUID) -> Any:
+        """Cancel or move one date; kept for good, so the scheduler never brings it back."""
+        item = mobility.add_exception(
+            db_session(),
+            actor=current_actor(),
+            recurring_id=recurring_id,
+            day=payload.pop("date"),
+            now=now(),
+            **payload,
+        )
+        return set_etag(recurring_body(item), item.version)

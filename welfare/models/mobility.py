@@ -63,6 +63,8 @@ class ExceptionKind(StrEnum):
     CANCELLED = "cancelled"  # staff cancelled one date of a recurring ride
     MOVED = "moved"  # staff moved one date's pickup window
     HOLIDAY = "holiday"  # skipped by the job: a public holiday and `skip_holidays`
+    INELIGIBLE = "ineligible"  # skipped by the job: no eligibility covers the date or its needs
+    OVERLAPS = "overlaps"  # skipped by the job: another live ride of the resident overlaps
 
 
 LIVE_RIDE = text("state IN ('requested', 'assigned')")
