@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import Settings
 from config.logging import configure_logging
-from welfare import api, cli
+from welfare import api, cli, console
 from welfare.crypto.keyring import Keyring
 from welfare.web import (
     init_checkpoint_sink,
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     """Build the app from validated settings; nothing happens at import time."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    app = WelfareFlask("welfare", static_folder=None)  # no static files: an API only
+    app = WelfareFlask("welfare", static_folder=None)  # the console serves its own
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     init_erasure_ledger(app, settings)
     init_request_lifecycle(app, settings)
     api.init_app(app)
+    console.init_app(app)  # after the API: its error handler answers the API as before
     cli.init_app(app)
     return app
 

@@ -187,7 +187,9 @@ def init_request_lifecycle(app: Flask, settings: Settings) -> None:
             headers.setdefault(
                 "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
             )
-            # Responses may hold personal data: no browser or proxy may keep them.
+        if not request.path.startswith("/api/v1/docs") and not g.get("cacheable"):
+            # Responses may hold personal data: no browser or proxy may keep them (only the
+            # console's own static files, which hold none, are cacheable).
             headers["Cache-Control"] = "no-store"
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")

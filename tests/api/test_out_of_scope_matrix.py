@@ -332,6 +332,13 @@ FACTORIES: dict[str, Factory] = {
             }
         },
     ),
+    # the staff console's pages and forms (welfare/console/): form bodies, not JSON
+    "/followups/<uuid:followup_id>": Factory(followup),
+    "/followups/<uuid:followup_id>/claim": Factory(followup),
+    "/followups/<uuid:followup_id>/assign": Factory(followup, {"POST": {"assignee_id": SOME_ID}}),
+    "/followups/<uuid:followup_id>/resolve": Factory(
+        followup, {"POST": {"outcome": "confirmed_safe"}}
+    ),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.
@@ -453,9 +460,8 @@ def test_staff_of_another_dong_get_404_on_every_route_that_names_a_record(
         body = factory.bodies.get(method, {}) if method != "GET" else None
         for role in allowed:
             before = denials(db)
-            response = callers[role].open(
-                url, method=method, json=body, headers={"If-Match": '"v1"'}
-            )
+            sent: dict[str, Any] = {"json": body} if rule.startswith("/api/") else {"data": body}
+            response = callers[role].open(url, method=method, headers={"If-Match": '"v1"'}, **sent)
             checked.append((role, method, rule))
             if response.status_code != 404 or denials(db) != before + 1:
                 wrong.append((role, method, rule, response.status_code))

@@ -60,12 +60,16 @@ def test_every_get_route_refuses_an_unknown_query_parameter(
             client = clients[role]
         response = client.get(concrete(rule), query_string={"name": CANARY})
         assert response.status_code == 422, (rule, response.status_code)
-        assert response.mimetype == "application/problem+json", rule
-        assert response.get_json()["errors"] == {"name": UNKNOWN}, rule
+        if endpoint.startswith("console."):  # a console page answers with an HTML page
+            assert response.mimetype == "text/html", rule
+            assert UNKNOWN[0] in response.get_data(as_text=True), rule
+        else:
+            assert response.mimetype == "application/problem+json", rule
+            assert response.get_json()["errors"] == {"name": UNKNOWN}, rule
         assert CANARY not in response.get_data(as_text=True), rule
         checked.append(rule)
     assert len(checked) >= 15
-    assert {"/healthz", "/api/v1/residents", "/api/v1/openapi.json"} <= set(checked)
+    assert {"/healthz", "/api/v1/residents", "/api/v1/openapi.json", "/"} <= set(checked)
     assert CANARY not in all_log_text(caplog, capsys)
 
 

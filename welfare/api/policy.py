@@ -20,6 +20,9 @@ LIBRARY_PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi
 class Policy:
     public: bool
     roles: frozenset[Role]
+    # Console pages post HTML forms: their CSRF token may come as the `csrf_token` form field
+    # instead of the X-CSRF-Token header (welfare.api.security).
+    form_csrf: bool = False
 
     def allows(self, role: Role) -> bool:
         return self.public or role in self.roles
@@ -37,6 +40,18 @@ def public(func: F) -> F:
 def allow(*roles: Role) -> Callable[[F], F]:
     """Only logged-in staff with one of `roles` may call this route."""
     policy = Policy(public=False, roles=frozenset(roles))
+
+    def decorate(func: F) -> F:
+        func._welfare_policy = policy  # type: ignore[attr-defined]  # the policy rides on the view
+        return func
+
+    return decorate
+
+
+def page(*roles: Role) -> Callable[[F], F]:
+    """A console page (welfare.console): only logged-in staff with one of `roles`; its forms
+    carry the session's CSRF token as a form field."""
+    policy = Policy(public=False, roles=frozenset(roles), form_csrf=True)
 
     def decorate(func: F) -> F:
         func._welfare_policy = policy  # type: ignore[attr-defined]  # the policy rides on the view

@@ -81,7 +81,7 @@ def from_http_exception(error: HTTPException) -> Response:
     if status >= 500:
         original = getattr(error, "original_exception", None)
         if isinstance(error, InternalServerError) and original is not None:
-            _log_unexpected(original)
+            log_unexpected(original)
         return problem(status, headers=headers)
     messages = data.get("messages")
     if status == 400 and messages and "json" in messages:
@@ -120,7 +120,7 @@ def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _log_unexpected(exc: BaseException) -> None:
+def log_unexpected(exc: BaseException) -> None:
     # The exception text can embed values (e.g. a database error detail): log its type and
     # where it happened, never its message.
     frames = traceback.format_tb(exc.__traceback__)

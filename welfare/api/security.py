@@ -29,6 +29,7 @@ log = logging.getLogger("welfare.security")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the form field console pages send it in (policy.form_csrf)
 
 
 class CsrfFailed(DomainForbidden):
@@ -203,6 +204,8 @@ def _enforce_policy() -> None:
         raise Forbidden
     if principal.via == "session" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
+        if not sent and policy.form_csrf:
+            sent = request.form.get(CSRF_FIELD, "")
         expected = principal.csrf_token or ""
         # As bytes: compare_digest raises TypeError on str with non-ASCII characters.
         if not sent or not secrets.compare_digest(sent.encode(), expected.encode()):

@@ -1,0 +1,371 @@
+"""What every console page shares: the parent blueprint, security headers, rendering, Korean
+labels and time formats, and the HTML answers to errors (the API keeps problem+json)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as BaseResponse
+
+from services import reference
+from welfare.api.blueprint import QUERY_PARAMS_ATTR
+from welfare.api.policy import public
+from welfare.api.problems import from_http_exception, log_unexpected
+from welfare.api.security import Principal, current_principal
+from welfare.errors import DomainError, InvalidInput
+from welfare.models import Role
+from welfare.web import db_session, now
+
+log = logging.getLogger("welfare.console")
+
+STATIC_DIR = Path(__file__).parent / "static"
+SEOUL = ZoneInfo("Asia/Seoul")
+STATIC_MAX_AGE = 3600  # our CSS and the vendored htmx: no personal data, cacheable for an hour
+
+# Pages load scripts and styles from our own origin only: no inline script or style, no eval,
+# nothing from elsewhere, forms post back here only, no framing.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+console = Blueprint("console", __name__, template_folder="templates")
+
+
+@console.before_request
+def people_only() -> None:
+    """The console is for people at a browser with a session; API tokens use the API."""
+    principal: Any = current_user
+    if getattr(principal, "is_authenticated", False) and principal.via != "session":
+        raise _Forbidden
+
+
+@console.after_request
+def page_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    return response
+
+
+class _Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    title = "이 화면을 볼 권한이 없습니다 (forbidden)"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def query(*names: str) -> Callable[[F], F]:
+    """The query parameters a page reads (plus `msg`, the code of a message to show); any other
+    is refused with 422, as on the API (welfare.api.query). Only codes and opaque cursors go in a
+    console URL, never anything about a person."""
+    declared = frozenset(names) | {"msg"}
+
+    def decorate(func: F) -> F:
+        setattr(func, QUERY_PARAMS_ATTR, declared)
+        return func
+
+    return decorate
+
+
+@console.get("/static/<path:filename>")
+@public
+@query()
+def static(filename: str) -> BaseResponse:
+    """Our stylesheet and the vendored htmx (welfare/console/static/vendor/)."""
+    g.cacheable = True  # welfare.web leaves Cache-Control alone for these files
+    return send_from_directory(STATIC_DIR, filename, max_age=STATIC_MAX_AGE)
+
+
+def me() -> Principal:
+    return current_principal()
+
+
+def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(template, **context), status
+
+
+def back_to(default: str, msg: str | None = None) -> BaseResponse:
+    """Redirect (303, so a reload never posts again) to the page the form came from (a path of
+    ours), else to `default`, with the code of a message to show there."""
+    target = safe_path(request.form.get("next", "")) or default
+    if msg:
+        parts = urlsplit(target)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "msg"] + [("msg", msg)]
+        target = urlunsplit(("", "", parts.path, urlencode(query), ""))
+    return redirect(target, code=303)
+
+
+def safe_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site (no scheme, no host, no `//`), else None."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target:
+        return None
+    return target
+
+
+def form_text(name: str, default: str | None = None) -> str | None:
+    value = request.form.get(name, "").strip()
+    return value or default
+
+
+def form_uuid(name: str) -> uuid.UUID | None:
+    value = request.form.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput({name: ["올바른 선택이 아닙니다 (not a valid choice)"]}) from None
+
+
+# -- Korean labels (presentation only: the values and their rules live in services) ----------
+
+REASONS = {
+    "contact_lapsed": "연락 두절",
+    "care_response_overdue": "돌봄 응답 지연",
+    "delivery_failed": "김치 배달 실패",
+    "ride_no_show": "이동지원 노쇼",
+    "scheduler_stalled": "스케줄러 멈춤",
+    "data_unreadable": "데이터 손상",
+}
+STATES = {"open": "열림", "escalated": "상향", "resolved": "해결", "cancelled": "취소"}
+OUTCOMES = {
+    "confirmed_safe": "안전 확인",
+    "hospitalized": "입원 확인",
+    "moved_out": "전출",
+    "deceased": "사망",
+    "emergency_dispatched": "긴급 출동",
+    "escalated_elsewhere": "타 기관 이관",
+    "referred": "연계",
+    "false_alarm": "오경보",
+    "other": "기타",
+}
+CHANNELS = {
+    "phone": "전화",
+    "visit": "방문",
+    "message": "메시지",
+    "ai_call": "AI 안부전화",
+    "sensor": "센서",
+    "delivery": "배달",
+    "ride": "이동지원",
+}
+CONTACT_OUTCOMES = {
+    "reached": "통화·만남 (안녕)",
+    "unwell": "연락됨 (걱정)",
+    "no_answer": "응답 없음",
+    "not_home": "부재",
+    "refused": "거부",
+}
+PROGRAMS = {
+    "care_center": "24시간 돌봄",
+    "ongi": "온기",
+    "kimchi": "김치 지원",
+    "mobility": "이동 지원",
+    "system": "시스템",
+}
+RISKS = {"low": "낮음", "medium": "보통", "high": "높음", "critical": "매우 높음"}
+ROLES = {
+    "counselor": "상담사",
+    "outreach": "방문 요원",
+    "supervisor": "팀장",
+    "admin": "관리자",
+    "gateway": "연계 시스템",
+}
+MESSAGES = {
+    "claimed": "맡았습니다.",
+    "assigned": "담당자를 지정했습니다.",
+    "resolved": "해결로 닫았습니다.",
+    "logged_out": "로그아웃했습니다.",
+    "contact_logged": "연락을 기록했습니다.",
+    "registered": "주민을 등록했습니다.",
+    "noted": "메모를 남겼습니다.",
+    "transitioned": "사례 상태를 바꿨습니다.",
+    "referred": "연계를 기록했습니다.",
+    "closure_requested": "종결을 요청했습니다.",
+    "closure_decided": "종결 요청을 처리했습니다.",
+    "responded": "응답을 기록했습니다.",
+    "handed_over": "인계했습니다.",
+    "saved": "저장했습니다.",
+    "expired": "세션이 끝났습니다. 다시 로그인하세요.",
+}
+
+EVENT_KINDS = {
+    "raised": "발생",
+    "escalated": "상향",
+    "claimed": "맡음",
+    "assigned": "담당 지정",
+    "resolved": "해결",
+    "cancelled": "취소",
+    "reassigned": "담당 변경",
+    "moved": "전출로 이관",
+}
+
+NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
+    ("console.home.queue", "내 업무", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
+    (
+        "console.residents.search",
+        "주민",
+        frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
+    ),
+    ("console.cases.index", "사례", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
+    ("console.care.board", "돌봄센터", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
+    ("console.dashboard.index", "현황판", frozenset({Role.SUPERVISOR})),
+    ("console.audit.records", "열람 기록", frozenset({Role.SUPERVISOR, Role.ADMIN})),
+    ("console.admin.staff", "관리", frozenset({Role.ADMIN})),
+)
+
+
+def kst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return value.astimezone(SEOUL).strftime(fmt) if value else ""
+
+
+def duration(delta: timedelta) -> str:
+    """`3일 4시간`, `2시간 5분`, `7분`: the two largest units, in Korean."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}일 {hours}시간" if hours else f"{days}일"
+    if hours:
+        return f"{hours}시간 {mins}분" if mins else f"{hours}시간"
+    return f"{mins}분"
+
+
+def ago(value: datetime | None) -> str:
+    return duration(now() - value) if value else ""
+
+
+def time_left(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    delta = value - now()
+    return f"{duration(delta)} 남음" if delta.total_seconds() >= 0 else f"{duration(delta)} 지남"
+
+
+def is_past(value: datetime | None) -> bool:
+    return value is not None and value <= now()
+
+
+@console.app_context_processor
+def page_context() -> dict[str, Any]:
+    principal: Any = current_user
+    signed_in = bool(getattr(principal, "is_authenticated", False))
+    role = principal.role if signed_in else None
+    pages = current_app.view_functions
+    return {
+        "me": principal if signed_in else None,
+        "csrf_token": principal.csrf_token if signed_in else None,
+        "nav": [(e, label) for e, label, roles in NAV if role in roles and e in pages],
+        "pages": pages,
+        "dong_names": _dong_names() if signed_in else {},
+        "event_kinds": EVENT_KINDS,
+        "labels": {
+            "reasons": REASONS,
+            "states": STATES,
+            "outcomes": OUTCOMES,
+            "channels": CHANNELS,
+            "contact_outcomes": CONTACT_OUTCOMES,
+            "programs": PROGRAMS,
+            "risks": RISKS,
+            "roles": ROLES,
+        },
+        "message": MESSAGES.get(request.args.get("msg", "")),
+    }
+
+
+def _dong_names() -> dict[str, str]:
+    """Dong codes to Korean names, read once per request."""
+    if "dong_names" not in g:
+        g.dong_names = {d.code: d.name for d in reference.list_dongs(db_session())}
+    return cast(dict[str, str], g.dong_names)
+
+
+def _register_filters(app: Flask) -> None:
+    app.jinja_env.filters.update(kst=kst, ago=ago, time_left=time_left, duration=duration)
+    app.jinja_env.tests["past"] = is_past
+
+
+# -- errors: HTML pages for the console, problem+json for the API --------------------------------
+
+ERROR_TITLES: Mapping[int, str] = {
+    400: "요청을 처리할 수 없습니다",
+    403: "권한이 없습니다",
+    404: "찾을 수 없습니다",
+    405: "허용되지 않은 요청입니다",
+    409: "다른 변경과 충돌했습니다",
+    413: "보낸 내용이 너무 큽니다",
+    422: "입력을 확인하세요",
+    429: "시도가 너무 많습니다. 잠시 후 다시 시도하세요",
+}
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def error_page(status: int, detail: str | None = None, fields: Any = None) -> tuple[str, int]:
+    return render(
+        "console/error.html",
+        status,
+        status_code=status,
+        title=ERROR_TITLES.get(status, "오류가 났습니다"),
+        detail=detail,
+        fields=fields or {},
+    )
+
+
+def _to_login() -> BaseResponse:
+    target = request.full_path if request.method == "GET" else None
+    target = target.rstrip("?") if target else None
+    if target and target != "/":
+        return redirect(url_for("console.login.form", next=target), code=303)
+    return redirect(url_for("console.login.form"), code=303)
+
+
+@console.errorhandler(DomainError)
+def domain_error(error: DomainError) -> Any:
+    if error.status == 401:
+        return _to_login()
+    fields = getattr(error, "errors", None)
+    return error_page(error.status, error.detail, fields)
+
+
+def http_error(error: HTTPException) -> Any:
+    if _is_api(request.path):
+        return from_http_exception(error)
+    if error.code == 401:
+        return _to_login()
+    original = getattr(error, "original_exception", None)
+    if isinstance(error, InternalServerError) and original is not None:
+        log_unexpected(original)
+    return error_page(error.code or 500)
+
+
+def init_errors(app: Flask) -> None:
+    _register_filters(app)
+    # Replaces flask-smorest's app-wide handler with one that answers the API as before.
+    app.register_error_handler(HTTPException, http_error)
