@@ -339,6 +339,32 @@ FACTORIES: dict[str, Factory] = {
     "/followups/<uuid:followup_id>/resolve": Factory(
         followup, {"POST": {"outcome": "confirmed_safe"}}
     ),
+    "/residents/<uuid:resident_id>": Factory(resident),
+    "/residents/<uuid:resident_id>/reveal": Factory(resident, {"POST": {"reason": "확인 필요"}}),
+    "/residents/<uuid:resident_id>/contact": Factory(
+        resident, {"POST": {"channel": "phone", "outcome": "reached"}}
+    ),
+    "/cases/<uuid:case_id>": Factory(case),
+    "/cases/<uuid:case_id>/notes": Factory(case, {"POST": {"body": "메모"}}),
+    "/cases/<uuid:case_id>/transition": Factory(case, {"POST": {"to": "active"}}),
+    "/cases/<uuid:case_id>/closure-request": Factory(case, {"POST": {}}),
+    "/cases/<uuid:case_id>/closure-decision": Factory(case, {"POST": {"approve": "true"}}),
+    "/cases/<uuid:case_id>/referrals": Factory(
+        case,
+        {
+            "POST": {
+                "program": "mobility",
+                "reason": "이동 지원",
+                "consent_given_by": "본인",
+                "consent_given_at": "2026-01-05T10:00",
+                "consent_scope": "연락처 제공",
+            }
+        },
+    ),
+    "/care/<uuid:request_id>": Factory(care_request),
+    "/care/<uuid:request_id>/respond": Factory(care_request, {"POST": {"note": "응대"}}),
+    "/care/<uuid:request_id>/handover": Factory(care_request, {"POST": {"assignee_id": SOME_ID}}),
+    "/care/<uuid:request_id>/outcome": Factory(care_request, {"POST": {"outcome": "handled"}}),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.

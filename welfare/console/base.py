@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -142,6 +143,50 @@ def form_uuid(name: str) -> uuid.UUID | None:
         raise InvalidInput({name: ["올바른 선택이 아닙니다 (not a valid choice)"]}) from None
 
 
+def load_form(
+    schema: type[Schema], names: Iterable[str], extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The form fields `names` (blank ones left out, so defaults apply) plus `extra`, loaded
+    with the API's own schema for the same use case: one set of field rules, Korean-first
+    messages, for both. Bad input raises InvalidInput (a 422 page)."""
+    data: dict[str, Any] = {n: request.form[n] for n in names if request.form.get(n, "").strip()}
+    data.update(extra or {})
+    try:
+        loaded: dict[str, Any] = schema().load(data)
+    except ValidationError as exc:
+        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        raise InvalidInput({k: _texts(v) for k, v in messages.items()}) from None
+    return loaded
+
+
+def _texts(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [f"{k}: {' '.join(_texts(v))}" for k, v in messages.items()]
+    if isinstance(messages, list):
+        return [str(m) for m in messages]
+    return [str(messages)]
+
+
+def local_instant(name: str) -> str | None:
+    """A `datetime-local` field (Seoul wall time, as the phone shows it) as ISO 8601 with the
+    +09:00 offset, for the API schemas' Instant fields; None when blank."""
+    value = request.form.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput({name: ["날짜와 시각을 확인하세요 (not a date and time)"]}) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=SEOUL)
+    return parsed.isoformat()
+
+
+def local_now() -> str:
+    """Now as a `datetime-local` value in Seoul time (the form's default)."""
+    return now().astimezone(SEOUL).strftime("%Y-%m-%dT%H:%M")
+
+
 # -- Korean labels (presentation only: the values and their rules live in services) ----------
 
 REASONS = {
@@ -213,6 +258,27 @@ MESSAGES = {
     "expired": "세션이 끝났습니다. 다시 로그인하세요.",
 }
 
+CASE_STATUSES = {
+    "intake": "접수",
+    "assessment": "사정",
+    "active": "지원 중",
+    "closure_requested": "종결 요청",
+    "closed": "종결",
+}
+RESIDENT_STATUSES = {"active": "거주", "moved_out": "전출", "deceased": "사망", "erased": "파기"}
+CARE_STATES = {"received": "응답 전", "responded": "응대 중", "done": "끝남"}
+CARE_TYPES = {
+    "child_care": "아동 돌봄",
+    "elder_care": "어르신 돌봄",
+    "disability_care": "장애인 돌봄",
+    "emergency_lodging": "긴급 숙박",
+    "meal": "식사",
+    "short_term_care": "단기 돌봄",
+    "crisis": "위기",
+    "other": "기타",
+}
+URGENCIES = {"emergency": "긴급", "urgent": "급함", "normal": "보통"}
+CARE_OUTCOMES = {"handled": "처리", "referred": "연계", "closed": "종료"}
 EVENT_KINDS = {
     "raised": "발생",
     "escalated": "상향",
@@ -283,6 +349,12 @@ def page_context() -> dict[str, Any]:
         "pages": pages,
         "dong_names": _dong_names() if signed_in else {},
         "event_kinds": EVENT_KINDS,
+        "case_statuses": CASE_STATUSES,
+        "resident_statuses": RESIDENT_STATUSES,
+        "care_states": CARE_STATES,
+        "care_types": CARE_TYPES,
+        "urgencies": URGENCIES,
+        "care_outcomes": CARE_OUTCOMES,
         "labels": {
             "reasons": REASONS,
             "states": STATES,

@@ -9,9 +9,9 @@ from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import followup_queue, team
+from welfare.api.followups import AssignIn, ResolveIn
 from welfare.api.policy import CASEWORK, page
-from welfare.console.base import back_to, form_text, form_uuid, me, query, render
-from welfare.errors import InvalidInput
+from welfare.console.base import back_to, load_form, me, query, render
 from welfare.models import FollowUpReason, Program, Role
 from welfare.web import db_session, now
 
@@ -126,11 +126,13 @@ def claim(followup_id: uuid.UUID) -> BaseResponse:
 @bp.post("/followups/<uuid:followup_id>/assign")
 @page(*ASSIGNERS)
 def assign(followup_id: uuid.UUID) -> BaseResponse:
-    staff_id = form_uuid("assignee_id")
-    if staff_id is None:
-        raise InvalidInput({"assignee_id": ["담당자를 고르세요 (required)"]})
+    payload = load_form(AssignIn, ("assignee_id",))
     followup_queue.assign(
-        db_session(), actor=me().actor(), followup_id=followup_id, staff_id=staff_id, now=now()
+        db_session(),
+        actor=me().actor(),
+        followup_id=followup_id,
+        staff_id=payload["assignee_id"],
+        now=now(),
     )
     return back_to(url_for(".queue"), "assigned")
 
@@ -138,13 +140,8 @@ def assign(followup_id: uuid.UUID) -> BaseResponse:
 @bp.post("/followups/<uuid:followup_id>/resolve")
 @page(*CASEWORK)
 def resolve(followup_id: uuid.UUID) -> BaseResponse:
+    payload = load_form(ResolveIn, ("outcome", "channel", "note"))
     followup_queue.resolve(
-        db_session(),
-        actor=me().actor(),
-        followup_id=followup_id,
-        outcome=form_text("outcome", "") or "",
-        channel=form_text("channel", "phone") or "phone",
-        note=form_text("note"),
-        now=now(),
+        db_session(), actor=me().actor(), followup_id=followup_id, now=now(), **payload
     )
     return back_to(url_for(".queue"), "resolved")

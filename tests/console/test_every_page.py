@@ -1,0 +1,98 @@
+"""Every console page, walked from the URL map: each GET page answers 200 to a role it admits,
+in Korean with the strict headers, without inline script or style, and with no personal data in
+any URL it generates; a forged cursor is a 422 page; every form post needs the CSRF token."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+
+from tests.api.test_route_policies import routes
+from tests.support.casework import care_request, open_case, raise_lapse, register, unique_rrn
+from tests.support.console import assert_no_personal_data_in_urls, console_login
+from welfare.api.policy import Policy, policy_for
+from welfare.models import Role
+
+PREFERRED = (Role.COUNSELOR, Role.SUPERVISOR, Role.OUTREACH, Role.ADMIN)
+NAME, PHONE = "윤모든", "010-7777-1234"
+
+
+def console_routes(app: Flask) -> list[tuple[str, str, str]]:
+    return [r for r in routes(app) if r[0].startswith("console.") and r[0] != "console.static"]
+
+
+def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) -> None:
+    api = login_as("counselor")
+    rrn = unique_rrn()
+    resident = register(api, name=NAME, phone=PHONE, rrn=rrn)["id"]
+    ids = {
+        "resident_id": resident,
+        "case_id": open_case(api, resident, "ongi").get_json()["id"],
+        "request_id": care_request(api, resident_id=resident).get_json()["id"],
+        "followup_id": raise_lapse(app, api),
+    }
+    clients: dict[Role, Any] = {}
+    checked = []
+    for endpoint, method, rule in console_routes(app):
+        if method != "GET":
+            continue
+        policy = policy_for(app, endpoint, method)
+        assert isinstance(policy, Policy)
+        if policy.public:
+            client = app.test_client()
+        else:
+            role = next(r for r in PREFERRED if policy.allows(r))
+            if role not in clients:
+                member = api.staff if role is Role.COUNSELOR else None
+                clients[role] = (
+                    console_login(app, member) if member else _console(app, login_as, role)
+                )
+            client = clients[role]
+        path = re.sub(r"<uuid:(\w+)>", lambda m: str(ids[m.group(1)]), rule)
+        response = client.get(path)
+        assert response.status_code == 200, (rule, response.status_code)
+        body = response.get_data(as_text=True)
+        assert '<html lang="ko">' in body, rule
+        assert "<script>" not in body and "<style" not in body and " style=" not in body, rule
+        assert "unsafe-inline" not in response.headers["Content-Security-Policy"], rule
+        assert response.headers["Cache-Control"] == "no-store", rule
+        assert_no_personal_data_in_urls(response, NAME, PHONE, rrn, PHONE.replace("-", ""))
+        checked.append(rule)
+    assert len(checked) >= 12
+
+
+def _console(app: Flask, login_as: Any, role: Role) -> Any:
+    return console_login(app, login_as(str(role)).staff)
+
+
+def test_every_form_post_needs_the_csrf_token(app: Flask, login_as: Any) -> None:
+    """No post of any console form is served without the session's CSRF token (the login
+    form has its own double-submit check, tested with the login)."""
+    clients = {
+        role: console_login(app, login_as(str(role)).staff)
+        for role in (Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN)
+    }
+    checked = []
+    for endpoint, method, rule in console_routes(app):
+        if method != "POST" or endpoint == "console.login.submit":
+            continue
+        policy = policy_for(app, endpoint, method)
+        assert isinstance(policy, Policy)
+        assert policy.form_csrf, rule
+        role = next(r for r in clients if policy.allows(r))
+        path = re.sub(r"<uuid:\w+>", "00000000-0000-4000-8000-000000000000", rule)
+        response = clients[role].post(path, data={"note": "x"})
+        assert response.status_code == 403, (rule, response.status_code)
+        assert "CSRF" in response.get_data(as_text=True), rule
+        checked.append(rule)
+    assert len(checked) >= 15
+
+
+def test_a_forged_cursor_is_a_422_page(app: Flask, login_as: Any) -> None:
+    client = console_login(app, login_as("counselor").staff)
+    for path in ("/", "/cases", "/care", "/care/handover"):
+        response = client.get(path, query_string={"cursor": "not-a-cursor"})
+        assert response.status_code == 422, path
+        assert response.mimetype == "text/html", path
