@@ -11,7 +11,7 @@ WELFARE_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck contracts test-sqlite test-postgres bench clean
+.PHONY: help install run test lint typecheck contracts test-sqlite test-postgres browser-notice screenshots bench clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,7 +61,18 @@ test-postgres: install ## Test suite on PostgreSQL (skipped with a notice when n
 		echo "!! Start PostgreSQL or set WELFARE_TEST_DATABASE_URL to run it; CI always runs it."; \
 	fi
 
-test: lint typecheck contracts test-sqlite test-postgres ## Everything CI runs: lint, types, contracts, tests on both databases
+browser-notice:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo ""; \
+		echo "!! Browser tests (tests/browser) SKIPPED: chromium and chromium-driver are not installed."; \
+		echo "!! apt-get install chromium chromium-driver to run them; CI always runs them."; \
+	fi
+
+screenshots: install ## Retake the console screenshots in docs/screenshots/ (needs chromium)
+	WELFARE_SCREENSHOT_DIR=docs/screenshots WELFARE_REQUIRE_BROWSER=1 env -u WELFARE_TEST_DATABASE_URL \
+		$(BIN)/pytest -q tests/browser
+
+test: lint typecheck contracts test-sqlite test-postgres browser-notice ## Everything CI runs: lint, types, contracts, tests on both databases (and in chromium)
 
 bench: install ## Run the benchmarks in bench/ (prints figures beside their references)
 	@for b in bench/bench_*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done

@@ -58,9 +58,18 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
         assert "<script>" not in body and "<style" not in body and " style=" not in body, rule
         assert "unsafe-inline" not in response.headers["Content-Security-Policy"], rule
         assert response.headers["Cache-Control"] == "no-store", rule
+        # Every form carries the session's own token (a form without it would be refused).
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]*)"', body))
+        if not policy.public:
+            assert tokens <= {csrf_token(client)}, rule
         assert_no_personal_data_in_urls(response, NAME, PHONE, rrn, PHONE.replace("-", ""))
         checked.append(rule)
     assert len(checked) >= 12
+
+
+def csrf_token(client: Any) -> str:
+    token: str = client.get("/api/v1/auth/me").get_json()["csrf_token"]
+    return token
 
 
 def _console(app: Flask, login_as: Any, role: Role) -> Any:
@@ -96,3 +105,16 @@ def test_a_forged_cursor_is_a_422_page(app: Flask, login_as: Any) -> None:
         response = client.get(path, query_string={"cursor": "not-a-cursor"})
         assert response.status_code == 422, path
         assert response.mimetype == "text/html", path
+
+
+def test_each_session_gets_its_own_csrf_token_in_every_form(app: Flask, login_as: Any) -> None:
+    """Forms rendered for one member never carry another's token (a template cached with the
+    first request's context would hand the first member's token to everyone after)."""
+    api = login_as("counselor")
+    raise_lapse(app, api)
+    first = console_login(app, api.staff)
+    second = console_login(app, login_as("counselor").staff)
+    for client in (first, second, first):
+        body = client.get("/").get_data(as_text=True)
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]*)"', body))
+        assert tokens == {csrf_token(client)}

@@ -1,0 +1,230 @@
+"""The console in a real browser (chromium via selenium): log in, work a follow-up end to end,
+register and find a resident, log a contact on a 360 px phone screen, and visit every page
+checking for console errors, CSP violations and sideways scrolling. Takes the screenshots shown
+in the README."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.browser.conftest import Site
+from tests.support.casework import unique_rrn
+
+PHONE = {"width": 360, "height": 780, "deviceScaleFactor": 2, "mobile": True}
+DESKTOP = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 15) -> Any:
+    # A page being replaced (a navigation, or htmx swapping the body) leaves stale elements.
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
+
+
+def wait_for_text(driver: Any, text: str) -> None:
+    wait(driver, lambda d: text in (d.execute_script("return document.body.innerText") or ""))
+
+
+def screen(driver: Any, metrics: dict[str, Any]) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def problems(driver: Any) -> list[str]:
+    """Console errors since the last call: failed loads, script errors and CSP violations
+    (chromium reports a refused script, style or connection as a SEVERE console message)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def no_sideways_scroll(driver: Any) -> bool:
+    return bool(
+        driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+    )
+
+
+def log_in(driver: Any, site: Site, username: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{site.url}/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(site.password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait(driver, lambda d: "/login" not in d.current_url)
+    assert problems(driver) == []
+
+
+def shot(driver: Any, folder: Path, name: str) -> None:
+    wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(folder / f"{name}.png"))
+
+
+@pytest.fixture(autouse=True)
+def desktop(browser: Any) -> None:
+    screen(browser, DESKTOP)
+    browser.get_log("browser")  # start each test with an empty console
+
+
+def test_login_page_and_a_failed_login_in_korean(
+    browser: Any, site: Site, screenshots: Path
+) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{site.url}/login")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ko"
+    shot(browser, screenshots, "login")
+    browser.find_element(By.ID, "username").send_keys("demo.counselor.gasan")
+    browser.find_element(By.ID, "password").send_keys("wrong password")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for_text(browser, "계정이 30분 동안 잠깁니다")
+    # The 401 of the failed login is the only console message: no script or CSP error.
+    found = problems(browser)
+    assert all("401" in m for m in found), found
+
+
+def test_work_a_followup_end_to_end(browser: Any, site: Site, screenshots: Path) -> None:
+    log_in(browser, site, "demo.counselor.gasan")
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, ".queue .item")))
+    shot(browser, screenshots, "home-queue")
+    item = browser.find_element(By.CSS_SELECTOR, ".queue .item")
+    link = item.find_element(By.LINK_TEXT, "자세히").get_attribute("href")
+    item.find_element(By.XPATH, ".//button[normalize-space()='맡기']").click()
+    wait_for_text(browser, "맡았습니다.")
+
+    item = browser.find_element(
+        By.XPATH, f"//li[contains(@class,'item')][.//a[@href='{_path(link)}']]"
+    )
+    item.find_element(By.XPATH, ".//summary[normalize-space()='해결']").click()
+    Select(item.find_element(By.CSS_SELECTOR, "select[name=outcome]")).select_by_value(
+        "confirmed_safe"
+    )
+    item.find_element(By.CSS_SELECTOR, "textarea[name=note]").send_keys("전화로 안부 확인")
+    item.find_element(By.XPATH, ".//button[normalize-space()='해결로 닫기']").click()
+    wait_for_text(browser, "해결로 닫았습니다.")
+    assert f'href="{_path(link)}"' not in browser.page_source
+    browser.get(link)
+    wait_for_text(browser, "해결")
+    assert "전화로 안부 확인" in browser.page_source
+    shot(browser, screenshots, "followup")
+    assert problems(browser) == []
+
+
+def test_register_and_find_a_resident(browser: Any, site: Site, screenshots: Path) -> None:
+    log_in(browser, site, "demo.counselor.gasan")
+    browser.find_element(By.LINK_TEXT, "주민").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "term")))
+    browser.find_element(By.LINK_TEXT, "새 주민 등록").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "rrn")))
+    browser.find_element(By.ID, "name").send_keys("나브라우저")
+    browser.find_element(By.ID, "rrn").send_keys(unique_rrn())
+    browser.find_element(By.ID, "phone").send_keys("010-9090-1212")
+    browser.find_element(By.XPATH, "//button[normalize-space()='등록']").click()
+    wait_for_text(browser, "주민을 등록했습니다.")
+    assert "나브라우저" in browser.find_element(By.TAG_NAME, "h1").text
+
+    browser.find_element(By.LINK_TEXT, "주민").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "term")))
+    browser.find_element(By.ID, "term").send_keys("나브라우저")
+    browser.find_element(By.XPATH, "//button[normalize-space()='찾기']").click()
+    wait_for_text(browser, "찾은 주민 1명")
+    assert "나브라우저" not in browser.current_url and "search" in browser.current_url
+    shot(browser, screenshots, "residents-search")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "나브라우저").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "history")))
+    shot(browser, screenshots, "resident")
+    assert problems(browser) == []
+
+
+def test_log_a_contact_on_a_phone(browser: Any, site: Site, screenshots: Path) -> None:
+    log_in(browser, site, "demo.outreach.gasan")
+    screen(browser, PHONE)
+    browser.get(f"{site.url}/")
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, ".queue .item")))
+    assert no_sideways_scroll(browser)
+    shot(browser, screenshots, "home-queue-360")
+    resident = browser.find_element(By.CSS_SELECTOR, ".queue .item .who a")
+    resident.click()
+    wait(browser, ec.presence_of_element_located((By.LINK_TEXT, "연락 기록")))
+    browser.find_element(By.LINK_TEXT, "연락 기록").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "occurred_at")))
+    assert browser.find_element(By.ID, "occurred_at").get_attribute("value")
+    assert no_sideways_scroll(browser)
+    browser.find_element(By.XPATH, "//label[contains(., '방문')]").click()
+    browser.find_element(By.XPATH, "//label[contains(., '통화·만남')]").click()
+    browser.find_element(By.ID, "note").send_keys("현관에서 인사, 건강하심")
+    shot(browser, screenshots, "contact-360")
+    browser.find_element(By.XPATH, "//button[normalize-space()='기록']").click()
+    wait_for_text(browser, "연락을 기록했습니다.")
+    wait_for_text(browser, "현관에서 인사, 건강하심")
+    assert browser.page_source.count("현관에서 인사, 건강하심") == 1
+    assert no_sideways_scroll(browser)
+    assert problems(browser) == []
+
+
+def _path(url: str | None) -> str:
+    assert url
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def test_every_page_has_no_console_error_or_csp_violation(
+    browser: Any, site: Site, screenshots: Path
+) -> None:
+    log_in(browser, site, "demo.supervisor")
+    found = _ids(browser, site)
+    pages = _pages(site, found, roles=("supervisor",))
+    assert len(pages) >= 10
+    for metrics in (DESKTOP, PHONE):
+        screen(browser, metrics)
+        for path in pages:
+            browser.get(f"{site.url}{path}")
+            wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+            assert browser.find_element(By.TAG_NAME, "h1").text, path
+            assert problems(browser) == [], path
+            if metrics is PHONE:
+                assert no_sideways_scroll(browser), path
+    screen(browser, DESKTOP)
+    browser.get(f"{site.url}/care")
+    shot(browser, screenshots, "care-board")
+    browser.get(f"{site.url}/cases/{found['case_id']}")
+    shot(browser, screenshots, "case")
+
+
+def _ids(browser: Any, site: Site) -> dict[str, str]:
+    """One record of each kind, found by following the pages' own links."""
+    found: dict[str, str] = {}
+    for page, pattern, name in (
+        ("/", r'href="/followups/([0-9a-f-]{36})"', "followup_id"),
+        ("/", r'href="/residents/([0-9a-f-]{36})"', "resident_id"),
+        ("/cases", r'href="/cases/([0-9a-f-]{36})"', "case_id"),
+        ("/care", r'href="/care/([0-9a-f-]{36})"', "request_id"),
+    ):
+        browser.get(f"{site.url}{page}")
+        match = re.search(pattern, browser.page_source)
+        assert match, (page, name)
+        found[name] = match.group(1)
+    return found
+
+
+def _pages(site: Site, ids: dict[str, str], roles: tuple[str, ...]) -> list[str]:
+    from welfare.api.policy import policy_for
+    from welfare.models import Role
+
+    paths = []
+    for rule in site.app.url_map.iter_rules():
+        if not rule.endpoint.startswith("console.") or "GET" not in (rule.methods or ()):
+            continue
+        policy = policy_for(site.app, rule.endpoint, "GET")
+        if policy is None or policy.public or rule.endpoint == "console.static":
+            continue
+        if not any(policy.allows(Role(r)) for r in roles):
+            continue
+        paths.append(re.sub(r"<uuid:(\w+)>", lambda m: ids[m.group(1)], rule.rule))
+    return sorted(paths)
