@@ -377,6 +377,13 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/api/v1/staff/<uuid:staff_id>/tokens",
         "/api/v1/staff/<uuid:staff_id>/tokens/<uuid:token_id>",
         "/api/v1/staff/<uuid:staff_id>/totp/reset",
+        # the console's admin pages over the same use cases
+        "/admin/staff/<uuid:staff_id>",
+        "/admin/staff/<uuid:staff_id>/deactivate",
+        "/admin/staff/<uuid:staff_id>/unlock",
+        "/admin/staff/<uuid:staff_id>/totp-reset",
+        "/admin/staff/<uuid:staff_id>/tokens",
+        "/admin/staff/<uuid:staff_id>/tokens/<uuid:token_id>/revoke",
     )
 }
 

@@ -195,6 +195,24 @@ def test_every_page_has_no_console_error_or_csp_violation(
     shot(browser, screenshots, "care-board")
     browser.get(f"{site.url}/cases/{found['case_id']}")
     shot(browser, screenshots, "case")
+    browser.get(f"{site.url}/dashboard")
+    shot(browser, screenshots, "dashboard")
+
+    log_in(browser, site, "demo.admin")
+    browser.get(f"{site.url}/admin/staff")
+    match = re.search(r'href="/admin/staff/([0-9a-f-]{36})"', browser.page_source)
+    assert match
+    admin_pages = _pages(site, {"staff_id": match.group(1)}, roles=("admin",))
+    assert len(admin_pages) >= 5
+    for metrics in (DESKTOP, PHONE):
+        screen(browser, metrics)
+        for path in admin_pages:
+            browser.get(f"{site.url}{path}")
+            wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+            assert browser.find_element(By.TAG_NAME, "h1").text, path
+            assert problems(browser) == [], path
+            if metrics is PHONE:
+                assert no_sideways_scroll(browser), path
 
 
 def _ids(browser: Any, site: Site) -> dict[str, str]:

@@ -32,6 +32,7 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
         "case_id": open_case(api, resident, "ongi").get_json()["id"],
         "request_id": care_request(api, resident_id=resident).get_json()["id"],
         "followup_id": raise_lapse(app, api),
+        "staff_id": str(api.staff.id),
     }
     clients: dict[Role, Any] = {}
     checked = []

@@ -14,10 +14,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from welfare.console import care, cases, home, login, residents
+from welfare.console import admin, audit, care, cases, dashboard, home, login, residents
 from welfare.console.base import console, init_errors
 
-AREAS = (login.bp, home.bp, residents.bp, cases.bp, care.bp)
+AREAS = (
+    login.bp,
+    home.bp,
+    residents.bp,
+    cases.bp,
+    care.bp,
+    dashboard.bp,
+    audit.bp,
+    admin.bp,
+)
 for _area in AREAS:  # once, at import: every app registers the same nested blueprints
     console.register_blueprint(_area)
 

@@ -1,0 +1,50 @@
+"""The supervisor's dashboard: charts drawn as SVG on the server, each with its numbers in a
+table, over the supervisor's dongs only; counts, never a name; supervisors only."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from tests.support.casework import care_request, raise_lapse
+from tests.support.console import console_as, console_login
+from tests.support.staff import DOKSAN1, GASAN
+from welfare.models import AuditEvent
+from welfare.web import get_database
+
+
+def _events(app: Flask) -> int:
+    with get_database(app).new_session() as s:
+        return int(s.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def test_the_dashboard_counts_my_dongs_work_and_names_nobody(app: Flask, login_as: Any) -> None:
+    api = login_as("supervisor", dongs=(GASAN,))
+    raise_lapse(app, api)
+    raise_lapse(app, login_as("supervisor", dongs=(DOKSAN1,)), DOKSAN1)
+    request_id = care_request(api).get_json()["id"]
+    assert (
+        api.post(f"/api/v1/care-requests/{request_id}/respond", json={"note": "응대"}).status_code
+        == 200
+    )
+    client = console_login(app, api.staff)
+    before = _events(app)
+    response = client.get("/dashboard")
+    assert response.status_code == 200
+    assert _events(app) == before  # counts only: no resident was read
+    body = response.get_data(as_text=True)
+    assert body.count("<svg") == 3 and body.count("<table") >= 4
+    assert "<script" not in body.split("</head>")[1] and " style=" not in body
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td>', body))
+    assert rows["가산동"] == "1"  # one open follow-up under a day old, in Gasan only
+    assert "독산1동" not in body
+    assert re.search(r'<th scope="row">긴급</th><td>1</td><td>0</td><td>0</td>', body)
+    assert "이순자" not in body and "010-" not in body
+
+
+def test_only_supervisors_see_the_dashboard(app: Flask) -> None:
+    for role in ("counselor", "outreach", "admin"):
+        assert console_as(app, role).get("/dashboard").status_code == 403, role
