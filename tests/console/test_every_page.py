@@ -11,7 +11,11 @@ from flask import Flask
 
 from tests.api.test_route_policies import routes
 from tests.support.casework import care_request, open_case, raise_lapse, register, unique_rrn
-from tests.support.console import assert_no_personal_data_in_urls, console_login
+from tests.support.console import (
+    assert_no_personal_data_in_urls,
+    console_login,
+    unlabelled_controls,
+)
 from welfare.api.policy import Policy, policy_for
 from welfare.models import Role
 
@@ -64,6 +68,7 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
         if not policy.public:
             assert tokens <= {csrf_token(client)}, rule
         assert_no_personal_data_in_urls(response, NAME, PHONE, rrn, PHONE.replace("-", ""))
+        assert unlabelled_controls(response) == [], rule  # every field has its label
         checked.append(rule)
     assert len(checked) >= 12
 

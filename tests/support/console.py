@@ -82,3 +82,40 @@ def assert_no_personal_data_in_urls(response: TestResponse, *secrets: str) -> No
         assert not shaped.search(url), url
         for secret in secrets:
             assert secret not in url, url
+
+
+class _Controls(HTMLParser):
+    """Form controls a person fills in, and the labels on the page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.label_for: set[str] = set()
+        self.inside_label = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "label":
+            self.inside_label += 1
+            if found.get("for"):
+                self.label_for.add(str(found["for"]))
+        elif tag in ("input", "select", "textarea") and found.get("type") not in (
+            "hidden",
+            "submit",
+        ):
+            self.controls.append({**found, "wrapped": "yes" if self.inside_label else None})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.inside_label -= 1
+
+
+def unlabelled_controls(response: TestResponse) -> list[str]:
+    """Controls with neither a <label for> nor a wrapping <label> (by name, for the message)."""
+    parser = _Controls()
+    parser.feed(response.get_data(as_text=True))
+    return [
+        str(c.get("name"))
+        for c in parser.controls
+        if not c["wrapped"] and c.get("id") not in parser.label_for
+    ]
