@@ -365,6 +365,18 @@ FACTORIES: dict[str, Factory] = {
     "/care/<uuid:request_id>/respond": Factory(care_request, {"POST": {"note": "응대"}}),
     "/care/<uuid:request_id>/handover": Factory(care_request, {"POST": {"assignee_id": SOME_ID}}),
     "/care/<uuid:request_id>/outcome": Factory(care_request, {"POST": {"outcome": "handled"}}),
+    "/mobility/rides/<uuid:ride_id>": Factory(ride),
+    "/mobility/rides/<uuid:ride_id>/outcome": Factory(ride, {"POST": {"outcome": "cancelled"}}),
+    "/mobility/rides/<uuid:ride_id>/assign": Factory(
+        ride,
+        {
+            "POST": {
+                "vehicle_id": SOME_ID,
+                "driver_id": SOME_ID,
+                "pickup_at": "2030-01-01T10:00",
+            }
+        },
+    ),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.

@@ -244,5 +244,8 @@ def _pages(site: Site, ids: dict[str, str], roles: tuple[str, ...]) -> list[str]
             continue
         if not any(policy.allows(Role(r)) for r in roles):
             continue
+        names = re.findall(r"<uuid:(\w+)>", rule.rule)
+        if any(name not in ids for name in names):
+            continue  # no such record in the demo district (e.g. no rides booked)
         paths.append(re.sub(r"<uuid:(\w+)>", lambda m: ids[m.group(1)], rule.rule))
     return sorted(paths)

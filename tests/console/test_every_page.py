@@ -16,6 +16,7 @@ from tests.support.console import (
     console_login,
     unlabelled_controls,
 )
+from tests.support.mobility import at, book, eligible, seoul_day
 from welfare.api.policy import Policy, policy_for
 from welfare.models import Role
 
@@ -37,6 +38,7 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
         "request_id": care_request(api, resident_id=resident).get_json()["id"],
         "followup_id": raise_lapse(app, api),
         "staff_id": str(api.staff.id),
+        "ride_id": book(api, eligible(api), at(seoul_day(1), 10))["id"],
     }
     clients: dict[Role, Any] = {}
     checked = []

@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from welfare.console import admin, audit, care, cases, dashboard, home, login, residents
+from welfare.console import (
+    admin,
+    audit,
+    care,
+    cases,
+    dashboard,
+    home,
+    login,
+    mobility,
+    residents,
+)
 from welfare.console.base import console, init_errors
 
 AREAS = (
@@ -23,6 +33,7 @@ AREAS = (
     residents.bp,
     cases.bp,
     care.bp,
+    mobility.bp,
     dashboard.bp,
     audit.bp,
     admin.bp,

@@ -299,6 +299,11 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ),
     ("console.cases.index", "사례", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
     ("console.care.board", "돌봄센터", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
+    (
+        "console.mobility.board",
+        "이동지원",
+        frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
+    ),
     ("console.dashboard.index", "현황판", frozenset({Role.SUPERVISOR})),
     ("console.audit.records", "열람 기록", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("console.admin.staff", "관리", frozenset({Role.ADMIN})),

@@ -1,0 +1,68 @@
+"""Mobility in the console: the day's board by vehicle and time with the unassigned rides and
+the no-shows to review, assigning (supervisors) and recording outcomes through forms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+
+from tests.api.test_mobility_outcomes import make_current
+from tests.support.console import assert_no_personal_data_in_urls, console_login, post_form
+from tests.support.mobility import at, book, driver, eligible, seoul_day, vehicle
+from tests.support.staff import DOKSAN1
+
+
+def test_the_board_assign_and_a_no_show(app: Flask, login_as: Any) -> None:
+    counselor, supervisor = login_as("counselor"), login_as("supervisor")
+    day = seoul_day(1)
+    start = at(day, 10)
+    ride = book(counselor, eligible(counselor, name="문이동"), start)
+    car, chauffeur = vehicle(supervisor), driver(supervisor, "정기사")
+    other = login_as("counselor", dongs=(DOKSAN1,))
+    theirs = book(other, eligible(other, DOKSAN1), at(day, 11))
+
+    board_client = console_login(app, supervisor.staff)
+    board = board_client.get(f"/mobility?date={day.isoformat()}")
+    assert board.status_code == 200
+    body = board.get_data(as_text=True)
+    assert f"/mobility/rides/{ride['id']}" in body and f"/mobility/rides/{theirs['id']}" not in body
+    assert "배차 전 <small>1건</small>" in body
+    assert_no_personal_data_in_urls(board, "문이동")
+    assert board_client.get(f"/mobility/rides/{theirs['id']}").status_code == 404
+
+    path = f"/mobility/rides/{ride['id']}"
+    page = board_client.get(path)
+    assert page.status_code == 200 and "정기사" in page.get_data(as_text=True)
+    assigned = post_form(
+        board_client,
+        f"{path}/assign",
+        {"vehicle_id": car, "driver_id": chauffeur, "pickup_at": f"{day.isoformat()}T10:05"},
+        page=path,
+    )
+    assert assigned.status_code == 303, assigned.get_data(as_text=True)
+    assert "차량별 운행" in board_client.get(f"/mobility?date={day.isoformat()}").get_data(
+        as_text=True
+    )
+    assert counselor.get(f"/api/v1/mobility/rides/{ride['id']}").get_json()["state"] == "assigned"
+
+    make_current(app, ride["id"], datetime.now(UTC) - timedelta(minutes=20))
+    outreach = console_login(app, login_as("outreach").staff)
+    form = outreach.get(path)
+    assert 'name="client_ref"' in form.get_data(as_text=True)
+    recorded = post_form(
+        outreach, f"{path}/outcome", {"outcome": "no_show", "reason": "부재"}, page=path
+    )
+    assert recorded.status_code == 303, recorded.get_data(as_text=True)
+    assert counselor.get(f"/api/v1/mobility/rides/{ride['id']}").get_json()["state"] == "no_show"
+
+
+def test_mobility_forms_need_the_csrf_token_and_the_right_role(app: Flask, login_as: Any) -> None:
+    counselor = login_as("counselor")
+    ride = book(counselor, eligible(counselor), at(seoul_day(1), 10))
+    client = console_login(app, counselor.staff)
+    path = f"/mobility/rides/{ride['id']}"
+    assert client.post(f"{path}/outcome", data={"outcome": "cancelled"}).status_code == 403
+    assert post_form(client, f"{path}/assign", {"vehicle_id": "x"}, page=path).status_code == 403
+    assert client.get("/mobility?date=2026-13-01").status_code == 422
