@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from services import access, followup_queue
 from services.followups import LIVE_STATES
-from welfare.models import Actor, CareRequest, FollowUp, FollowUpReason, FollowUpState, Role
+from welfare.models import (
+    Actor,
+    CareRequest,
+    FollowUp,
+    FollowUpReason,
+    FollowUpState,
+    Ride,
+    Role,
+)
 from welfare.models.base import in_literals
 from welfare.models.system import SchedulerRun
 
@@ -52,6 +60,7 @@ class Dashboard:
     lapses_raised: list[int] = field(default_factory=list)
     lapses_resolved: list[int] = field(default_factory=list)
     care: list[CareTimes] = field(default_factory=list)
+    rides: dict[str, list[int]] = field(default_factory=dict)  # ending -> per day
     runs: list[SchedulerRun] = field(default_factory=list)
     system_alarms: int = 0
 
@@ -62,6 +71,7 @@ def dashboard(session: Session, *, actor: Actor, now: datetime) -> Dashboard:
     _open_followups(session, actor, now, result)
     _lapses_per_day(session, actor, now, result)
     _care_times(session, actor, now, result)
+    _rides_per_day(session, actor, result)
     if actor.role in (Role.SUPERVISOR, Role.ADMIN):
         result.runs = list(
             session.scalars(
@@ -122,6 +132,30 @@ def _lapses_per_day(session: Session, actor: Actor, now: datetime, result: Dashb
     )
     result.lapses_raised = [raised[d] for d in result.days]
     result.lapses_resolved = [resolved[d] for d in result.days]
+
+
+# How the rides of each day ended, as the dashboard groups them.
+RIDE_ENDINGS = {
+    "completed": ("completed",),
+    "no_show": ("no_show",),
+    "cancelled": ("cancelled", "late_cancel"),
+}
+
+
+def _rides_per_day(session: Session, actor: Actor, result: Dashboard) -> None:
+    """Mobility rides of each of the 30 days (by their window's Seoul day), by how they ended."""
+    since = datetime.combine(result.days[0], datetime.min.time(), SEOUL)
+    until = datetime.combine(result.days[-1] + timedelta(days=1), datetime.min.time(), SEOUL)
+    rows = session.execute(
+        select(Ride.window_start, Ride.state).where(
+            access.dong_scope(actor, Ride.dong_code),
+            Ride.window_start >= since,
+            Ride.window_start < until,
+        )
+    ).all()
+    for ending, states in RIDE_ENDINGS.items():
+        per_day = Counter(_seoul_day(at) for at, state in rows if state in states)
+        result.rides[ending] = [per_day[d] for d in result.days]
 
 
 def _care_times(session: Session, actor: Actor, now: datetime, result: Dashboard) -> None:

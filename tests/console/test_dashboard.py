@@ -36,7 +36,7 @@ def test_the_dashboard_counts_my_dongs_work_and_names_nobody(app: Flask, login_a
     assert response.status_code == 200
     assert _events(app) == before  # counts only: no resident was read
     body = response.get_data(as_text=True)
-    assert body.count("<svg") == 3 and body.count("<table") >= 4
+    assert body.count("<svg") == 4 and body.count("<table") >= 5
     assert "<script" not in body.split("</head>")[1] and " style=" not in body
     rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td>', body))
     assert rows["가산동"] == "1"  # one open follow-up under a day old, in Gasan only
@@ -48,3 +48,21 @@ def test_the_dashboard_counts_my_dongs_work_and_names_nobody(app: Flask, login_a
 def test_only_supervisors_see_the_dashboard(app: Flask) -> None:
     for role in ("counselor", "outreach", "admin"):
         assert console_as(app, role).get("/dashboard").status_code == 403, role
+
+
+def test_rides_and_no_shows_of_my_dongs_are_counted_per_day(app: Flask, login_as: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.api.test_mobility_outcomes import assigned_ride, make_current
+
+    counselor, ride = assigned_ride(login_as)
+    make_current(app, ride["id"], datetime.now(UTC) - timedelta(minutes=20))
+    ended = counselor.post(
+        f"/api/v1/mobility/rides/{ride['id']}/outcome",
+        json={"outcome": "no_show", "occurred_at": datetime.now(UTC).isoformat()},
+    )
+    assert ended.status_code == 200, ended.get_json()
+    mine = console_login(app, login_as("supervisor").staff).get("/dashboard")
+    assert "노쇼 1 · 취소 0" in mine.get_data(as_text=True)
+    theirs = console_login(app, login_as("supervisor", dongs=(DOKSAN1,)).staff).get("/dashboard")
+    assert "완료 0 · 노쇼 0 · 취소 0" in theirs.get_data(as_text=True)
