@@ -48,6 +48,7 @@ ENVIRONMENT: Final[dict[str, str]] = {
         "recorded and replayed after a restore (embedded default: <data dir>/erasure-ledger.jsonl;"
         " scaled default: the audit checkpoint directory)"
     ),
+    "WELFARE_AUDIT_LINK_SECONDS": "seconds between runs linking access records into the chain (5)",
 }
 
 VALID_ENVS: Final = ("development", "test", "production")
@@ -101,6 +102,7 @@ class Settings:
     audit_checkpoint_syslog: str | None = None
     audit_checkpoint_interval: timedelta = timedelta(seconds=300)
     erasure_ledger: Path | None = None  # None: the default below
+    audit_link_interval: timedelta = timedelta(seconds=5)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -180,6 +182,7 @@ class Settings:
             audit_checkpoint_file=_optional_path(env, "WELFARE_AUDIT_CHECKPOINT_FILE"),
             audit_checkpoint_dir=_optional_path(env, "WELFARE_AUDIT_CHECKPOINT_DIR"),
             audit_checkpoint_syslog=env.get("WELFARE_AUDIT_CHECKPOINT_SYSLOG", "").strip() or None,
+            audit_link_interval=timedelta(seconds=_int(env, "WELFARE_AUDIT_LINK_SECONDS", 5)),
             audit_checkpoint_interval=timedelta(
                 seconds=_int(env, "WELFARE_AUDIT_CHECKPOINT_SECONDS", 300)
             ),
@@ -265,6 +268,8 @@ class Settings:
             )
         if self.audit_checkpoint_interval < timedelta(seconds=1):
             raise SettingsError("WELFARE_AUDIT_CHECKPOINT_SECONDS must be at least 1.")
+        if self.audit_link_interval < timedelta(seconds=1):
+            raise SettingsError("WELFARE_AUDIT_LINK_SECONDS must be at least 1.")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from schedulers.audit_checkpoints import write_audit_checkpoints
+from schedulers.audit_link import link_audit_records
 from schedulers.audit_retention import prune_audit_records
 from schedulers.followups import run_followups
 from schedulers.mobility import materialize_recurring_rides
@@ -34,6 +35,9 @@ SCHEDULE: tuple[Job, ...] = (
     # Recurring rides become concrete rides over the rolling horizon (config/mobility.json).
     Job("mobility_rides", materialize_recurring_rides, every=timedelta(minutes=15)),
     Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
+    # Access records appended since the last run join their chain (WELFARE_AUDIT_LINK_SECONDS);
+    # after the jobs that write records, before the checkpoint that signs the new heads.
+    Job("audit_link", link_audit_records, every=timedelta(seconds=5)),
     # Signed chain heads leave the database (WELFARE_AUDIT_CHECKPOINT_SECONDS overrides).
     Job("audit_checkpoint", write_audit_checkpoints, every=timedelta(minutes=5)),
 )
@@ -42,7 +46,10 @@ SCHEDULE: tuple[Job, ...] = (
 
 def configured(settings: Settings, jobs: tuple[Job, ...] | None = None) -> tuple[Job, ...]:
     """The schedule with the intervals the settings choose."""
-    intervals = {"audit_checkpoint": settings.audit_checkpoint_interval}
+    intervals = {
+        "audit_checkpoint": settings.audit_checkpoint_interval,
+        "audit_link": settings.audit_link_interval,
+    }
     return tuple(
         replace(job, every=intervals[job.name]) if job.name in intervals else job
         for job in (SCHEDULE if jobs is None else jobs)

@@ -30,7 +30,7 @@ class AccessRecordView:
     """
 
     id: uuid.UUID
-    seq: int
+    seq: int | None  # None until the linking job places it in the chain
     at: datetime
     staff_id: uuid.UUID | None
     actor_role: str

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from schedulers import registry
 from schedulers.runner import run_job
-from services.audit import record_access, record_right_change
+from services.audit import link_chains, record_access, record_right_change
 from services.audit.sinks import SyslogSink
 from tests.support.audit import (
     PRISTINE_HEAD,
@@ -30,7 +31,9 @@ from welfare.models import AuditChainHead, AuditEvent, Role
 OCTOBER_NIGHT = datetime(2026, 10, 7, 14, 30, tzinfo=UTC)  # 23:30 in Seoul
 
 
-def fill(db: Database, events: int = 3) -> None:
+def fill(db: Database, events: int = 3, *, link: bool = True) -> None:
+    """Append records, then (unless told not to) run the linking job's step as it would within
+    seconds."""
     with db.transaction() as s:
         for _ in range(events):
             record_access(
@@ -48,6 +51,9 @@ def fill(db: Database, events: int = 3) -> None:
             before={},
             after={"role": "counselor"},
         )
+    if link:
+        with db.transaction() as s:
+            link_chains(s)
 
 
 def test_verify_exits_zero_and_counts_the_links_of_a_good_chain(
@@ -227,3 +233,36 @@ def test_verify_fails_on_a_line_forged_into_the_sink(
     assert result.exit_code == 1, result.output
     assert "checkpoints: BROKEN:" in result.output
     assert "fails its MAC" in result.output
+
+
+def test_verify_reports_records_not_linked_yet_with_their_age_and_passes(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    fill(db, events=2, link=False)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    waiting = re.search(
+        r"access records: 2 records not linked yet \(sealed and checked; the oldest appended "
+        r"([\d,]+) s ago\)",
+        result.output,
+    )
+    assert waiting is not None, result.output
+    assert int(waiting.group(1).replace(",", "")) > 86_400  # appended at OCTOBER_NIGHT
+    assert "access-right changes: 1 record not linked yet" in result.output
+    assert "access records: 0 links verified" in result.output
+
+
+def test_verify_fails_on_a_record_altered_before_it_was_linked(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    fill(db, events=2, link=False)
+    with db.transaction() as s:
+        act_as_dba(s)
+        s.execute(
+            AuditEvent.__table__.update()
+            .where(AuditEvent.__table__.c.action == "read")
+            .values(action="search")
+        )
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "not linked yet, was altered: its seal does not match" in result.output

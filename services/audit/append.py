@@ -1,19 +1,23 @@
 """Appending to the access chain (접속기록) and to the access-rights chain, in the caller's
-transaction: one HMAC-linked record each, the chain head moved with it."""
+transaction: one sealed record each, and nothing shared touched.
+
+A record is sealed at append (an HMAC under the audit key over every field but its chain
+position) and written unlinked; the `audit_link` job (services/audit/link.py) gives it its
+place in the keyed chain within seconds. Writers therefore never wait for each other: there is
+no lock and no shared row on the request path. docs/security-model.md has the threat model.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
-from services.audit.chain import move_head, open_chain
-from welfare.crypto.chain import canonical_json, link_hash
+from welfare.crypto.chain import canonical_json, seal_mac
 from welfare.database import database_now, session_keyring
 from welfare.errors import InvalidInput
 from welfare.models import (
@@ -53,8 +57,8 @@ def record_access(
     `access` otherwise. A reveal or an export that succeeded needs a reason. When the actor came
     with an API token, the record names it (`token_id`, covered by the link hash).
 
-    Call it as the last write before commit: from here to the end of the transaction the chain
-    is locked (PostgreSQL advisory lock), so every other writer of access records waits.
+    The record is sealed and inserted unlinked; it takes no lock and touches no shared row,
+    so concurrent writers never wait for each other (the linking job chains it).
     """
     try:
         action = AuditAction(action)
@@ -123,17 +127,12 @@ def record_right_change(
 
 
 def _append(session: Session, model: type[R], values: dict[str, Any]) -> R:
-    chain = model.CHAIN
     key = session_keyring(session).audit_key
-    head = open_chain(session, chain, key)
-    now = database_now(session)
-    seq = head.last_seq + 1
-    values.update(id=uuid.uuid4(), seq=seq, prev_hash=head.last_hash, at=values["at"] or now)
-    values["hash"] = link_hash(key, head.last_hash, canonical_json(model.link_fields(values)))
+    values.update(id=uuid.uuid4(), at=values["at"] or database_now(session))
+    values[model.SEAL_FIELD] = seal_mac(key, canonical_json(model.seal_fields(values)))
     record = model(**values)
     session.add(record)
     session.flush()
-    move_head(session, head, replace(head, last_seq=seq, last_hash=values["hash"]), key, now)
     return record
 
 

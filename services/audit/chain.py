@@ -1,14 +1,15 @@
 """The keyed chains' shared state: each chain's head (MAC'd with the audit key), reading it,
 refusing a head that was tampered with, locking the chain and moving the head by compare-and-set.
 
-Appends to one chain are serialized: PostgreSQL takes a transaction-scoped advisory lock per chain
-before reading the head (writers in several processes and nodes queue there), SQLite already holds
-the write lock from `BEGIN IMMEDIATE`. Correctness does not rest on the lock alone: `seq` is unique
-and the head moves by compare-and-set, so a writer that somehow raced would fail, never fork the
-chain. The HMAC key is the keyring's audit key, which never lives in the database.
+Moving a head is serialized: PostgreSQL takes a transaction-scoped advisory lock per chain before
+reading the head, SQLite already holds the write lock from `BEGIN IMMEDIATE`. Only the linking
+job (services/audit/link.py), retention and a chain's start take it; appends never do (they write
+sealed, unlinked records). Correctness does not rest on the lock alone: `seq` is unique and the
+head moves by compare-and-set, so a linker that somehow raced would fail, never fork the chain.
+The HMAC key is the keyring's audit key, which never lives in the database.
 
 A freshly migrated head has no MAC: a migration never holds the key. The first writer that does
-(`welfare db upgrade`, the first access record, a scheduler job) opens the chain with a keyed
+(`welfare db upgrade`, the linking job, the checkpoint job) opens the chain with a keyed
 genesis naming the chain and the instant it started, and refuses to when records already exist
 (a head reset behind them). Verification never accepts an unkeyed head: the unkeyed state is the
 one a database writer can reproduce, so it proves nothing (docs/security-model.md).

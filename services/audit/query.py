@@ -15,7 +15,10 @@ from welfare.errors import InvalidInput
 from welfare.models import AuditAction, AuditEvent
 
 MAX_PAGE_SIZE = 500
-NEWEST_FIRST = Keyset.of((AuditEvent.seq, KeyKind.INTEGER), descending=True)
+# By append time: a record is listed from its append on, before the linking job numbers it.
+NEWEST_FIRST = Keyset.of(
+    (AuditEvent.at, KeyKind.INSTANT), (AuditEvent.id, KeyKind.UUID), descending=True
+)
 
 
 def query_events(

@@ -4,7 +4,7 @@ with a checkpoint kept outside the database (services/audit/checkpoints.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.audit.chain import CHAIN_MODELS, ChainHead, ChainProblem, read_head
 from services.audit.checkpoints import Checkpoint, Finding, compare_head, compare_link
+from services.audit.link import pending, seal_matches
 from welfare.crypto.chain import GENESIS_HASH, canonical_json, link_hash, same_digest
 from welfare.database import session_keyring
 from welfare.models import AuditChain
@@ -33,6 +34,8 @@ class VerifyResult:
     kind: ChainProblem | None = None
     head_seq: int = 0
     started_at: datetime | None = None  # when the chain's keyed genesis was written
+    unlinked: int = 0  # records appended and sealed, not linked into the chain yet
+    oldest_unlinked_at: datetime | None = None  # when the oldest of them was appended
 
 
 Progress = Callable[[int, int], None]
@@ -62,6 +65,9 @@ def verify_chain(
     without a MAC (the freshly migrated state) never verifies: a database writer can put it back.
     With a `checkpoint` taken earlier and kept off-site, it also detects a head rolled back
     behind it, a checkpointed link that was replaced, and a chain started again since.
+    Records appended but not linked yet are checked against their seals (altered before
+    linking), and counted with the oldest one's append time (`unlinked`,
+    `oldest_unlinked_at`); waiting to be linked is not a failure.
     `progress(checked, expected)` is called every `batch_size` links. Run it in one snapshot
     (`Database.snapshot()`), or concurrent pruning can look like a gap.
     """
@@ -115,9 +121,16 @@ def verify_chain(
         walk.failure = _beyond_head(session, model, head)
     if walk.failure is None and checkpoint is not None:
         walk.failure = compare_link(session, head, checkpoint)
+    waiting = pending(session, chain)
+    if walk.failure is None:
+        walk.failure = _unlinked_failure(session, model, key, batch_size)
     if walk.failure is not None:
         kind, seq, problem = walk.failure
-        return _failed(chain, walk.checked, kind, seq, problem, head=head)
+        return replace(
+            _failed(chain, walk.checked, kind, seq, problem, head=head),
+            unlinked=waiting.count,
+            oldest_unlinked_at=waiting.oldest_at,
+        )
     return VerifyResult(
         ok=True,
         checked=walk.checked,
@@ -126,7 +139,37 @@ def verify_chain(
         chain=chain,
         head_seq=head.last_seq,
         started_at=head.started_at,
+        unlinked=waiting.count,
+        oldest_unlinked_at=waiting.oldest_at,
     )
+
+
+def _unlinked_failure(
+    session: Session, model: type[ChainedRecord], key: bytes, batch_size: int
+) -> Finding | None:
+    """The first record not linked yet whose seal does not match (altered before linking)."""
+    t = model.__table__
+    columns = [t.c[name] for name in dict.fromkeys(("id", *model.hashed_columns()))]
+    stmt = (
+        select(*columns)
+        .where(t.c.seq.is_(None))
+        .order_by(t.c.at, t.c.id)
+        .execution_options(yield_per=batch_size)
+    )
+    result = session.execute(stmt)
+    try:
+        for row in result:
+            values = row._mapping
+            if not seal_matches(model, key, values):
+                return (
+                    ChainProblem.ALTERED,
+                    None,
+                    f"the record {values['id']} appended at {values['at'].isoformat()}, not "
+                    "linked yet, was altered: its seal does not match",
+                )
+    finally:
+        result.close()
+    return None
 
 
 def _unstarted(
@@ -256,6 +299,17 @@ def walk_chain(
     return walk
 
 
+def _link_matches(
+    model: type[ChainedRecord], key: bytes, values: Mapping[Any, Any], *, sealed: bool
+) -> bool:
+    try:
+        payload = canonical_json(model.link_fields(values, sealed=sealed))
+        expected = link_hash(key, values["prev_hash"], payload)
+    except (TypeError, ValueError, UnicodeError):
+        expected = None  # a field rewritten into something that no longer even serializes
+    return same_digest(expected, values["hash"])
+
+
 def _check_link(
     model: type[ChainedRecord],
     key: bytes,
@@ -268,12 +322,23 @@ def _check_link(
         missing = f"seq {walk.next_seq}" + (f"–{seq - 1}" if seq - 1 > walk.next_seq else "")
         where = "the oldest kept records" if walk.next_seq == first_seq else "records"
         return (ChainProblem.MISSING, walk.next_seq, f"{where} missing: {missing}")
-    try:
-        expected = link_hash(key, values["prev_hash"], canonical_json(model.link_fields(values)))
-    except (TypeError, ValueError, UnicodeError):
-        expected = None  # a field rewritten into something that no longer even serializes
-    if not same_digest(expected, values["hash"]):
+    sealed = values[model.SEAL_FIELD] is not None
+    if not _link_matches(model, key, values, sealed=sealed):
+        if not sealed and _link_matches(model, key, values, sealed=True):
+            # Linked by the job without a seal: a row appended since seals exist always has
+            # one, so it was stripped (and the row most likely rewritten) before linking.
+            return (
+                ChainProblem.ALTERED,
+                seq,
+                f"seq {seq} was altered before it was linked: it was linked without its seal",
+            )
         return (ChainProblem.ALTERED, seq, f"seq {seq} was altered: its hash does not match")
+    if sealed and not seal_matches(model, key, values):
+        return (
+            ChainProblem.ALTERED,
+            seq,
+            f"seq {seq} was altered before it was linked: its seal does not match",
+        )
     if not same_digest(values["prev_hash"], walk.last_hash):
         previous = "the chain's anchor" if seq == first_seq else f"seq {seq - 1}"
         return (ChainProblem.BROKEN_LINK, seq, f"seq {seq} does not link to {previous}")

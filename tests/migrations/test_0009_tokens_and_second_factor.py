@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.audit import record_access, record_right_change, verify_chain
+from services.audit import link_chains, record_access, record_right_change, verify_chain
 from tests.support.audit import act_as_dba, rewrite, staff_actor
 from tests.support.databases import fresh_database
 from welfare.crypto.chain import canonical_json, head_mac, link_hash
@@ -224,8 +224,8 @@ def test_a_chain_spanning_the_migration_verifies_and_covers_token_ids(database: 
     with database.new_session() as s:
         for chain in AuditChain:
             assert verify_chain(s, chain).ok, chain
-        record_access(s, actor=actor, action="read", resident_ids=[uuid.uuid4()])
-        record_access(s, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()])
+        with_token = record_access(s, actor=actor, action="read", resident_ids=[uuid.uuid4()])
+        without = record_access(s, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()])
         record_right_change(
             s,
             actor=replace(staff_actor(Role.ADMIN), token_id=token_id),
@@ -234,6 +234,10 @@ def test_a_chain_spanning_the_migration_verifies_and_covers_token_ids(database: 
             before={},
             after={"role": "gateway"},
         )
+        link_chains(s)  # the audit_link job's step
+        # Appended in one transaction (one `at` on PostgreSQL), linked in id order: 3 and 4.
+        token_seq, plain_seq = with_token.seq, without.seq
+        assert {token_seq, plain_seq} == {3, 4}
         s.commit()
     with database.new_session() as s:
         results = {chain: verify_chain(s, chain) for chain in AuditChain}
@@ -242,11 +246,12 @@ def test_a_chain_spanning_the_migration_verifies_and_covers_token_ids(database: 
             4,
             3,
         )
-        assert s.scalar(sa.select(AuditEvent.token_id).where(AuditEvent.seq == 3)) == token_id
+        token_of = sa.select(AuditEvent.token_id).where(AuditEvent.seq == token_seq)
+        assert s.scalar(token_of) == token_id
     for model, seq, value in (
-        (AuditEvent, 3, None),  # a token id removed from a record made with a token
+        (AuditEvent, token_seq, None),  # a token id removed from a record made with a token
         (AuditEvent, 1, token_id),  # a token id pinned on a record written before 0009
-        (AuditEvent, 4, token_id),  # ... or after it, without a token
+        (AuditEvent, plain_seq, token_id),  # ... or after it, without a token
         (AccessRightChange, 3, None),
         (AccessRightChange, 2, token_id),
     ):
@@ -274,12 +279,27 @@ def test_tokens_issued_before_0009_become_legacy_and_expire_after_a_grace_period
 
 
 def test_downgrading_is_refused_while_a_record_names_a_token(database: Database) -> None:
-    upgrade(database.engine, "head")
+    # At 0010, whose records were still linked at append (0012 refuses to go back past itself
+    # while any record is sealed: tests/services/test_audit_linking.py).
+    upgrade(database.engine, "0010")
     with database.new_session() as s:
-        actor = replace(staff_actor(), token_id=uuid.uuid4())
-        record_access(s, actor=actor, action="read", resident_ids=[uuid.uuid4()])
+        append_as_before_0009(
+            s,
+            AuditEvent,
+            staff_id=uuid.uuid4(),
+            actor_role="counselor",
+            action="read",
+            resident_ids=[str(uuid.uuid4())],
+            outcome="ok",
+            ip=None,
+            request_id="req-token",
+            reason=None,
+            category="access",
+            token_id=uuid.uuid4(),
+        )
         s.commit()
     with pytest.raises(RuntimeError, match="name an API token"):
         downgrade(database.engine, "0008")
     with database.new_session() as s:
-        assert verify_chain(s, AuditChain.ACCESS).ok
+        kept = s.scalar(sa.text("SELECT count(*) FROM audit_events WHERE token_id IS NOT NULL"))
+        assert kept == 1

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from schedulers.audit_retention import ACCESS_RECORD_RETENTION, ACCESS_RIGHT_CHANGE_RETENTION
-from services.audit import record_access, record_right_change
+from services.audit import link_chains, record_access, record_right_change
 from tests.support.audit import staff_actor
 from welfare.database import database_now
 from welfare.models import Role
@@ -19,7 +19,8 @@ from welfare.models import Role
 TABLES = ("audit_events", "access_right_changes")
 
 
-def fill(session: Session, *, age: timedelta = timedelta(0)) -> None:
+def fill(session: Session, *, age: timedelta = timedelta(0), link: bool = True) -> None:
+    """One record in each chain, linked (as the audit_link job does) unless told not to."""
     at = database_now(session) - age
     record_access(session, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()], at=at)
     record_right_change(
@@ -31,6 +32,8 @@ def fill(session: Session, *, age: timedelta = timedelta(0)) -> None:
         after={"role": "counselor"},
         at=at,
     )
+    if link:
+        link_chains(session)
 
 
 def is_postgresql(session: Session) -> bool:
@@ -44,6 +47,44 @@ def test_a_plain_update_of_a_record_is_rejected_by_the_database(
     fill(session)
     with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
         session.execute(text(f"UPDATE {table} SET ip = '1.2.3.4' WHERE seq = 1"))
+
+
+LINK = "seq = 1, prev_hash = '" + "a" * 64 + "', hash = '" + "b" * 64 + "'"
+
+
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "ip = '1.2.3.4'",  # any other field of an unlinked record
+        "seal = NULL",  # its seal
+        f"{LINK}, ip = '1.2.3.4'",  # a field changed together with the linking
+        "seq = 1",  # a half linking
+        "seq = 1, prev_hash = '" + "a" * 64 + "', hash = NULL",
+    ],
+)
+def test_an_unlinked_record_takes_only_its_chain_position(
+    session: Session, table: str, assignment: str
+) -> None:
+    fill(session, link=False)
+    with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+        session.execute(text(f"UPDATE {table} SET {assignment} WHERE seq IS NULL"))
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_the_linking_sets_the_chain_position_once_and_never_again(
+    session: Session, table: str
+) -> None:
+    fill(session, link=False)
+    linked = session.execute(text(f"UPDATE {table} SET {LINK} WHERE seq IS NULL"))
+    assert linked.rowcount == 1  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
+    for assignment in (
+        "seq = 2",
+        "seq = NULL, prev_hash = NULL, hash = NULL",  # unlinked again, to be linked elsewhere
+        "hash = '" + "c" * 64 + "'",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text(f"UPDATE {table} SET {assignment} WHERE seq = 1"))
 
 
 @pytest.mark.parametrize("table", TABLES)

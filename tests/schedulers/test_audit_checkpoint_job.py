@@ -15,7 +15,7 @@ from schedulers import registry
 from schedulers.audit_checkpoints import write_audit_checkpoints
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services.audit import record_access
+from services.audit import link_chains, record_access
 from tests.support.audit import act_as_dba, remove, rewrite_head, staff_actor
 from welfare.database import Database
 from welfare.models import AuditChainHead, AuditEvent, SchedulerRun
@@ -27,6 +27,7 @@ def append(db: Database, count: int) -> None:
     with db.transaction() as s:
         for _ in range(count):
             record_access(s, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()])
+        link_chains(s)  # what the audit_link job does within seconds
 
 
 def test_the_checkpoint_job_is_on_the_schedule_every_five_minutes_unless_configured(

@@ -19,19 +19,23 @@ from services.audit import (
     record_right_change,
     verify_chain,
 )
+from services.audit.link import link_pending
 from tests.support.audit import act_as_dba, rewrite, staff_actor
 from welfare.database import Database, database_now
 from welfare.models import AccessRightChange, AuditChain, AuditEvent, Role
 
 
 def access_at(session: Session, at: datetime) -> AuditEvent:
-    return record_access(
+    """An access record appended at `at` and linked, as the audit_link job does within seconds."""
+    event = record_access(
         session, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()], at=at
     )
+    link_pending(session, AuditChain.ACCESS)
+    return event
 
 
 def right_change_at(session: Session, at: datetime) -> AccessRightChange:
-    return record_right_change(
+    change = record_right_change(
         session,
         actor=staff_actor(Role.ADMIN),
         target_staff_id=uuid.uuid4(),
@@ -40,6 +44,8 @@ def right_change_at(session: Session, at: datetime) -> AccessRightChange:
         after={"role": "counselor"},
         at=at,
     )
+    link_pending(session, AuditChain.ACCESS_RIGHTS)
+    return change
 
 
 def count(session: Session, model: type[AuditEvent] | type[AccessRightChange]) -> int:

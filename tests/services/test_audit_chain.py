@@ -24,6 +24,7 @@ from services.audit import (
     take_checkpoint,
     verify_chain,
 )
+from services.audit.link import link_pending
 from tests.support.audit import (
     PRISTINE_HEAD,
     act_as_dba,
@@ -50,9 +51,12 @@ from welfare.models import (
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 10:00 in Seoul
 
 
-def append_events(session: Session, count: int, actor: Actor | None = None) -> list[AuditEvent]:
+def append_events(
+    session: Session, count: int, actor: Actor | None = None, *, link: bool = True
+) -> list[AuditEvent]:
+    """Append `count` access records and, unless told not to, run the linking job's step."""
     actor = actor or staff_actor()
-    return [
+    events = [
         record_access(
             session,
             actor=actor,
@@ -62,6 +66,9 @@ def append_events(session: Session, count: int, actor: Actor | None = None) -> l
         )
         for i in range(count)
     ]
+    if link:
+        link_pending(session, AuditChain.ACCESS)
+    return events
 
 
 def test_appending_builds_a_valid_chain(session: Session) -> None:
@@ -99,6 +106,8 @@ def test_the_two_chains_are_numbered_and_verified_separately(session: Session) -
         before={"role": "outreach"},
         after={"role": "counselor"},
     )
+    assert change.seq is None  # sealed, waiting for the linking job
+    link_pending(session, AuditChain.ACCESS_RIGHTS)
     assert change.seq == 1
     assert verify_chain(session, AuditChain.ACCESS).checked == 3
     assert verify_chain(session, AuditChain.ACCESS_RIGHTS).checked == 1
@@ -178,6 +187,7 @@ def test_editing_an_access_right_change_makes_verify_name_that_seq(
             before={"role": "counselor"},
             after={"role": role},
         )
+    link_pending(session, AuditChain.ACCESS_RIGHTS)
     act_as_dba(session)
     rewrite(session, AccessRightChange, 2, **{column: value})
     result = verify_chain(session, AuditChain.ACCESS_RIGHTS)
@@ -223,15 +233,17 @@ def test_rewinding_the_head_to_hide_a_truncation_is_detected(session: Session) -
     assert (result.ok, result.kind) == (False, ChainProblem.HEAD_ALTERED)
 
 
-def test_a_tampered_head_refuses_further_appends_instead_of_laundering_it(
+def test_a_tampered_head_refuses_further_linking_instead_of_laundering_it(
     session: Session,
 ) -> None:
     events = append_events(session, 3)
     act_as_dba(session)
     remove(session, AuditEvent, 3)
     rewrite_head(session, "access", last_seq=2, last_hash=events[1].hash)
+    (waiting,) = append_events(session, 1, link=False)  # appending never reads the head
     with pytest.raises(AuditChainBroken, match="head was altered"):
-        append_events(session, 1)
+        link_pending(session, AuditChain.ACCESS)
+    assert waiting.seq is None
 
 
 def test_a_record_inserted_into_a_gap_without_the_key_does_not_verify(session: Session) -> None:
@@ -444,14 +456,21 @@ def test_a_reset_chain_is_reported_as_reset_against_a_checkpoint(session: Sessio
     assert "checkpoint names seq 3" in (result.problem or "")
 
 
-def test_the_first_record_starts_a_freshly_migrated_chain_with_a_keyed_genesis(
+def assert_pristine(session: Session) -> None:
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None and head.is_pristine
+
+
+def test_the_first_linking_starts_a_freshly_migrated_chain_with_a_keyed_genesis(
     session: Session,
 ) -> None:
     act_as_dba(session)
     rewrite_head(session, "access", **PRISTINE_HEAD)  # as `alembic upgrade` alone leaves it
     assert verify_chain(session, AuditChain.ACCESS).kind is ChainProblem.NOT_STARTED
     before = database_now(session)
-    (event,) = append_events(session, 1)
+    (event,) = append_events(session, 1, link=False)
+    assert_pristine(session)  # appending never starts (or reads) the chain
+    link_pending(session, AuditChain.ACCESS)  # the first linking starts the chain
     head = read_head(session, AuditChain.ACCESS)
     assert head is not None and head.started_at is not None
     assert head.started_at >= before - timedelta(seconds=1)
@@ -464,7 +483,7 @@ def test_a_head_reset_in_front_of_records_refuses_to_start_over_them(session: Se
     act_as_dba(session)
     rewrite_head(session, "access", **PRISTINE_HEAD)
     with pytest.raises(AuditChainBroken, match="the head was reset"):
-        append_events(session, 1)
+        append_events(session, 1)  # the linking refuses
 
 
 @pytest.mark.parametrize(

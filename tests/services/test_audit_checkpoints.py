@@ -26,6 +26,7 @@ from services.audit import (
     take_checkpoint,
     verify_chain,
 )
+from services.audit.link import link_chains
 from services.audit.sinks import DirectorySink, FileSink, SyslogSink, line_of
 from tests.support.audit import PRISTINE_HEAD, act_as_dba, remove, rewrite_head, staff_actor
 from welfare.crypto.keyring import Keyring
@@ -44,6 +45,7 @@ def append(session: Session, count: int) -> None:
             resident_ids=[uuid.uuid4()],
             at=T0 + timedelta(minutes=i),
         )
+    link_chains(session)  # what the audit_link job does within seconds
 
 
 @pytest.fixture

@@ -26,39 +26,48 @@ def seoul(day: int, hour: int, minute: int = 0, month: int = 10) -> datetime:
 def test_queries_filter_by_resident_staff_action_and_time(session: Session) -> None:
     alice, bob = staff_actor(), staff_actor()
     r1, r2 = uuid.uuid4(), uuid.uuid4()
-    record_access(session, actor=alice, action="read", resident_ids=[r1], at=seoul(5, 9))
-    record_access(session, actor=alice, action="search", resident_ids=[r1, r2], at=seoul(5, 10))
-    record_access(session, actor=bob, action="read", resident_ids=[r2], at=seoul(6, 9))
-    record_access(session, actor=bob, action="login", at=seoul(6, 8))
+    appended = [
+        record_access(session, actor=alice, action="read", resident_ids=[r1], at=seoul(5, 9)),
+        record_access(
+            session, actor=alice, action="search", resident_ids=[r1, r2], at=seoul(5, 10)
+        ),
+        record_access(session, actor=bob, action="read", resident_ids=[r2], at=seoul(6, 9)),
+        record_access(session, actor=bob, action="login", at=seoul(6, 8)),
+    ]
+    number = {event.id: n for n, event in enumerate(appended, start=1)}
 
-    def seqs(**filters: object) -> list[int]:
+    def found(**filters: object) -> list[int]:
+        """Which records (by append order) a query lists, in its order: newest `at` first.
+        Records are listed from their append on, linked or not."""
         items, _ = query_events(session, **filters)  # type: ignore[arg-type]  # each of its own type
-        return [e.seq for e in items]
+        return [number[e.id] for e in items]
 
-    assert seqs() == [4, 3, 2, 1]
-    assert seqs(resident_id=r1) == [2, 1]
-    assert seqs(resident_id=r2) == [3, 2]
-    assert seqs(resident_id=uuid.uuid4()) == []
-    assert seqs(staff_id=bob.staff_id) == [4, 3]
-    assert seqs(action=AuditAction.READ) == [3, 1]
-    assert seqs(since=seoul(5, 10), until=seoul(6, 9)) == [4, 2]
-    assert seqs(resident_id=r2, staff_id=alice.staff_id, action="search") == [2]
+    assert found() == [3, 4, 2, 1]
+    assert found(resident_id=r1) == [2, 1]
+    assert found(resident_id=r2) == [3, 2]
+    assert found(resident_id=uuid.uuid4()) == []
+    assert found(staff_id=bob.staff_id) == [3, 4]
+    assert found(action=AuditAction.READ) == [3, 1]
+    assert found(since=seoul(5, 10), until=seoul(6, 9)) == [4, 2]
+    assert found(resident_id=r2, staff_id=alice.staff_id, action="search") == [2]
 
 
 def test_cursor_pages_walk_every_record_once_newest_first(session: Session) -> None:
     actor = staff_actor()
-    for i in range(12):
-        record_access(session, actor=actor, action="read", at=seoul(1, 9, i))
+    number = {
+        record_access(session, actor=actor, action="read", at=seoul(1, 9, i)).id: i + 1
+        for i in range(12)
+    }
     seen: list[int] = []
     cursor: str | None = None
     pages = 0
     while True:
         items, cursor = query_events(session, staff_id=actor.staff_id, cursor=cursor, limit=5)
-        seen.extend(e.seq for e in items)
+        seen.extend(number[e.id] for e in items)
         pages += 1
         if cursor is None:
             break
-        assert str(items[-1].seq) not in cursor  # opaque, not a bare number
+        assert str(items[-1].id) not in cursor  # opaque, not a bare id
     assert seen == list(range(12, 0, -1))
     assert pages == 3
 

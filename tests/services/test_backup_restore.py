@@ -22,6 +22,7 @@ from flask import Flask
 from config import Settings
 from services import audit, residents
 from services.audit.checkpoints import ship_checkpoints
+from services.audit.link import link_chains
 from services.erasure_ledger import FileLedger, LedgerUnavailable
 from tests.support.casework import unique_rrn
 from tests.support.databases import backend, fresh_database
@@ -84,6 +85,7 @@ def checkpoint(app: Flask) -> None:
     sink = get_checkpoint_sink(app)
     assert sink is not None
     with get_database(app).transaction() as s:
+        link_chains(s)  # as a scheduler tick does: the audit_link job, then audit_checkpoint
         ship_checkpoints(s, sink)
 
 

@@ -36,7 +36,12 @@ class EventArgs(PageArgs):
 
 class AuditEventOut(StrictSchema):
     id = fields.UUID()
-    seq = fields.Integer()
+    seq = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Its place in the keyed chain; null for a few seconds, until linked"
+        },
+    )
     at = fields.DateTime()
     staff_id = fields.UUID(allow_none=True)
     actor_role = fields.String()

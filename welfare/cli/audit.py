@@ -50,10 +50,13 @@ def audit_verify(checkpoint_file: Path | None) -> None:
     for problem in problems:
         click.echo(f"checkpoints: BROKEN: {problem}")
     with get_database().snapshot() as session:
+        now = database_now(session)
         for chain in AuditChain:
             result = audit_service.verify_chain(
                 session, chain, progress=_progress(chain), checkpoint=checkpoints.get(chain)
             )
+            if result.unlinked:
+                click.echo(f"{chain.label}: {_unlinked(result, now)}")
             if result.ok:
                 click.echo(
                     f"{chain.label}: {_links(result.checked)} verified{_since(result.started_at)}"
@@ -67,6 +70,17 @@ def audit_verify(checkpoint_file: Path | None) -> None:
                 )
     if broken:
         sys.exit(1)
+
+
+def _unlinked(result: audit_service.VerifyResult, now: datetime) -> str:
+    """Records appended but not linked yet: sealed, each checked, not yet in the chain."""
+    oldest = result.oldest_unlinked_at
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    count = f"{result.unlinked:,} record" + ("s" if result.unlinked != 1 else "")
+    return (
+        f"{count} not linked yet (sealed and checked; the oldest appended {age:,.0f} s ago); "
+        "the audit_link job links them"
+    )
 
 
 @audit.command("checkpoint")

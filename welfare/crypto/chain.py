@@ -22,10 +22,11 @@ from typing import Any
 GENESIS_HASH = "0" * 64
 HASH_HEX_LENGTH = 64
 
-# Head, genesis and checkpoint MAC messages start with these prefixes; link messages start with a
-# lowercase hex digest, and "h", "g" and "k" are not hex digits, so no two kinds of message can
-# ever be mistaken for each other.
+# Head, genesis, checkpoint and seal MAC messages start with these prefixes; link messages start
+# with a lowercase hex digest, and "h", "g", "k" and "s" are not hex digits, so no two kinds of
+# message can ever be mistaken for each other.
 _HEAD_PREFIX = b"head:"
+_SEAL_PREFIX = b"seal:"
 _GENESIS_PREFIX = b"genesis:"
 _CHECKPOINT_PREFIX = b"checkpoint:"
 
@@ -54,6 +55,12 @@ def link_hash(key: bytes, prev_hash: str, payload: bytes) -> str:
     if len(prev_hash) != HASH_HEX_LENGTH:
         raise ValueError("prev_hash must be 64 hex characters")
     return hmac.new(key, prev_hash.encode("ascii") + payload, hashlib.sha256).hexdigest()
+
+
+def seal_mac(key: bytes, payload: bytes) -> str:
+    """The MAC a record carries from the moment it is appended, before it has a place in its
+    chain: a record altered before it was linked no longer matches it."""
+    return hmac.new(key, _SEAL_PREFIX + payload, hashlib.sha256).hexdigest()
 
 
 def head_mac(key: bytes, fields: Mapping[str, Any]) -> str:

@@ -1,11 +1,14 @@
 """Access records (접속기록) and access-right changes: two append-only, HMAC-chained logs.
 
-Each row carries its position in its chain (`seq`, gapless from 1), the previous link's hash and
-its own hash, HMAC-SHA256(audit key, prev_hash || canonical JSON of its fields). A head row per
-chain, MAC'd with the same key, names the newest link and the oldest one kept after retention
-pruning, so deleting rows at either end is detectable. Rows hold pseudonymous ids only: staff ids
-and resident ids, never names, RRNs or search terms. Staff ids carry no foreign key on purpose:
-the records must outlive the accounts they name.
+A writer appends a row sealed with `seal`, HMAC-SHA256(audit key, "seal:" || canonical JSON of its
+fields), without touching anything shared; the linking job (services/audit/link.py) then gives it
+its position in its chain (`seq`, gapless from 1), the previous link's hash and its own hash,
+HMAC-SHA256(audit key, prev_hash || canonical JSON of its fields and seal). Until then `seq`,
+`prev_hash` and `hash` are null, and those three columns are the only ones ever written twice.
+A head row per chain, MAC'd with the same key, names the newest link and the oldest one kept
+after retention pruning, so deleting rows at either end is detectable. Rows hold pseudonymous ids
+only: staff ids and resident ids, never names, RRNs or search terms. Staff ids carry no foreign
+key on purpose: the records must outlive the accounts they name.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -125,23 +128,48 @@ class ChainedRecord(Base):
     # written before a field existed (where it reads back as null) hashes exactly as it did.
     # A value set later, or cleared later, changes the hash like any other rewrite.
     OPTIONAL_HASHED_FIELDS: ClassVar[tuple[str, ...]] = ("token_id",)
+    # Every row appended since linking moved off the request path carries a seal; rows linked
+    # before then (at append, under the chain lock) have none and hash without the key.
+    SEAL_FIELD: ClassVar[str] = "seal"
 
     # sort_order puts the chain position first and the links last in every table.
     id: Mapped[UUIDPk] = mapped_column(sort_order=-3)
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True, sort_order=-2)
+    # Null until the linking job places the record in its chain.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, sort_order=-2)
     at: Mapped[datetime] = mapped_column(sort_order=-1)
     ip: Mapped[str | None] = mapped_column(String(45), sort_order=1)
     request_id: Mapped[str | None] = mapped_column(String(64), sort_order=1)
     # The API token the actor came with (None for a session, the CLI or the system).
     token_id: Mapped[uuid.UUID | None] = mapped_column(sort_order=1)
-    prev_hash: Mapped[str] = mapped_column(String(64), sort_order=2)
-    hash: Mapped[str] = mapped_column(String(64), sort_order=2)
+    # The append-time MAC of every field but the chain position (null only on rows linked at
+    # append before batch linking existed).
+    seal: Mapped[str | None] = mapped_column(String(64), sort_order=2)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), sort_order=2)
+    hash: Mapped[str | None] = mapped_column(String(64), sort_order=2)
 
     @classmethod
-    def link_fields(cls, values: Mapping[Any, Any]) -> dict[str, Any]:
-        """The fields one link's hash covers, from the values being inserted or from a streamed
-        result row; welfare.crypto.chain turns them into canonical bytes."""
-        fields = {name: values[name] for name in cls.HASHED_FIELDS}
+    def link_fields(
+        cls, values: Mapping[Any, Any], *, sealed: bool | None = None
+    ) -> dict[str, Any]:
+        """The fields one link's hash covers, from the values being linked or from a streamed
+        result row; welfare.crypto.chain turns them into canonical bytes.
+
+        A link written by the linking job covers the seal, and names it even when a row came
+        without one (`sealed=True`), so such a row never hashes like a row linked at append
+        before seals existed (`sealed=False`: no seal key at all). By default: the seal when
+        the row has one.
+        """
+        fields = cls.seal_fields(values)
+        fields["seq"] = values["seq"]
+        seal = values.get(cls.SEAL_FIELD)
+        if sealed or (sealed is None and seal is not None):
+            fields[cls.SEAL_FIELD] = seal
+        return fields
+
+    @classmethod
+    def seal_fields(cls, values: Mapping[Any, Any]) -> dict[str, Any]:
+        """The fields a record's seal covers: all its hashed fields but its chain position."""
+        fields = {name: values[name] for name in cls.HASHED_FIELDS if name != "seq"}
         for name in cls.OPTIONAL_HASHED_FIELDS:
             if values.get(name) is not None:
                 fields[name] = values[name]
@@ -151,7 +179,7 @@ class ChainedRecord(Base):
     @classmethod
     def hashed_columns(cls) -> tuple[str, ...]:
         """Every column a link's hash may cover (what verifying a chain has to read)."""
-        return (*cls.HASHED_FIELDS, *cls.OPTIONAL_HASHED_FIELDS)
+        return (*cls.HASHED_FIELDS, *cls.OPTIONAL_HASHED_FIELDS, cls.SEAL_FIELD)
 
     @classmethod
     def _normalize(cls, fields: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +194,14 @@ class AuditEvent(ChainedRecord):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_staff_id_at", "staff_id", "at"),
+        # What the linking job takes next, oldest first; only unlinked rows are in it.
+        Index(
+            "ix_audit_events_unlinked",
+            "at",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
     CHAIN = AuditChain.ACCESS
@@ -218,6 +254,13 @@ class AccessRightChange(ChainedRecord):
     __table_args__ = (
         Index("ix_access_right_changes_at", "at"),
         Index("ix_access_right_changes_target_staff_id_at", "target_staff_id", "at"),
+        Index(
+            "ix_access_right_changes_unlinked",
+            "at",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
     CHAIN = AuditChain.ACCESS_RIGHTS
