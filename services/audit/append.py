@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from welfare.crypto.chain import canonical_json, seal_mac
-from welfare.database import database_now, session_keyring
+from welfare.database import session_keyring
 from welfare.errors import InvalidInput
 from welfare.models import (
     AccessRightChange,
@@ -35,6 +36,7 @@ from welfare.models.audit import ChainedRecord
 R = TypeVar("R", bound=ChainedRecord)
 
 MAX_REASON_LENGTH = 1000
+LAST_APPENDED_AT = "welfare.audit.last_appended_at"  # in Session.info
 # Keys that never belong in a before/after state: secrets are not access rights.
 SECRET_STATE_KEYS = frozenset({"password", "password_hash", "secret", "token", "totp_secret"})
 
@@ -128,12 +130,29 @@ def record_right_change(
 
 def _append(session: Session, model: type[R], values: dict[str, Any]) -> R:
     key = session_keyring(session).audit_key
-    values.update(id=uuid.uuid4(), at=values["at"] or database_now(session))
+    values.update(id=uuid.uuid4(), at=values["at"] or append_instant(session))
     values[model.SEAL_FIELD] = seal_mac(key, canonical_json(model.seal_fields(values)))
     record = model(**values)
     session.add(record)
     session.flush()
     return record
+
+
+def append_instant(session: Session) -> datetime:
+    """When a record is appended: the database's wall clock at this statement (PostgreSQL's
+    `clock_timestamp()`, not the transaction's start; SQLite's host clock, to the microsecond),
+    never earlier than the session's previous record, so the order of `at` is the order of
+    appending and the list and the linking job follow it."""
+    if session.get_bind().dialect.name == "postgresql":
+        instant: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
+        instant = instant.astimezone(UTC)
+    else:
+        instant = datetime.now(UTC)
+    last = session.info.get(LAST_APPENDED_AT)
+    if isinstance(last, datetime) and instant <= last:
+        instant = last + timedelta(microseconds=1)
+    session.info[LAST_APPENDED_AT] = instant
+    return instant
 
 
 def _resident_id_list(resident_ids: Sequence[uuid.UUID | str]) -> list[str]:

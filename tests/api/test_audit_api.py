@@ -78,7 +78,7 @@ def test_every_change_of_access_rights_is_kept_in_its_own_chain(app: Flask, logi
             s.scalars(
                 select(AccessRightChange)
                 .where(AccessRightChange.target_staff_id == uuid.UUID(created["id"]))
-                .order_by(AccessRightChange.seq)
+                .order_by(AccessRightChange.at, AccessRightChange.id)
             )
         )
         assert audit.verify_chain(s, "access_rights").ok

@@ -33,7 +33,7 @@ def security_actions(app: Flask, staff_id: uuid.UUID) -> list[str]:
             s.scalars(
                 select(AuditEvent.action)
                 .where(AuditEvent.staff_id == staff_id, AuditEvent.category == "security")
-                .order_by(AuditEvent.seq)
+                .order_by(AuditEvent.at, AuditEvent.id)
             )
         )
 

@@ -21,7 +21,9 @@ def events(app: Flask, action: str) -> list[AuditEvent]:
     with get_database(app).new_session() as s:
         return list(
             s.scalars(
-                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+                select(AuditEvent)
+                .where(AuditEvent.action == action)
+                .order_by(AuditEvent.at, AuditEvent.id)
             )
         )
 

@@ -90,7 +90,7 @@ def denials(app: Flask) -> list[AuditEvent]:
             s.scalars(
                 select(AuditEvent)
                 .where(AuditEvent.action == "access_denied")
-                .order_by(AuditEvent.seq)
+                .order_by(AuditEvent.at, AuditEvent.id)
             )
         )
 

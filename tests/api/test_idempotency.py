@@ -46,7 +46,9 @@ def test_the_same_key_and_body_answers_the_first_contact_and_records_the_read(
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count(db) == 1
     with db.new_session() as s:
-        last = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        last = s.scalars(
+            select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        ).first()
     assert last is not None and (last.action, last.resident_ids) == ("read", [rid])
 
 

@@ -64,7 +64,9 @@ def test_a_probable_duplicate_needs_a_reason_that_the_access_record_keeps(
     assert warned.get_json()["code"] == "possible_duplicate"
     assert warned.get_json()["candidate_ids"] == [first["id"]]
     with db.new_session() as s:
-        refusal = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        refusal = s.scalars(
+            select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        ).first()
     assert refusal is not None
     assert (refusal.action, refusal.outcome, refusal.resident_ids) == (
         "create",
@@ -75,7 +77,9 @@ def test_a_probable_duplicate_needs_a_reason_that_the_access_record_keeps(
     assert overridden.status_code == 201
     with db.new_session() as s:
         record = s.scalars(
-            select(AuditEvent).where(AuditEvent.action == "create").order_by(AuditEvent.seq.desc())
+            select(AuditEvent)
+            .where(AuditEvent.action == "create")
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         ).first()
     assert record is not None
     assert record.resident_ids == [overridden.get_json()["id"]]

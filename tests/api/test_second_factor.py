@@ -46,7 +46,7 @@ def security_actions(app: Flask, staff_id: uuid.UUID) -> list[str]:
             s.scalars(
                 select(AuditEvent.action)
                 .where(AuditEvent.staff_id == staff_id, AuditEvent.category == "security")
-                .order_by(AuditEvent.seq)
+                .order_by(AuditEvent.at, AuditEvent.id)
             )
         )
 
@@ -57,7 +57,7 @@ def right_changes(app: Flask, target: uuid.UUID) -> list[AccessRightChange]:
             s.scalars(
                 select(AccessRightChange)
                 .where(AccessRightChange.target_staff_id == target)
-                .order_by(AccessRightChange.seq)
+                .order_by(AccessRightChange.at, AccessRightChange.id)
             )
         )
 

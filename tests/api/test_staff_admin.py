@@ -309,7 +309,7 @@ def test_granting_a_privileged_role_is_recorded_with_both_parties(
                     AccessRightChange.change == "role_granted",
                     AccessRightChange.target_staff_id.in_([uuid.UUID(created["id"]), member.id]),
                 )
-                .order_by(AccessRightChange.seq)
+                .order_by(AccessRightChange.at, AccessRightChange.id)
             )
         )
     assert [(g.target_staff_id, g.before.get("role"), g.after["role"]) for g in grants] == [

@@ -33,7 +33,9 @@ def bearer(app: Flask, token: str) -> FlaskClient:
 def records(app: Flask, **where: Any) -> list[AuditEvent]:
     with get_database(app).new_session() as s:
         conditions = [getattr(AuditEvent, name) == value for name, value in where.items()]
-        return list(s.scalars(select(AuditEvent).where(*conditions).order_by(AuditEvent.seq)))
+        return list(
+            s.scalars(select(AuditEvent).where(*conditions).order_by(AuditEvent.at, AuditEvent.id))
+        )
 
 
 def token_row(app: Flask, token_id: str | uuid.UUID) -> ApiToken:
