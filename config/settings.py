@@ -49,6 +49,9 @@ ENVIRONMENT: Final[dict[str, str]] = {
         " scaled default: the audit checkpoint directory)"
     ),
     "WELFARE_AUDIT_LINK_SECONDS": "seconds between runs linking access records into the chain (5)",
+    "WELFARE_METRICS_TOKEN": (
+        "bearer token Prometheus sends to GET /metrics (at least 32 characters; unset: no /metrics)"
+    ),
 }
 
 VALID_ENVS: Final = ("development", "test", "production")
@@ -103,6 +106,7 @@ class Settings:
     audit_checkpoint_interval: timedelta = timedelta(seconds=300)
     erasure_ledger: Path | None = None  # None: the default below
     audit_link_interval: timedelta = timedelta(seconds=5)
+    metrics_token: str | None = None  # None: GET /metrics answers 404
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -183,6 +187,7 @@ class Settings:
             audit_checkpoint_dir=_optional_path(env, "WELFARE_AUDIT_CHECKPOINT_DIR"),
             audit_checkpoint_syslog=env.get("WELFARE_AUDIT_CHECKPOINT_SYSLOG", "").strip() or None,
             audit_link_interval=timedelta(seconds=_int(env, "WELFARE_AUDIT_LINK_SECONDS", 5)),
+            metrics_token=env.get("WELFARE_METRICS_TOKEN", "").strip() or None,
             audit_checkpoint_interval=timedelta(
                 seconds=_int(env, "WELFARE_AUDIT_CHECKPOINT_SECONDS", 300)
             ),
@@ -270,6 +275,11 @@ class Settings:
             raise SettingsError("WELFARE_AUDIT_CHECKPOINT_SECONDS must be at least 1.")
         if self.audit_link_interval < timedelta(seconds=1):
             raise SettingsError("WELFARE_AUDIT_LINK_SECONDS must be at least 1.")
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"WELFARE_METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters "
+                "(a random value), or unset to turn GET /metrics off."
+            )
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

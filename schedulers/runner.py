@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from schedulers import registry
 from schedulers.registry import Job
+from welfare import metrics
 from welfare.database import Database, database_now
 from welfare.models import SchedulerLease, SchedulerRun
 
@@ -78,6 +80,21 @@ def run_job(
     """
     node = node or default_node()
     sqlite = database.dialect == "sqlite"
+    clock = time.perf_counter()
+    result = _run_job(database, job, as_of=as_of, node=node, coordinate=coordinate, sqlite=sqlite)
+    metrics.observe_job(job.name, result.status, time.perf_counter() - clock, result.counts)
+    return result
+
+
+def _run_job(
+    database: Database,
+    job: Job,
+    *,
+    as_of: datetime | None,
+    node: str,
+    coordinate: bool,
+    sqlite: bool,
+) -> JobResult:
     try:
         with database.transaction() as session:
             started_at = database_now(session)

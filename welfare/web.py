@@ -17,6 +17,7 @@ from config.logging import set_request_id_provider
 from services.audit.checkpoints import SINK_INFO, CheckpointSink
 from services.audit.sinks import sink_for
 from services.erasure_ledger import LEDGER_INFO, ErasureLedger, ledger_for
+from welfare import metrics
 from welfare.crypto.keyring import (
     Keyring,
     KeyringError,
@@ -195,6 +196,14 @@ def init_request_lifecycle(app: Flask, settings: Settings) -> None:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         started = g.get("started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        if started:
+            # The rule pattern (a route template), never the path: ids stay out of labels.
+            metrics.observe_request(
+                request.method,
+                request.url_rule.rule if request.url_rule else None,
+                response.status_code,
+                time.perf_counter() - started,
+            )
         # The rule pattern, never the query string: filters could carry search terms.
         log.info(
             "request",

@@ -17,6 +17,7 @@ from welfare.api import (
     cases,
     followups,
     health,
+    metrics,
     mobility,
     ongi,
     openapi,
@@ -81,6 +82,7 @@ def init_app(app: Flask) -> None:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
 
     app.register_blueprint(health.blp)
+    app.register_blueprint(metrics.blp)
     for blueprint in (
         audit.blp,
         auth.blp,
