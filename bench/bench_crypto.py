@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hmac
 import os
@@ -143,6 +144,7 @@ def key_rates(rng: random.Random, keyring: Keyring) -> dict[str, float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0]).parse_args()
     rng = random.Random(20261124)
     values = synthetic_values(rng)
     keyring = Keyring.generate(for_development=False)

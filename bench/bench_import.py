@@ -11,6 +11,7 @@ indexed scratch table (RRN unique, phone and name indexed, as the registry's bli
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -76,9 +77,46 @@ plain_residents = Table(
 )
 
 
-def row_count() -> int:
-    raw = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WELFARE_BENCH_ROWS", "")
-    return int(raw.replace(",", "").replace("_", "")) if raw else DEFAULT_ROWS
+def count(raw: str) -> int:
+    """A whole number of at least 1, written 100000, 100,000 or 100_000."""
+    try:
+        value = int(raw.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
+def env_count(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return count(raw) if raw else default
+
+
+def arguments(*, queries: bool = False) -> argparse.Namespace:
+    """ROWS (and for the search bench QUERIES) as positional arguments; `--help` explains."""
+    main_module = sys.modules["__main__"].__doc__ or ""
+    parser = argparse.ArgumentParser(
+        description=main_module.strip().splitlines()[0] if main_module.strip() else None,
+        epilog="Set WELFARE_BENCH_DATABASE_URL to run on a fresh PostgreSQL database instead of "
+        "a temporary SQLite file.",
+    )
+    parser.add_argument(
+        "rows",
+        nargs="?",
+        type=count,
+        default=env_count("WELFARE_BENCH_ROWS", DEFAULT_ROWS),
+        help=f"residents to load (default {DEFAULT_ROWS:,}, or WELFARE_BENCH_ROWS)",
+    )
+    if queries:
+        parser.add_argument(
+            "queries",
+            nargs="?",
+            type=count,
+            default=env_count("WELFARE_BENCH_QUERIES", 1_000),
+            help="searches of each kind (default 1,000, or WELFARE_BENCH_QUERIES)",
+        )
+    return parser.parse_args()
 
 
 def dong_names() -> dict[str, str]:
@@ -137,7 +175,7 @@ def import_encrypted(db: Database, rows: list[ImportRow], now: datetime) -> tupl
 
 
 def main() -> None:
-    rows = row_count()
+    rows = arguments().rows
     now = datetime.now(UTC)
     with (
         TemporaryDirectory(prefix="welfare-bench-import-") as tmp,

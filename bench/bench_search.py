@@ -13,10 +13,8 @@ so load on a shared machine hits both alike.
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -25,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
-from bench_import import plain_metadata, plain_residents, plain_rows, row_count, write_csv
+from bench_import import arguments, plain_metadata, plain_residents, plain_rows, write_csv
 from scratch_database import describe_machine, scratch_database
 from sqlalchemy import select, text
 
@@ -37,13 +35,7 @@ from welfare.database import Database
 from welfare.migrate import upgrade
 from welfare.models import Actor, Role
 
-DEFAULT_QUERIES = 1_000
 WARM_UP = 20
-
-
-def query_count() -> int:
-    raw = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("WELFARE_BENCH_QUERIES", "")
-    return int(raw.replace(",", "").replace("_", "")) if raw else DEFAULT_QUERIES
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -62,7 +54,8 @@ def timed(work: Callable[[], int], expected: int = 1) -> float:
 
 
 def main() -> None:
-    size, queries = row_count(), query_count()
+    args = arguments(queries=True)
+    size, queries = args.rows, args.queries
     now = datetime.now(UTC)
     with (
         tempfile.TemporaryDirectory(prefix="welfare-bench-search-") as tmp,
