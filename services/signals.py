@@ -104,12 +104,30 @@ def ingest(
     source is the caller's: an unknown source and another gateway's (or another dong's) both
     answer `unknown_source` and both add to one `access_denied` record of the batch.
     """
-    results: list[SignalResult] = []
+    batch = list(events)
+    results: list[SignalResult | None] = [None] * len(batch)
     touched: list[uuid.UUID] = []
     refused = False
     refused_residents: set[uuid.UUID] = set()
     scope = access.gateway_scope(actor, SignalSource.dong_code, SignalSource.gateway_id)
-    for event in events:
+    sources = [
+        session.execute(
+            select(SignalSource.resident_id, scope.label("in_scope")).where(
+                SignalSource.source_index
+                == _source_index(session, event["kind"], event["source_ref"])
+            )
+        ).first()
+        for event in batch
+    ]
+    # Each accepted event locks its resident's enrollment until the batch commits. Taking them in
+    # one order (by resident id) means two batches, or a batch and a contact, that share
+    # residents queue behind each other instead of deadlocking; results keep the batch's order.
+    order = sorted(
+        range(len(batch)),
+        key=lambda i: (str(found.resident_id) if (found := sources[i]) is not None else "", i),
+    )
+    for index in order:
+        event, found = batch[index], sources[index]
         event_id = str(event["event_id"])
         client_ref = signal_ref(actor, event_id)
         mac = idempotency.request_mac(
@@ -125,27 +143,21 @@ def ingest(
         if seen is not None:
             # The same event id again: a retry, or (another body) an id reused for another event.
             same = idempotency.same_request(seen.request_mac, mac)
-            results.append(SignalResult(event_id, "duplicate" if same else "key_reused"))
+            results[index] = SignalResult(event_id, "duplicate" if same else "key_reused")
             continue
         if event["occurred_at"] > now + ongi.CLOCK_SKEW:
-            results.append(SignalResult(event_id, "rejected"))
+            results[index] = SignalResult(event_id, "rejected")
             continue
-        found = session.execute(
-            select(SignalSource.resident_id, scope.label("in_scope")).where(
-                SignalSource.source_index
-                == _source_index(session, event["kind"], event["source_ref"])
-            )
-        ).first()
         if found is None or not found.in_scope:
             refused = True
             if found is not None:
                 refused_residents.add(found.resident_id)
-            results.append(SignalResult(event_id, "unknown_source"))
+            results[index] = SignalResult(event_id, "unknown_source")
             continue
         resident = session.get(Resident, found.resident_id)
         if resident is None or resident.status != ResidentStatus.ACTIVE:
             # The caller's own source of someone who moved away, died or was erased.
-            results.append(SignalResult(event_id, "unknown_source"))
+            results[index] = SignalResult(event_id, "unknown_source")
             continue
         channel, outcome = SIGNAL_KINDS[event["kind"]]
         try:
@@ -165,10 +177,10 @@ def ingest(
                     request_mac=mac,
                 )
         except IntegrityError:
-            results.append(SignalResult(event_id, "duplicate"))
+            results[index] = SignalResult(event_id, "duplicate")
             continue
         touched.append(resident.id)
-        results.append(SignalResult(event_id, "accepted"))
+        results[index] = SignalResult(event_id, "accepted")
     if touched:
         access.record(session, actor=actor, action="create", resident_ids=sorted(set(touched)))
     if refused:
@@ -180,4 +192,4 @@ def ingest(
             outcome="denied",
         )
     session.commit()
-    return results
+    return [result for result in results if result is not None]

@@ -3,6 +3,7 @@ dongs. Another dong's source is refused exactly like an unknown one, and the att
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -239,3 +240,63 @@ def test_an_unpinned_source_follows_its_resident_to_the_new_dongs_gateways(
     assert old.get_json()["results"][0]["status"] == "unknown_source"
     new = login_as("gateway", (DOKSAN1,)).post("/api/v1/signals", json=signal(DEVICE, "new"))
     assert new.get_json()["results"][0]["status"] == "accepted"
+
+
+def test_a_batch_locks_its_residents_enrollments_in_one_order_whatever_the_events_order(
+    app: Flask, login_as: Any, connection: Connection
+) -> None:
+    """Two batches (or a batch and a contact) that share residents must queue, not deadlock:
+    each batch takes its enrollments' row locks by resident id, and answers in its own order."""
+    counselor = login_as("counselor", (GASAN,))
+    refs = {}
+    for n in range(4):
+        rid = register(counselor, dong=GASAN)["id"]
+        assert (
+            counselor.post(
+                "/api/v1/ongi/enrollments", json={"resident_id": rid, "risk_level": "high"}
+            ).status_code
+            == 201
+        )
+        ref = f"plug-order-{n}"
+        assert (
+            counselor.post(
+                "/api/v1/signals/sources",
+                json={"resident_id": rid, "kind": "sensor_activity", "source_ref": ref},
+            ).status_code
+            == 201
+        )
+        refs[ref] = uuid.UUID(rid)
+    backwards = sorted(refs, key=lambda ref: str(refs[ref]), reverse=True)
+    locked: list[uuid.UUID] = []
+
+    def enrollment_reads(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM ongi_enrollments" in statement:
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            for value in values:
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    candidate = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+                    if candidate in refs.values():
+                        locked.append(candidate)
+
+    gateway = login_as("gateway", (GASAN,))
+    batch = {
+        "events": [
+            {
+                "event_id": f"order-{ref}",
+                "kind": "sensor_activity",
+                "source_ref": ref,
+                "occurred_at": (NOW - timedelta(minutes=5)).isoformat(),
+            }
+            for ref in backwards
+        ]
+    }
+    event.listen(connection, "before_cursor_execute", enrollment_reads)
+    try:
+        response = gateway.post("/api/v1/signals", json=batch)
+    finally:
+        event.remove(connection, "before_cursor_execute", enrollment_reads)
+    assert response.status_code == 200, response.get_json()
+    results = response.get_json()["results"]
+    assert [r["event_id"] for r in results] == [f"order-{ref}" for ref in backwards]
+    assert {r["status"] for r in results} == {"accepted"}
+    assert locked == sorted(refs.values(), key=str)
