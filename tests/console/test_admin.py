@@ -71,6 +71,33 @@ def test_an_admin_cannot_change_their_own_role(app: Flask) -> None:
     assert refused.status_code == 403
 
 
+# Every console admin route under a member's id, posted by an admin on their own account: each
+# that grants or takes rights is refused (403), like the API's own_rights_change.
+CONSOLE_SELF_POSTS = {
+    "/admin/staff/<uuid:staff_id>/deactivate": {},
+    "/admin/staff/<uuid:staff_id>/unlock": {},
+    "/admin/staff/<uuid:staff_id>/totp-reset": {},
+    "/admin/staff/<uuid:staff_id>/tokens": {"label": "me"},
+}
+
+
+def test_every_console_rights_change_on_oneself_is_refused(app: Flask) -> None:
+    posts = {
+        str(rule)
+        for rule in app.url_map.iter_rules()
+        if str(rule).startswith("/admin/staff/<uuid:staff_id>/")
+        and "POST" in (rule.methods or set())
+        and "<uuid:token_id>" not in str(rule)
+    }
+    assert posts == CONSOLE_SELF_POSTS.keys()
+    member = make_staff(app, "admin", ())
+    admin = console_login(app, member)
+    own = f"/admin/staff/{member.id}"
+    for rule, form in CONSOLE_SELF_POSTS.items():
+        path = rule.replace("<uuid:staff_id>", str(member.id))
+        assert post_form(admin, path, form, page=own).status_code == 403, path
+
+
 def test_a_gateway_token_is_shown_once_on_the_answer_and_never_in_a_url(app: Flask) -> None:
     gateway = make_staff(app, "gateway", (GASAN,))
     admin = console_as(app, "admin", ())
