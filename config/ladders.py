@@ -45,6 +45,7 @@ REASONS: Final = (
     "eligibility_expiring",  # mobility: a resident's ride eligibility ends within the notice
     "scheduler_stalled",  # system: no successful scheduler tick for too long
     "data_unreadable",  # system: a stored value about a resident failed authentication
+    "welfare_concern",  # kimchi: a deliverer's observation that the resident seemed unwell
 )
 ACTIONS: Final = (
     "phone_check",

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from services import access, erasure_ledger, vault
+from services import access, erasure_ledger, followups, vault
 from services.residents.records import (
     NAME_INDEX,
     PHONE_INDEX,
     TABLE,
     ResidentView,
     check_dong,
+    household_index,
     load,
     view,
 )
@@ -28,14 +29,20 @@ from welfare.errors import Forbidden, InvalidInput
 from welfare.identity import IdentityError, normalize_name, normalize_phone
 from welfare.models import (
     Actor,
+    AllocationStatus,
     CareRequest,
     CareState,
     Case,
     Contact,
     DataKey,
+    DeliveryAttempt,
     Eligibility,
     EnrollmentStatus,
     FollowUp,
+    FollowUpReason,
+    KimchiAllocation,
+    KimchiCampaign,
+    KimchiStop,
     OngiEnrollment,
     RecurringException,
     RecurringRide,
@@ -46,8 +53,9 @@ from welfare.models import (
     Role,
     SignalSource,
     Staff,
+    StopState,
 )
-from welfare.models.base import in_literals
+from welfare.models.base import eq_literal, in_literals
 from welfare.models.resident import ENCRYPTED_FIELDS
 
 OPEN_CARE_STATES = tuple(s.value for s in CareState if s.is_open)
@@ -107,6 +115,8 @@ def update_resident(
     for field in ("address", "notes"):
         if field in changes:
             setattr(resident, f"{field}_enc", sealed(field, changes[field]))
+    if "address" in changes:
+        resident.household_index = household_index(session, changes["address"])
     if "household_type" in changes:
         resident.household_type = changes["household_type"]
     if errors:
@@ -224,6 +234,7 @@ def _shred(
     for field_name in ENCRYPTED_FIELDS:
         setattr(resident, f"{field_name}_enc", None)
     resident.rrn_index = resident.phone_index = resident.name_index = None
+    resident.household_index = None
     resident.status = ResidentStatus.ERASED.value
     resident.erased_at = erased_at or now
     resident.updated_at = now
@@ -269,7 +280,18 @@ def follow_to_dong(
         .values(dong_code=dong)
         .execution_options(synchronize_session=False)
     )
-    for model in (OngiEnrollment, Contact, Case, SignalSource, Eligibility, Ride, RecurringRide):
+    _leave_routes(session, resident_id, now)
+    for model in (
+        OngiEnrollment,
+        Contact,
+        Case,
+        SignalSource,
+        Eligibility,
+        Ride,
+        RecurringRide,
+        KimchiAllocation,
+        DeliveryAttempt,
+    ):
         session.execute(
             update(model)
             .where(model.resident_id == resident_id)
@@ -362,3 +384,61 @@ def end_programs(
         ).all()
         for request in open_requests:
             session.add(request.end_with_resident(why=close_cases_because, by=by, at=now))
+    _end_allocations(session, resident_id, now)
+
+
+def _leave_routes(session: Session, resident_id: uuid.UUID, now: datetime) -> None:
+    """A resident's boxes leave the routes they were on (a route is one dong's round): back to
+    the pool of the campaign, to be routed again where the resident lives now or ended."""
+    allocation_ids = select(KimchiAllocation.id).where(KimchiAllocation.resident_id == resident_id)
+    session.execute(
+        update(KimchiStop)
+        .where(KimchiStop.allocation_id.in_(allocation_ids), eq_literal(KimchiStop.state, "open"))
+        .values(state=StopState.RETURNED.value)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(KimchiAllocation)
+        .where(
+            KimchiAllocation.resident_id == resident_id,
+            KimchiAllocation.status == AllocationStatus.ROUTED.value,
+        )
+        .values(
+            status=AllocationStatus.ALLOCATED.value,
+            updated_at=now,
+            version=KimchiAllocation.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _end_allocations(session: Session, resident_id: uuid.UUID, now: datetime) -> None:
+    """A resident who died, moved away or was erased gets no box: their undelivered
+    allocations are cancelled (`resident_ended`), the boxes go back to each campaign's stock, and
+    failed deliveries' follow-ups are cancelled."""
+    _leave_routes(session, resident_id, now)
+    ending = session.scalars(
+        select(KimchiAllocation)
+        .where(
+            KimchiAllocation.resident_id == resident_id,
+            KimchiAllocation.status.in_(
+                [AllocationStatus.ALLOCATED.value, AllocationStatus.FAILED.value]
+            ),
+        )
+        .with_for_update()
+    ).all()
+    for allocation in ending:
+        allocation.cancel(why="resident_ended", at=now)
+        session.execute(
+            update(KimchiCampaign)
+            .where(KimchiCampaign.id == allocation.campaign_id)
+            .values(allocated_boxes=KimchiCampaign.allocated_boxes - allocation.boxes)
+            .execution_options(synchronize_session=False)
+        )
+        followups.cancel_live(
+            session,
+            subject_id=allocation.id,
+            reason=FollowUpReason.DELIVERY_FAILED.value,
+            why="resident_ended",
+            now=now,
+        )

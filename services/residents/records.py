@@ -14,12 +14,14 @@ from services import access, integrity, vault
 from services.reference import known_dong_codes
 from welfare.errors import Gone
 from welfare.identity import format_phone, parse_rrn
+from welfare.identity.address import normalize_address
 from welfare.models import Actor, Resident
 
 TABLE = "residents"
 RRN_INDEX = "residents.rrn"
 PHONE_INDEX = "residents.phone"
 NAME_INDEX = "residents.name"
+HOUSEHOLD_INDEX = "residents.household"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +201,12 @@ def view(
         version=resident.version,
         notes=opened("notes") if access.may_read_notes(actor) else None,
     )
+
+
+def household_index(session: Session, address: str | None) -> bytes | None:
+    """The household a resident at `address` belongs to: a full keyed blind index of the
+    normalized address (welfare/identity/address.py), None without an address."""
+    normalized = normalize_address(address) if address else ""
+    if not normalized:
+        return None
+    return vault.indexer(session).full(HOUSEHOLD_INDEX, normalized)

@@ -20,6 +20,7 @@ from services.residents.records import (
     TABLE,
     ResidentView,
     check_dong,
+    household_index,
     opened_field,
     view,
 )
@@ -266,6 +267,7 @@ def resident_row(
         if identity.phone
         else None,
         "name_index": indexer.truncated(NAME_INDEX, identity.name, NAME_INDEX_BITS),
+        "household_index": household_index(session, address),
         "created_at": now,
         "updated_at": now,
         "version": 1,

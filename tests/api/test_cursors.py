@@ -84,6 +84,8 @@ LISTS = [
     f"/api/v1/residents/{SAMPLE_UUID}/contacts",
     "/api/v1/ongi/enrollments",
     "/api/v1/team",
+    "/api/v1/kimchi/campaigns",
+    f"/api/v1/kimchi/campaigns/{SAMPLE_UUID}/allocations",
 ]
 
 

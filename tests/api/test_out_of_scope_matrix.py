@@ -24,7 +24,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from services import care, cases, followup_queue, followups, mobility, ongi, residents
+from services import care, cases, followup_queue, followups, kimchi, mobility, ongi, residents
 from services.followups import Raise
 from tests.api.test_route_policies import routes
 from tests.support.casework import unique_rrn
@@ -229,6 +229,41 @@ class World:
 
         return self.once("recurring", make)
 
+    def kimchi_campaign(self) -> uuid.UUID:
+        """A campaign of dong A only, started by dong A's supervisor."""
+
+        def make() -> uuid.UUID:
+            supervisor = Actor(staff_id=None, role=Role.SUPERVISOR, dongs=frozenset({HOME}))
+            today = self.now.date()
+            with self.db.new_session() as s:
+                return kimchi.create_campaign(
+                    s,
+                    actor=supervisor,
+                    name="범위 밖 김장",
+                    starts_on=today - timedelta(days=1),
+                    ends_on=today + timedelta(days=10),
+                    box_count=10,
+                    dongs=[HOME],
+                    now=self.now,
+                ).id
+
+        return self.once("kimchi_campaign", make)
+
+    def kimchi_allocation(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            campaign_id, resident_id = self.kimchi_campaign(), self.resident()
+            with self.db.new_session() as s:
+                return kimchi.allocate(
+                    s,
+                    actor=self.actor,
+                    campaign_id=campaign_id,
+                    resident_id=resident_id,
+                    agency="범위 밖 기관",
+                    now=self.now,
+                ).id
+
+        return self.once("kimchi_allocation", make)
+
 
 @dataclass(frozen=True, slots=True)
 class Factory:
@@ -256,6 +291,14 @@ def care_request(w: World) -> Mapping[str, uuid.UUID]:
 
 def ride(w: World) -> Mapping[str, uuid.UUID]:
     return {"ride_id": w.ride()}
+
+
+def kimchi_campaign(w: World) -> Mapping[str, uuid.UUID]:
+    return {"campaign_id": w.kimchi_campaign()}
+
+
+def kimchi_allocation(w: World) -> Mapping[str, uuid.UUID]:
+    return {"allocation_id": w.kimchi_allocation()}
 
 
 FACTORIES: dict[str, Factory] = {
@@ -377,6 +420,17 @@ FACTORIES: dict[str, Factory] = {
             }
         },
     ),
+    # kimchi delivery
+    "/api/v1/kimchi/campaigns/<uuid:campaign_id>": Factory(kimchi_campaign),
+    "/api/v1/kimchi/campaigns/<uuid:campaign_id>/status": Factory(
+        kimchi_campaign, {"POST": {"status": "allocating"}}
+    ),
+    "/api/v1/kimchi/campaigns/<uuid:campaign_id>/summary": Factory(kimchi_campaign),
+    "/api/v1/kimchi/campaigns/<uuid:campaign_id>/allocations": Factory(
+        kimchi_campaign, {"POST": {"resident_id": SOME_ID, "agency": "기관"}}
+    ),
+    "/api/v1/kimchi/allocations/<uuid:allocation_id>": Factory(kimchi_allocation),
+    "/api/v1/kimchi/allocations/<uuid:allocation_id>/cancel": Factory(kimchi_allocation),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.

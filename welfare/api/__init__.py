@@ -17,6 +17,7 @@ from welfare.api import (
     cases,
     followups,
     health,
+    kimchi,
     metrics,
     mobility,
     ongi,
@@ -94,6 +95,7 @@ def init_app(app: Flask) -> None:
         followups.blp,
         cases.blp,
         care.blp,
+        kimchi.blp,
         team.blp,
         mobility.blp,
     ):

@@ -33,6 +33,7 @@ class FollowUpReason(StrEnum):
     ELIGIBILITY_EXPIRING = "eligibility_expiring"  # mobility: a ride eligibility ends soon
     SCHEDULER_STALLED = "scheduler_stalled"
     DATA_UNREADABLE = "data_unreadable"  # a stored value failed authentication
+    WELFARE_CONCERN = "welfare_concern"  # kimchi: a deliverer saw someone who seemed unwell
 
 
 LIVE = text("state IN ('open', 'escalated')")

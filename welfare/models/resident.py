@@ -61,6 +61,7 @@ class Resident(Base):
         Index("ix_residents_dong_code_id", "dong_code", "id"),
         Index("ix_residents_phone_index", "phone_index"),
         Index("ix_residents_name_index", "name_index"),
+        Index("ix_residents_household_index", "household_index"),
     )
 
     id: Mapped[UUIDPk]
@@ -80,6 +81,9 @@ class Resident(Base):
     rrn_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     phone_index: Mapped[int | None] = mapped_column(Integer)
     name_index: Mapped[int | None] = mapped_column(Integer)
+    # The household: a keyed blind index of the normalized address, full length (exact match),
+    # so one address typed two ways is one household (services/kimchi/households.py).
+    household_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]

@@ -1,0 +1,292 @@
+"""Kimchi delivery campaigns ('김치가 온다', docs/domain.md): campaigns, one allocation per
+household, routes and route sheets, delivery attempts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from services import kimchi
+from welfare.api.blueprint import Blueprint
+from welfare.api.etags import if_match_version, set_etag
+from welfare.api.policy import CASEWORK, allow
+from welfare.api.schemas import PageArgs, StrictSchema, resident_field
+from welfare.api.security import current_actor
+from welfare.models import AllocationStatus, CampaignStatus, Role
+from welfare.web import db_session, now
+
+blp = Blueprint("kimchi", __name__, url_prefix="/api/v1/kimchi", description="Kimchi delivery")
+
+ALLOCATORS = (Role.COUNSELOR, Role.SUPERVISOR)
+DONG = validate.Regexp(r"^\d{10}$")
+
+
+class KimchiCampaignIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    box_count = fields.Integer(required=True, validate=validate.Range(min=1, max=1_000_000))
+    box_kg = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=100))
+    dongs = fields.List(
+        fields.String(validate=DONG),
+        load_default=None,
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "The dongs the campaign covers; every dong by default"},
+    )
+
+
+class KimchiCampaignOut(StrictSchema):
+    id = fields.UUID()
+    name = fields.String()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    box_count = fields.Integer()
+    box_kg = fields.Float()
+    status = fields.String(metadata={"description": "planning, allocating, delivering, closed"})
+    dongs = fields.List(fields.String())
+    allocated_boxes = fields.Integer()
+    remaining_stock = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class KimchiCampaignList(StrictSchema):
+    items = fields.List(fields.Nested(KimchiCampaignOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class KimchiStatusIn(StrictSchema):
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf([s.value for s in CampaignStatus if s != CampaignStatus.PLANNING]),
+    )
+
+
+class KimchiClosingReportOut(StrictSchema):
+    campaign = fields.Nested(KimchiCampaignOut)
+    undelivered = fields.Integer(metadata={"description": "Allocations never delivered"})
+    undelivered_by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+    undelivered_by_dong = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class KimchiTallyOut(StrictSchema):
+    allocated = fields.Integer()
+    boxes = fields.Integer()
+    delivered = fields.Integer()
+    failed = fields.Integer()
+    routed = fields.Integer()
+    waiting = fields.Integer()
+    cancelled = fields.Integer()
+
+
+class KimchiSummaryOut(StrictSchema):
+    campaign_id = fields.UUID()
+    allocated = fields.Integer(metadata={"description": "Live allocations in your dongs"})
+    delivered = fields.Integer()
+    failed = fields.Integer()
+    remaining_stock = fields.Integer(
+        metadata={"description": "Boxes of the campaign not allocated"}
+    )
+    routed = fields.Integer()
+    waiting = fields.Integer()
+    cancelled = fields.Integer()
+    boxes = fields.Integer()
+    by_dong = fields.Dict(keys=fields.String(), values=fields.Nested(KimchiTallyOut))
+    by_agency = fields.Dict(keys=fields.String(), values=fields.Nested(KimchiTallyOut))
+
+
+class KimchiAllocationIn(StrictSchema):
+    resident_id = fields.UUID(required=True)
+    agency = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    boxes = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=50),
+        metadata={"description": "More than one for a care facility receiving as one recipient"},
+    )
+
+
+class KimchiAllocationOut(StrictSchema):
+    id = fields.UUID()
+    campaign_id = fields.UUID()
+    resident_id = fields.UUID()
+    dong = fields.String()
+    agency = fields.String()
+    boxes = fields.Integer()
+    status = fields.String(
+        metadata={"description": "allocated, routed, delivered, failed, cancelled"}
+    )
+    allocated_at = fields.DateTime()
+    allocated_by = fields.UUID(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    ended_reason = fields.String(allow_none=True)
+    updated_at = fields.DateTime()
+    resident = resident_field()
+
+
+class KimchiAllocationArgs(PageArgs):
+    status = fields.String(
+        load_default=None, validate=validate.OneOf([s.value for s in AllocationStatus])
+    )
+    dong = fields.String(load_default=None, validate=DONG)
+
+
+class KimchiAllocationList(StrictSchema):
+    items = fields.List(fields.Nested(KimchiAllocationOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+def campaign_body(item: kimchi.CampaignView) -> dict[str, Any]:
+    return {k: getattr(item, k) for k in KimchiCampaignOut._declared_fields}
+
+
+def allocation_body(item: kimchi.AllocationView) -> dict[str, Any]:
+    return {k: getattr(item, k) for k in KimchiAllocationOut._declared_fields}
+
+
+@blp.route("/campaigns")
+class Campaigns(MethodView):
+    @allow(Role.SUPERVISOR)
+    @blp.arguments(KimchiCampaignIn)
+    @blp.response(201, KimchiCampaignOut)
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Start a campaign (in planning) with its delivery period and stock of boxes."""
+        item = kimchi.create_campaign(db_session(), actor=current_actor(), now=now(), **payload)
+        location = f"/api/v1/kimchi/campaigns/{item.id}"
+        return set_etag(campaign_body(item), item.version, 201, location=location)
+
+    @allow(*CASEWORK)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, KimchiCampaignList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Every campaign, newest first."""
+        page = kimchi.list_campaigns(db_session(), actor=current_actor(), **args)
+        return {
+            "items": [campaign_body(c) for c in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@blp.route("/campaigns/<uuid:campaign_id>")
+class CampaignItem(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, KimchiCampaignOut)
+    def get(self, campaign_id: uuid.UUID) -> Any:
+        """One campaign with its stock."""
+        item = kimchi.get_campaign(db_session(), actor=current_actor(), campaign_id=campaign_id)
+        return set_etag(campaign_body(item), item.version)
+
+
+@blp.route("/campaigns/<uuid:campaign_id>/status")
+class CampaignStatusChange(MethodView):
+    @allow(Role.SUPERVISOR)
+    @blp.arguments(KimchiStatusIn)
+    @blp.response(200, KimchiClosingReportOut)
+    @blp.alt_response(409, description="The status only moves forward; a closed campaign stays")
+    def post(self, payload: dict[str, Any], campaign_id: uuid.UUID) -> Any:
+        """Move the campaign forward (allocating, delivering, closed); the answer says what was
+        never delivered, which is the closing report when closing."""
+        report = kimchi.change_status(
+            db_session(),
+            actor=current_actor(),
+            campaign_id=campaign_id,
+            status=payload["status"],
+            now=now(),
+            expected_version=if_match_version(request, required=False),
+        )
+        body = {
+            "campaign": campaign_body(report.campaign),
+            "undelivered": report.undelivered,
+            "undelivered_by_status": report.undelivered_by_status,
+            "undelivered_by_dong": report.undelivered_by_dong,
+        }
+        return set_etag(body, report.campaign.version)
+
+
+@blp.route("/campaigns/<uuid:campaign_id>/summary")
+class CampaignSummaryView(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, KimchiSummaryOut)
+    def get(self, campaign_id: uuid.UUID) -> Any:
+        """Allocated, delivered, failed and remaining stock; by dong and agency (your dongs)."""
+        item = kimchi.summary(db_session(), actor=current_actor(), campaign_id=campaign_id)
+        return {
+            "campaign_id": item.campaign.id,
+            "allocated": item.allocated,
+            "delivered": item.delivered,
+            "failed": item.failed,
+            "remaining_stock": item.remaining_stock,
+            "routed": item.routed,
+            "waiting": item.waiting,
+            "cancelled": item.cancelled,
+            "boxes": item.boxes,
+            "by_dong": {k: asdict(v) for k, v in item.by_dong.items()},
+            "by_agency": {k: asdict(v) for k, v in item.by_agency.items()},
+        }
+
+
+@blp.route("/campaigns/<uuid:campaign_id>/allocations")
+class CampaignAllocations(MethodView):
+    @allow(*ALLOCATORS)
+    @blp.arguments(KimchiAllocationIn)
+    @blp.response(201, KimchiAllocationOut)
+    @blp.alt_response(
+        409,
+        description="The household already has a box (`existing_id` when in your dongs), "
+        "or the stock is out (`out_of_stock`)",
+    )
+    def post(self, payload: dict[str, Any], campaign_id: uuid.UUID) -> Any:
+        """Allocate a box to the resident's household for an agency: one per household (the
+        same address however it was typed, by any agency), within the stock."""
+        item = kimchi.allocate(
+            db_session(), actor=current_actor(), campaign_id=campaign_id, now=now(), **payload
+        )
+        location = f"/api/v1/kimchi/allocations/{item.id}"
+        return set_etag(allocation_body(item), item.version, 201, location=location)
+
+    @allow(*CASEWORK)
+    @blp.arguments(KimchiAllocationArgs, location="query")
+    @blp.response(200, KimchiAllocationList)
+    def get(self, args: dict[str, Any], campaign_id: uuid.UUID) -> Any:
+        """The campaign's allocations in your dongs."""
+        page = kimchi.list_allocations(
+            db_session(), actor=current_actor(), campaign_id=campaign_id, **args
+        )
+        return {
+            "items": [allocation_body(a) for a in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@blp.route("/allocations/<uuid:allocation_id>")
+class AllocationItem(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, KimchiAllocationOut)
+    def get(self, allocation_id: uuid.UUID) -> Any:
+        """One allocation and its status."""
+        item = kimchi.get_allocation(
+            db_session(), actor=current_actor(), allocation_id=allocation_id
+        )
+        return set_etag(allocation_body(item), item.version)
+
+
+@blp.route("/allocations/<uuid:allocation_id>/cancel")
+class AllocationCancel(MethodView):
+    @allow(*ALLOCATORS)
+    @blp.response(200, KimchiAllocationOut)
+    @blp.alt_response(409, description="Already delivered or cancelled")
+    def post(self, allocation_id: uuid.UUID) -> Any:
+        """Withdraw an allocation not yet delivered: the box goes back to the stock."""
+        item = kimchi.cancel_allocation(
+            db_session(),
+            actor=current_actor(),
+            allocation_id=allocation_id,
+            now=now(),
+            expected_version=if_match_version(request, required=False),
+        )
+        return set_etag(allocation_body(item), item.version)
