@@ -1,5 +1,6 @@
-"""A resident's timeline: contacts (with their notes for those who may read them) and
-follow-up events together, newest first."""
+"""A resident's timeline: contacts (with their notes for those who may read them), follow-up
+events, and kimchi allocations and delivery attempts (observations for those who may read notes)
+together, newest first."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, contacts, residents
-from welfare.models import Actor, Contact, FollowUp, FollowUpEvent
+from services import access, contacts, kimchi, residents
+from welfare.models import (
+    Actor,
+    Contact,
+    DeliveryAttempt,
+    FollowUp,
+    FollowUpEvent,
+    KimchiAllocation,
+)
 
 LIMIT = 200
 
@@ -66,7 +74,57 @@ def resident_timeline(
         }
         for e, reason in rows
     ]
+    items += _deliveries(session, actor, resident.id)
     items.sort(key=lambda item: item["at"], reverse=True)
     access.record(session, actor=actor, action="read", resident_ids=[resident.id])
     session.commit()
     return items[:LIMIT]
+
+
+def _deliveries(session: Session, actor: Actor, resident_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The resident's kimchi boxes: each allocation (`kimchi_allocated`, its status now) and
+    each attempt (`kimchi_delivery`, its outcome)."""
+    base = {
+        "channel": None,
+        "followup_id": None,
+        "reason": None,
+        "step": None,
+        "contact_id": None,
+        "program": "kimchi",
+        "note": None,
+    }
+    items: list[dict[str, Any]] = [
+        {
+            **base,
+            "at": a.allocated_at,
+            "kind": "kimchi_allocated",
+            "outcome": a.status,
+            "staff_id": a.allocated_by,
+        }
+        for a in session.scalars(
+            select(KimchiAllocation)
+            .where(KimchiAllocation.resident_id == resident_id)
+            .order_by(KimchiAllocation.allocated_at.desc())
+            .limit(LIMIT)
+        )
+    ]
+    attempts = session.scalars(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.resident_id == resident_id)
+        .order_by(DeliveryAttempt.occurred_at.desc())
+        .limit(LIMIT)
+    )
+    for attempt in attempts:
+        view = kimchi.attempt_view(session, actor, attempt, allocation_status="")
+        items.append(
+            {
+                **base,
+                "at": attempt.occurred_at,
+                "kind": "kimchi_delivery",
+                "outcome": attempt.outcome,
+                "staff_id": attempt.staff_id,
+                "contact_id": attempt.contact_id,
+                "note": view.observation if access.may_read_notes(actor) else None,
+            }
+        )
+    return items

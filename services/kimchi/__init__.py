@@ -4,7 +4,8 @@ attempts whose outcomes reach the allocation, the resident's Ongi watch and foll
 
 `records` loads and shows; `campaigns` creates, reads, summarizes and closes campaigns;
 `allocations` allocates from the stock, one per household (the household is a keyed blind index
-of the normalized address, welfare/identity/address.py).
+of the normalized address, welfare/identity/address.py); `routes` plans rounds and prints route
+sheets; `delivery` records attempts and their effects.
 """
 
 from services.kimchi.allocations import (
@@ -23,21 +24,53 @@ from services.kimchi.campaigns import (
     list_campaigns,
     summary,
 )
+from services.kimchi.delivery import (
+    AttemptView,
+    RecordedAttempt,
+    attempt_view,
+    list_attempts,
+    record_attempt,
+)
 from services.kimchi.records import AllocationView, CampaignView
+from services.kimchi.routes import (
+    RouteSheet,
+    RouteView,
+    SheetLine,
+    StopView,
+    abandon_route,
+    create_route,
+    get_route,
+    list_routes,
+    route_sheet,
+)
 
 __all__ = [
     "AllocationView",
+    "AttemptView",
     "CampaignSummary",
     "CampaignView",
     "ClosingReport",
+    "RecordedAttempt",
+    "RouteSheet",
+    "RouteView",
+    "SheetLine",
+    "StopView",
     "Tally",
+    "abandon_route",
     "allocate",
+    "attempt_view",
     "cancel_allocation",
     "change_status",
     "create_campaign",
+    "create_route",
     "get_allocation",
     "get_campaign",
+    "get_route",
     "list_allocations",
+    "list_attempts",
     "list_campaigns",
+    "list_routes",
+    "record_attempt",
+    "route_sheet",
     "summary",
 ]

@@ -86,6 +86,7 @@ LISTS = [
     "/api/v1/team",
     "/api/v1/kimchi/campaigns",
     f"/api/v1/kimchi/campaigns/{SAMPLE_UUID}/allocations",
+    f"/api/v1/kimchi/campaigns/{SAMPLE_UUID}/routes",
 ]
 
 

@@ -264,6 +264,23 @@ class World:
 
         return self.once("kimchi_allocation", make)
 
+    def kimchi_route(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            campaign_id, allocation_id = self.kimchi_campaign(), self.kimchi_allocation()
+            with self.db.new_session() as s:
+                return kimchi.create_route(
+                    s,
+                    actor=self.actor,
+                    campaign_id=campaign_id,
+                    name="범위 밖 경로",
+                    delivery_on=self.now.date(),
+                    allocation_ids=[allocation_id],
+                    volunteer_name="범위 밖 봉사자",
+                    now=self.now,
+                ).id
+
+        return self.once("kimchi_route", make)
+
 
 @dataclass(frozen=True, slots=True)
 class Factory:
@@ -299,6 +316,10 @@ def kimchi_campaign(w: World) -> Mapping[str, uuid.UUID]:
 
 def kimchi_allocation(w: World) -> Mapping[str, uuid.UUID]:
     return {"allocation_id": w.kimchi_allocation()}
+
+
+def kimchi_route(w: World) -> Mapping[str, uuid.UUID]:
+    return {"route_id": w.kimchi_route()}
 
 
 FACTORIES: dict[str, Factory] = {
@@ -431,6 +452,18 @@ FACTORIES: dict[str, Factory] = {
     ),
     "/api/v1/kimchi/allocations/<uuid:allocation_id>": Factory(kimchi_allocation),
     "/api/v1/kimchi/allocations/<uuid:allocation_id>/cancel": Factory(kimchi_allocation),
+    "/api/v1/kimchi/allocations/<uuid:allocation_id>/attempts": Factory(
+        kimchi_allocation,
+        {"POST": {"outcome": "absent", "occurred_at": "2026-11-01T10:00:00+09:00"}},
+    ),
+    "/api/v1/kimchi/campaigns/<uuid:campaign_id>/routes": Factory(
+        kimchi_campaign,
+        {"POST": {"name": "경로", "delivery_on": "2026-12-01", "allocation_ids": [SOME_ID]}},
+    ),
+    "/api/v1/kimchi/routes/<uuid:route_id>": Factory(kimchi_route),
+    "/api/v1/kimchi/routes/<uuid:route_id>/sheet": Factory(kimchi_route),
+    "/api/v1/kimchi/routes/<uuid:route_id>/sheet.csv": Factory(kimchi_route),
+    "/api/v1/kimchi/routes/<uuid:route_id>/abandon": Factory(kimchi_route),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.

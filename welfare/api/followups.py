@@ -141,7 +141,12 @@ class RunArgs(PageArgs):
 
 class TimelineEntry(StrictSchema):
     at = fields.DateTime()
-    kind = fields.String(metadata={"description": "contact or followup_<event>"})
+    kind = fields.String(
+        metadata={
+            "description": "contact, followup_<event>, kimchi_allocated (outcome: the "
+            "allocation's status) or kimchi_delivery (outcome: the attempt's)"
+        }
+    )
     channel = fields.String(allow_none=True)
     outcome = fields.String(allow_none=True)
     followup_id = fields.UUID(allow_none=True)
@@ -152,7 +157,10 @@ class TimelineEntry(StrictSchema):
     program = fields.String(allow_none=True)
     note = fields.String(
         allow_none=True,
-        metadata={"description": "A contact's note, for the roles that may read it"},
+        metadata={
+            "description": "A contact's note or a delivery's observation, for the roles that "
+            "may read it"
+        },
     )
 
 

@@ -3,11 +3,13 @@ household, routes and route sheets, delivery attempts."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from dataclasses import asdict
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -15,7 +17,7 @@ from services import kimchi
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import PageArgs, StrictSchema, resident_field
+from welfare.api.schemas import Instant, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
 from welfare.models import AllocationStatus, CampaignStatus, Role
 from welfare.web import db_session, now
@@ -290,3 +292,276 @@ class AllocationCancel(MethodView):
             expected_version=if_match_version(request, required=False),
         )
         return set_etag(allocation_body(item), item.version)
+
+
+class KimchiRouteIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    delivery_on = fields.Date(required=True)
+    allocation_ids = fields.List(
+        fields.UUID(), required=True, validate=validate.Length(min=1, max=200)
+    )
+    deliverer_staff_id = fields.UUID(
+        load_default=None, allow_none=True, metadata={"description": "A staff member of the dong"}
+    )
+    volunteer_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=50),
+        metadata={"description": "A named volunteer instead of a staff member (sealed)"},
+    )
+    suggest_order = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Order the stops by dong, then normalized address"},
+    )
+
+
+class KimchiStopOut(StrictSchema):
+    seq = fields.Integer()
+    allocation_id = fields.UUID()
+    resident_id = fields.UUID()
+    state = fields.String(metadata={"description": "open, done, returned"})
+    allocation_status = fields.String()
+
+
+class KimchiRouteOut(StrictSchema):
+    id = fields.UUID()
+    campaign_id = fields.UUID()
+    dong = fields.String()
+    name = fields.String()
+    delivery_on = fields.Date()
+    deliverer_staff_id = fields.UUID(allow_none=True)
+    volunteer_name = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "open, done, abandoned"})
+    stops = fields.List(fields.Nested(KimchiStopOut))
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class KimchiRouteArgs(PageArgs):
+    delivery_on = fields.Date(load_default=None)
+    mine = fields.Boolean(load_default=False, metadata={"description": "Routes you deliver"})
+
+
+class KimchiRouteList(StrictSchema):
+    items = fields.List(fields.Nested(KimchiRouteOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class KimchiSheetLineOut(StrictSchema):
+    seq = fields.Integer()
+    allocation_id = fields.UUID()
+    resident_id = fields.UUID()
+    name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    boxes = fields.Integer()
+    state = fields.String()
+    allocation_status = fields.String()
+    unreadable = fields.Boolean()
+
+
+class KimchiSheetOut(StrictSchema):
+    route = fields.Nested(KimchiRouteOut)
+    box_kg = fields.Float()
+    lines = fields.List(fields.Nested(KimchiSheetLineOut))
+
+
+class KimchiAttemptIn(StrictSchema):
+    outcome = fields.String(
+        required=True,
+        metadata={
+            "description": "handed_over, left_at_door, absent, refused, bad_address, cancelled"
+        },
+    )
+    occurred_at = Instant(required=True)
+    recipient_relation = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "handed_over only: self, household_member, neighbour"},
+    )
+    observation = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=2000)
+    )
+    concern = fields.Boolean(
+        load_default=False,
+        metadata={"description": "The observation is a welfare concern for the counselor"},
+    )
+    client_ref = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=120)
+    )
+
+
+class KimchiAttemptOut(StrictSchema):
+    id = fields.UUID()
+    allocation_id = fields.UUID()
+    route_id = fields.UUID(allow_none=True)
+    resident_id = fields.UUID()
+    outcome = fields.String()
+    recipient_relation = fields.String(allow_none=True)
+    occurred_at = fields.DateTime()
+    recorded_at = fields.DateTime()
+    staff_id = fields.UUID(allow_none=True)
+    observation = fields.String(
+        allow_none=True, metadata={"description": "Counselors, supervisors and the recorder"}
+    )
+    concern = fields.Boolean()
+    contact_id = fields.UUID(
+        allow_none=True, metadata={"description": "The Ongi contact a handover recorded"}
+    )
+    allocation_status = fields.String()
+
+
+class KimchiAttemptList(StrictSchema):
+    items = fields.List(fields.Nested(KimchiAttemptOut))
+
+
+def route_body(item: kimchi.RouteView) -> dict[str, Any]:
+    data = {k: getattr(item, k) for k in KimchiRouteOut._declared_fields}
+    data["stops"] = [asdict(s) for s in item.stops]
+    return data
+
+
+def attempt_body(item: kimchi.AttemptView) -> dict[str, Any]:
+    return {k: getattr(item, k) for k in KimchiAttemptOut._declared_fields}
+
+
+@blp.route("/campaigns/<uuid:campaign_id>/routes")
+class CampaignRoutes(MethodView):
+    @allow(*ALLOCATORS)
+    @blp.arguments(KimchiRouteIn)
+    @blp.response(201, KimchiRouteOut)
+    @blp.alt_response(409, description="An allocation is on another open route, or ended")
+    def post(self, payload: dict[str, Any], campaign_id: uuid.UUID) -> Any:
+        """Plan a round: one dong's allocations of the campaign on a delivery date within the
+        campaign, in the order given or the suggested one, by a staff member or a volunteer."""
+        item = kimchi.create_route(
+            db_session(), actor=current_actor(), campaign_id=campaign_id, now=now(), **payload
+        )
+        location = f"/api/v1/kimchi/routes/{item.id}"
+        return set_etag(route_body(item), item.version, 201, location=location)
+
+    @allow(*CASEWORK)
+    @blp.arguments(KimchiRouteArgs, location="query")
+    @blp.response(200, KimchiRouteList)
+    def get(self, args: dict[str, Any], campaign_id: uuid.UUID) -> Any:
+        """The campaign's routes in your dongs (`mine`: the ones you deliver)."""
+        page = kimchi.list_routes(
+            db_session(), actor=current_actor(), campaign_id=campaign_id, **args
+        )
+        return {"items": [route_body(r) for r in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/routes/<uuid:route_id>")
+class RouteItem(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, KimchiRouteOut)
+    def get(self, route_id: uuid.UUID) -> Any:
+        """One route with its stops in order."""
+        item = kimchi.get_route(db_session(), actor=current_actor(), route_id=route_id)
+        return set_etag(route_body(item), item.version)
+
+
+@blp.route("/routes/<uuid:route_id>/sheet")
+class RouteSheetView(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, KimchiSheetOut)
+    def get(self, route_id: uuid.UUID) -> Any:
+        """The deliverer's route sheet: names, addresses and phones of the stops, in order. An
+        audited read."""
+        sheet = kimchi.route_sheet(db_session(), actor=current_actor(), route_id=route_id)
+        return {
+            "route": route_body(sheet.route),
+            "box_kg": sheet.box_kg,
+            "lines": [asdict(line) for line in sheet.lines],
+        }
+
+
+SHEET_COLUMNS = ("순번", "이름", "주소", "전화", "상자", "상태", "배분 ID")
+
+
+@blp.route("/routes/<uuid:route_id>/sheet.csv")
+class RouteSheetCsv(MethodView):
+    @allow(*CASEWORK)
+    @blp.response(200, {"type": "string"}, content_type="text/csv")
+    def get(self, route_id: uuid.UUID) -> Any:
+        """The route sheet to print: CSV (UTF-8 with a byte order mark, so spreadsheets show
+        Korean), one stop a line. Recorded as an export."""
+        sheet = kimchi.route_sheet(
+            db_session(), actor=current_actor(), route_id=route_id, export=True
+        )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(SHEET_COLUMNS)
+        for line in sheet.lines:
+            writer.writerow(
+                [
+                    line.seq,
+                    _cell(line.name),
+                    _cell(line.address),
+                    _cell(line.phone),
+                    line.boxes,
+                    line.allocation_status,
+                    line.allocation_id,
+                ]
+            )
+        response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+        response.headers["Content-Disposition"] = "attachment; filename=route-sheet.csv"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _cell(value: str | None) -> str:
+    """A cell that a spreadsheet never runs as a formula (CSV injection)."""
+    text = value or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@blp.route("/routes/<uuid:route_id>/abandon")
+class RouteAbandon(MethodView):
+    @allow(*ALLOCATORS)
+    @blp.response(200, KimchiRouteOut)
+    @blp.alt_response(409, description="The route is no longer open")
+    def post(self, route_id: uuid.UUID) -> Any:
+        """The deliverer did not come: the route's open stops go back to the pool at once."""
+        item = kimchi.abandon_route(
+            db_session(),
+            actor=current_actor(),
+            route_id=route_id,
+            now=now(),
+            expected_version=if_match_version(request, required=False),
+        )
+        return set_etag(route_body(item), item.version)
+
+
+@blp.route("/allocations/<uuid:allocation_id>/attempts")
+class AllocationAttempts(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(KimchiAttemptIn)
+    @blp.response(201, KimchiAttemptOut)
+    @blp.alt_response(200, schema=KimchiAttemptOut, description="The same client_ref again")
+    @blp.alt_response(409, description="The allocation was already delivered or cancelled")
+    def post(self, payload: dict[str, Any], allocation_id: uuid.UUID) -> Any:
+        """Record a delivery attempt and its outcome: delivered, failed (a `delivery_failed`
+        follow-up), or ended; a handover in person is an Ongi contact; a concern raises a
+        `welfare_concern` follow-up. The same `client_ref` again answers the first attempt."""
+        recorded = kimchi.record_attempt(
+            db_session(),
+            actor=current_actor(),
+            allocation_id=allocation_id,
+            now=now(),
+            expected_version=if_match_version(request, required=False),
+            **payload,
+        )
+        item = recorded.attempt
+        location = f"/api/v1/kimchi/allocations/{item.allocation_id}/attempts"
+        status = 201 if recorded.created else 200
+        return attempt_body(item), status, {"Location": location}
+
+    @allow(*CASEWORK)
+    @blp.response(200, KimchiAttemptList)
+    def get(self, allocation_id: uuid.UUID) -> Any:
+        """The allocation's attempts, oldest first."""
+        items = kimchi.list_attempts(
+            db_session(), actor=current_actor(), allocation_id=allocation_id
+        )
+        return {"items": [attempt_body(a) for a in items]}
