@@ -5,7 +5,8 @@ attempts whose outcomes reach the allocation, the resident's Ongi watch and foll
 `records` loads and shows; `campaigns` creates, reads, summarizes and closes campaigns;
 `allocations` allocates from the stock, one per household (the household is a keyed blind index
 of the normalized address, welfare/identity/address.py); `routes` plans rounds and prints route
-sheets; `delivery` records attempts and their effects.
+sheets; `delivery` records attempts and their effects; `bulk` allocates by criteria and from
+agencies' spreadsheets.
 """
 
 from services.kimchi.allocations import (
@@ -14,6 +15,14 @@ from services.kimchi.allocations import (
     get_allocation,
     list_allocations,
 )
+from services.kimchi.bulk import (
+    BulkResult,
+    ImportResult,
+    Skipped,
+    allocate_by_criteria,
+    import_allocations,
+)
+from services.kimchi.bulk import read_csv as read_allocation_csv
 from services.kimchi.campaigns import (
     CampaignSummary,
     ClosingReport,
@@ -47,17 +56,21 @@ from services.kimchi.routes import (
 __all__ = [
     "AllocationView",
     "AttemptView",
+    "BulkResult",
     "CampaignSummary",
     "CampaignView",
     "ClosingReport",
+    "ImportResult",
     "RecordedAttempt",
     "RouteSheet",
     "RouteView",
     "SheetLine",
+    "Skipped",
     "StopView",
     "Tally",
     "abandon_route",
     "allocate",
+    "allocate_by_criteria",
     "attempt_view",
     "cancel_allocation",
     "change_status",
@@ -66,10 +79,12 @@ __all__ = [
     "get_allocation",
     "get_campaign",
     "get_route",
+    "import_allocations",
     "list_allocations",
     "list_attempts",
     "list_campaigns",
     "list_routes",
+    "read_allocation_csv",
     "record_attempt",
     "route_sheet",
     "summary",

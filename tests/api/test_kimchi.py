@@ -301,3 +301,19 @@ def test_a_resident_who_moves_dong_takes_the_allocation_along(login_as: Any) -> 
     assert moved.status_code == 200, moved.get_json()
     assert counselor.get(f"/api/v1/kimchi/allocations/{a['id']}").get_json()["dong"] == DOKSAN1
     assert gasan_only.get(f"/api/v1/kimchi/allocations/{a['id']}").status_code == 404
+
+
+def test_bulk_allocation_by_criteria_answers_its_counts(login_as: Any) -> None:
+    supervisor, counselor = login_as("supervisor"), login_as("counselor")
+    c = campaign(supervisor, box_count=2)
+    for n in range(3):
+        resident(counselor, f"가산로 9{n}")
+    url = f"/api/v1/kimchi/campaigns/{c['id']}/allocations/bulk"
+    dry = counselor.post(url, json={"agency": "금천구청", "dongs": [GASAN], "dry_run": True})
+    assert dry.status_code == 200, dry.get_json()
+    assert (dry.get_json()["allocated"], dry.get_json()["dry_run"]) == (2, True)
+    done = counselor.post(url, json={"agency": "금천구청", "risk_levels": ["none"]}).get_json()
+    assert (done["allocated"], done["stock_exhausted"], done["remaining_stock"]) == (2, True, 0)
+    bad = counselor.post(url, json={"agency": "금천구청", "risk_levels": ["extreme"]})
+    assert bad.status_code == 422 and "risk_levels" in bad.get_json()["errors"]
+    assert login_as("outreach").post(url, json={"agency": "x"}).status_code == 403

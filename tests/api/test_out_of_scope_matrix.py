@@ -450,6 +450,9 @@ FACTORIES: dict[str, Factory] = {
     "/api/v1/kimchi/campaigns/<uuid:campaign_id>/allocations": Factory(
         kimchi_campaign, {"POST": {"resident_id": SOME_ID, "agency": "기관"}}
     ),
+    "/api/v1/kimchi/campaigns/<uuid:campaign_id>/allocations/bulk": Factory(
+        kimchi_campaign, {"POST": {"agency": "기관"}}
+    ),
     "/api/v1/kimchi/allocations/<uuid:allocation_id>": Factory(kimchi_allocation),
     "/api/v1/kimchi/allocations/<uuid:allocation_id>/cancel": Factory(kimchi_allocation),
     "/api/v1/kimchi/allocations/<uuid:allocation_id>/attempts": Factory(

@@ -19,7 +19,7 @@ from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
 from welfare.api.schemas import Instant, PageArgs, StrictSchema, resident_field
 from welfare.api.security import current_actor
-from welfare.models import AllocationStatus, CampaignStatus, Role
+from welfare.models import AllocationStatus, CampaignStatus, HouseholdType, Role
 from welfare.web import db_session, now
 
 blp = Blueprint("kimchi", __name__, url_prefix="/api/v1/kimchi", description="Kimchi delivery")
@@ -263,6 +263,56 @@ class CampaignAllocations(MethodView):
             "items": [allocation_body(a) for a in page.items],
             "next_cursor": page.next_cursor,
         }
+
+
+class KimchiBulkIn(StrictSchema):
+    agency = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    dongs = fields.List(fields.String(validate=DONG), load_default=None)
+    risk_levels = fields.List(
+        fields.String(validate=validate.Length(max=10)),
+        load_default=None,
+        metadata={"description": "Ongi risk levels; `none` for residents not enrolled"},
+    )
+    household_types = fields.List(
+        fields.String(validate=validate.OneOf([t.value for t in HouseholdType])),
+        load_default=None,
+    )
+    not_served_in = fields.UUID(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "An earlier campaign: skip households it delivered to"},
+    )
+    limit = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=100_000)
+    )
+    dry_run = fields.Boolean(load_default=False)
+
+
+class KimchiBulkOut(StrictSchema):
+    dry_run = fields.Boolean()
+    candidates = fields.Integer(metadata={"description": "Residents matching the criteria"})
+    allocated = fields.Integer()
+    same_household = fields.Integer(
+        metadata={"description": "Candidates whose household was allocated in this run"}
+    )
+    stock_exhausted = fields.Boolean()
+    remaining_stock = fields.Integer()
+
+
+@blp.route("/campaigns/<uuid:campaign_id>/allocations/bulk")
+class CampaignBulkAllocation(MethodView):
+    @allow(*ALLOCATORS)
+    @blp.arguments(KimchiBulkIn)
+    @blp.response(200, KimchiBulkOut)
+    @blp.alt_response(409, description="The campaign is closed")
+    def post(self, payload: dict[str, Any], campaign_id: uuid.UUID) -> Any:
+        """Allocate a box to every household matching the criteria (dongs, Ongi risk levels,
+        household types, not served in an earlier campaign) in your dongs, highest risk and
+        oldest first, until the stock or `limit` runs out. `dry_run` counts without writing."""
+        result = kimchi.allocate_by_criteria(
+            db_session(), actor=current_actor(), campaign_id=campaign_id, now=now(), **payload
+        )
+        return {k: getattr(result, k) for k in KimchiBulkOut._declared_fields}
 
 
 @blp.route("/allocations/<uuid:allocation_id>")

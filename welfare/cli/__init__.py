@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from welfare.cli import audit, backup, db, demo, keys, residents, scheduler, serve, staff
+from welfare.cli import audit, backup, db, demo, keys, kimchi, residents, scheduler, serve, staff
 
 # The console script (welfare.main) and `app.test_cli_runner()` both list what is attached here.
 COMMANDS: tuple[click.Command, ...] = (
@@ -19,6 +19,7 @@ COMMANDS: tuple[click.Command, ...] = (
     backup.backup,
     keys.keys,
     residents.residents,
+    kimchi.kimchi_group,
 )
 
 
