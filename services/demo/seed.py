@@ -33,6 +33,7 @@ from config.casework import PROGRAMS
 from services import access, ongi, resident_import, vault
 from services import staff as staff_service
 from services.demo import casework as demo_casework
+from services.demo import kimchi as demo_kimchi
 from services.demo.casework import Team
 from services.resident_import import ImportRow
 from services.residents import RRN_INDEX
@@ -436,3 +437,18 @@ def _seed_casework(
     )
     district.counts.update(done.totals)
     district.details.update(done.details)
+    delivered = demo_kimchi.seed_kimchi(
+        session,
+        supervisor=team.supervisor,
+        counselors=team.counselors,
+        outreach=team.outreach,
+        now=now,
+    )
+    district.counts.update(
+        {
+            "kimchi_campaigns": delivered.campaigns,
+            "kimchi_allocations": delivered.allocations,
+            "kimchi_routes": delivered.routes,
+        }
+    )
+    district.details["kimchi delivery outcomes"] = delivered.outcomes
