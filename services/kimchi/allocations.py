@@ -25,6 +25,7 @@ from services.kimchi.records import (
     allocation_view,
     campaign_dongs,
     household_key,
+    live_allocation,
     load_allocation,
     load_allocation_for_change,
     load_campaign,
@@ -42,11 +43,10 @@ from welfare.models import (
     ResidentStatus,
     StopState,
 )
-from welfare.models.base import eq_literal, in_literals
+from welfare.models.base import eq_literal
 
 MAX_AGENCY_LENGTH = 100
 BY_ID = Keyset.of((KimchiAllocation.id, KeyKind.UUID))
-LIVE_STATUSES = tuple(s.value for s in AllocationStatus if s is not AllocationStatus.CANCELLED)
 
 
 def out_of_stock() -> Conflict:
@@ -99,7 +99,7 @@ def existing_for_household(
         ).where(
             KimchiAllocation.campaign_id == campaign_id,
             KimchiAllocation.household_key == key,
-            in_literals(KimchiAllocation.status, LIVE_STATUSES),
+            live_allocation(),
         )
     ).one_or_none()
     return None if row is None else (row[0], row[1], row[2], row[3])

@@ -26,8 +26,8 @@ from sqlalchemy import ColumnElement, Table, and_, case, exists, insert, or_, se
 from sqlalchemy.orm import Session
 
 from services import access, ongi, residents, vault
-from services.kimchi.allocations import LIVE_STATUSES, check_agency, out_of_stock, take_stock
-from services.kimchi.records import alone_key, campaign_dongs, load_campaign
+from services.kimchi.allocations import check_agency, out_of_stock, take_stock
+from services.kimchi.records import alone_key, campaign_dongs, live_allocation, load_campaign
 from services.resident_import import CsvFormatError
 from services.residents.records import household_index
 from welfare.errors import InvalidInput
@@ -80,33 +80,36 @@ def _rank() -> ColumnElement[int]:
 
 
 def _not_allocated(campaign_id: uuid.UUID) -> ColumnElement[bool]:
-    """The resident's household has no live allocation in the campaign."""
-    return ~exists().where(
+    """The resident's household has no live allocation in the campaign: neither the resident
+    (an index on `resident_id`) nor anyone at the address (the household's unique index)."""
+    by_resident = exists().where(
+        KimchiAllocation.resident_id == Resident.id,
         KimchiAllocation.campaign_id == campaign_id,
-        in_literals(KimchiAllocation.status, LIVE_STATUSES),
-        or_(
-            KimchiAllocation.resident_id == Resident.id,
-            and_(
-                Resident.household_index.is_not(None),
-                KimchiAllocation.household_key == Resident.household_index,
-            ),
-        ),
+        live_allocation(),
     )
+    by_household = exists().where(
+        KimchiAllocation.campaign_id == campaign_id,
+        KimchiAllocation.household_key == Resident.household_index,
+        live_allocation(),
+    )
+    return and_(~by_resident, or_(Resident.household_index.is_(None), ~by_household))
 
 
 def _not_served(campaign_id: uuid.UUID) -> ColumnElement[bool]:
     """The resident's household received no box in that (earlier) campaign."""
-    return ~exists().where(
+    delivered = KimchiAllocation.status == AllocationStatus.DELIVERED.value
+    by_resident = exists().where(
+        KimchiAllocation.resident_id == Resident.id,
         KimchiAllocation.campaign_id == campaign_id,
-        KimchiAllocation.status == AllocationStatus.DELIVERED.value,
-        or_(
-            KimchiAllocation.resident_id == Resident.id,
-            and_(
-                Resident.household_index.is_not(None),
-                KimchiAllocation.household_key == Resident.household_index,
-            ),
-        ),
+        delivered,
     )
+    by_household = exists().where(
+        KimchiAllocation.campaign_id == campaign_id,
+        KimchiAllocation.household_key == Resident.household_index,
+        live_allocation(),
+        delivered,
+    )
+    return and_(~by_resident, or_(Resident.household_index.is_(None), ~by_household))
 
 
 def _check_criteria(
@@ -469,7 +472,7 @@ class _ImportRun:
         return rows
 
     @staticmethod
-    def refusal(resident: Resident | None, covered: set[str]) -> str | None:
+    def refusal(resident: _Listed | None, covered: set[str]) -> str | None:
         if resident is None:
             return "알 수 없는 주민입니다 (unknown resident)"
         if resident.status != ResidentStatus.ACTIVE:
@@ -479,25 +482,41 @@ class _ImportRun:
         return None
 
 
-def _candidate(resident: Resident) -> Candidate:
+def _candidate(resident: _Listed) -> Candidate:
     return Candidate(
         resident.id, resident.dong_code, resident.household_index, resident.address_enc
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A resident an agency listed, as much as the import needs (no ORM object a line)."""
+
+    id: uuid.UUID
+    dong_code: str
+    status: str
+    household_index: bytes | None
+    address_enc: bytes | None
+
+
 def _residents_by_rrn(
     session: Session, actor: Actor, indexes: Sequence[bytes]
-) -> dict[bytes, Resident]:
+) -> dict[bytes, _Listed]:
     """The residents of the caller's scope with these RRNs (one query a batch); a resident of
     another dong reads as unknown."""
     if not indexes:
         return {}
-    found = session.scalars(
-        select(Resident).where(
-            Resident.rrn_index.in_(list(indexes)), access.dong_scope(actor, Resident.dong_code)
-        )
+    found = session.execute(
+        select(
+            Resident.rrn_index,
+            Resident.id,
+            Resident.dong_code,
+            Resident.status,
+            Resident.household_index,
+            Resident.address_enc,
+        ).where(Resident.rrn_index.in_(list(indexes)), access.dong_scope(actor, Resident.dong_code))
     )
-    return {r.rrn_index: r for r in found if r.rrn_index is not None}
+    return {row[0]: _Listed(*row[1:]) for row in found if row[0] is not None}
 
 
 def _allocated_households(
@@ -512,7 +531,7 @@ def _allocated_households(
             select(KimchiAllocation.household_key, KimchiAllocation.agency).where(
                 KimchiAllocation.campaign_id == campaign_id,
                 KimchiAllocation.household_key.in_(sorted(keys)),
-                in_literals(KimchiAllocation.status, LIVE_STATUSES),
+                live_allocation(),
             )
         )
     }

@@ -7,14 +7,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, literal, select
 from sqlalchemy.orm import Session
 
 from services import access, vault
 from services.residents.labels import ResidentLabel
 from services.residents.records import household_index, opened_field
 from welfare.errors import NotFound
-from welfare.models import Actor, KimchiAllocation, KimchiCampaign, KimchiCampaignDong, Resident
+from welfare.models import (
+    Actor,
+    AllocationStatus,
+    KimchiAllocation,
+    KimchiCampaign,
+    KimchiCampaignDong,
+    Resident,
+)
 
 # A resident with no address is a household alone: keyed by their id in a column of its own,
 # so it can never equal an address's index.
@@ -95,6 +102,14 @@ def allocation_view(
         updated_at=allocation.updated_at,
         version=allocation.version,
         resident=resident,
+    )
+
+
+def live_allocation() -> ColumnElement[bool]:
+    """`status <> 'cancelled'` written as the household index's own condition, with the value
+    in the SQL, so SQLite and generic PostgreSQL plans can use that partial index."""
+    return KimchiAllocation.status != literal(
+        AllocationStatus.CANCELLED.value, literal_execute=True
     )
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import inspect, text
 
 from config import Settings
@@ -111,6 +114,7 @@ def test_canary_values_never_reach_the_raw_database_logs_or_errors(
         ),  # 422
         counselor.get(f"/api/v1/residents/{resident_id}/timeline"),
         counselor.post(f"/api/v1/residents/{resident_id}/reveal-rrn", json={"reason": "확인"}),
+        *kimchi_round(app, counselor, resident_id),
     ):
         bodies.append(response.get_data(as_text=True) if response.status_code >= 400 else "")
     with get_database(app).engine.connect() as conn:
@@ -123,3 +127,51 @@ def test_canary_values_never_reach_the_raw_database_logs_or_errors(
         assert needle not in audit_text, needle
         assert all(needle not in body for body in bodies), needle
     assert resident_id in audit_text  # the access records name the resident by id only
+
+
+def kimchi_round(app: Flask, counselor: FlaskClient, resident_id: str) -> list[Any]:
+    """A kimchi box for the canary: allocated, on a volunteer's route, its sheet read and
+    printed, an attempt with an observation and a concern, retried, and refused input."""
+    supervisor = log_in(app, make_staff(app, "supervisor", (GASAN,)))
+    today = datetime.now(UTC).date()
+    campaign = supervisor.post(
+        "/api/v1/kimchi/campaigns",
+        json={
+            "name": "김장 나눔",
+            "starts_on": (today - timedelta(days=1)).isoformat(),
+            "ends_on": (today + timedelta(days=5)).isoformat(),
+            "box_count": 5,
+        },
+    ).get_json()
+    allocations = f"/api/v1/kimchi/campaigns/{campaign['id']}/allocations"
+    allocation = counselor.post(
+        allocations, json={"resident_id": resident_id, "agency": "가산동 주민센터"}
+    ).get_json()
+    route = counselor.post(
+        f"/api/v1/kimchi/campaigns/{campaign['id']}/routes",
+        json={
+            "name": "1회차",
+            "delivery_on": today.isoformat(),
+            "allocation_ids": [allocation["id"]],
+            "volunteer_name": "카나리아봉사자",
+        },
+    ).get_json()
+    attempt = {
+        "outcome": "handed_over",
+        "recipient_relation": "self",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "observation": "카나리아 관찰: 거동이 불편해 보임",
+        "concern": True,
+        "client_ref": "canary-attempt-1",
+    }
+    attempts = f"/api/v1/kimchi/allocations/{allocation['id']}/attempts"
+    return [
+        counselor.post(allocations, json={"resident_id": resident_id, "agency": "복지관"}),  # 409
+        counselor.get(f"/api/v1/kimchi/routes/{route['id']}/sheet"),
+        counselor.get(f"/api/v1/kimchi/routes/{route['id']}/sheet.csv"),
+        counselor.post(attempts, json=attempt),
+        counselor.post(attempts, json=attempt),  # the first attempt again
+        counselor.post(attempts, json={**attempt, "concern": False}),  # 422: ref reused
+        counselor.post(attempts, json={**attempt, "client_ref": "canary-attempt-2"}),  # 409
+        counselor.get(attempts),
+    ]

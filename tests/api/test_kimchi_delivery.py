@@ -388,3 +388,22 @@ def test_a_residents_deliveries_are_on_their_timeline(login_as: Any) -> None:
     ]
     outreach_view = outreach.get(f"/api/v1/residents/{rid}/timeline").get_json()["items"]
     assert all(i["note"] is None for i in outreach_view if i["program"] == "kimchi")
+
+
+def test_after_erasure_nothing_about_the_recipient_decrypts(app: Flask, login_as: Any) -> None:
+    supervisor, counselor, outreach, c = setup(login_as)
+    rid = resident(counselor, "가산로 19")
+    waiting = resident(counselor, "가산로 20")
+    a = allocated(counselor, c["id"], rid)
+    w = allocated(counselor, c["id"], waiting)
+    attempt(outreach, a["id"], "absent", observation="이웃 말로는 입원 중")
+    for who in (rid, waiting):
+        erased = supervisor.post(f"/api/v1/residents/{who}/erasure", json={"reason": "파기 요청"})
+        assert erased.status_code in (200, 204), erased.get_json()
+    listed = counselor.get(f"/api/v1/kimchi/allocations/{a['id']}/attempts")
+    assert listed.status_code == 410
+    assert "입원" not in listed.get_data(as_text=True)
+    assert status_of(counselor, w["id"]) == "cancelled"
+    assert status_of(counselor, a["id"]) == "cancelled"
+    assert live_followups(app, "delivery_failed", a["id"]) == []
+    assert supervisor.get(f"/api/v1/kimchi/campaigns/{c['id']}").get_json()["remaining_stock"] == 10
