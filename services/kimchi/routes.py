@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, case, exists, select, update
 from sqlalchemy.orm import Session
 
 from services import access, integrity, vault
@@ -28,6 +28,7 @@ from welfare.identity.address import normalize_address
 from welfare.models import (
     Actor,
     AllocationStatus,
+    DeliveryAttempt,
     KimchiAllocation,
     KimchiRoute,
     KimchiStop,
@@ -449,7 +450,15 @@ def abandon_route(
             KimchiAllocation.status == AllocationStatus.ROUTED.value,
         )
         .values(
-            status=AllocationStatus.ALLOCATED.value,
+            # Back to the pool as it was: failed if it was attempted before (any attempt that
+            # did not end it failed), allocated otherwise.
+            status=case(
+                (
+                    exists().where(DeliveryAttempt.allocation_id == KimchiAllocation.id),
+                    AllocationStatus.FAILED.value,
+                ),
+                else_=AllocationStatus.ALLOCATED.value,
+            ),
             updated_at=now,
             version=KimchiAllocation.version + 1,
         )

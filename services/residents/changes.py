@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from services import access, erasure_ledger, followups, vault
@@ -404,7 +404,15 @@ def _leave_routes(session: Session, resident_id: uuid.UUID, now: datetime) -> No
             KimchiAllocation.status == AllocationStatus.ROUTED.value,
         )
         .values(
-            status=AllocationStatus.ALLOCATED.value,
+            # Back to the pool as it was: failed if it was attempted before (any attempt that
+            # did not end it failed), allocated otherwise.
+            status=case(
+                (
+                    exists().where(DeliveryAttempt.allocation_id == KimchiAllocation.id),
+                    AllocationStatus.FAILED.value,
+                ),
+                else_=AllocationStatus.ALLOCATED.value,
+            ),
             updated_at=now,
             version=KimchiAllocation.version + 1,
         )

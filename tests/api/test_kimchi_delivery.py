@@ -281,7 +281,11 @@ def test_absent_fails_with_a_follow_up_that_a_successful_reattempt_resolves(
         f"/api/v1/kimchi/campaigns/{c['id']}/allocations", query_string={"status": "failed"}
     ).get_json()["items"]
     assert [f["id"] for f in failures] == [a["id"]]
-    assert route(counselor, c["id"], [a["id"]]).status_code == 201  # re-routed after failing
+    second = route(counselor, c["id"], [a["id"]])  # re-routed after failing
+    assert second.status_code == 201
+    abandoned = counselor.post(f"/api/v1/kimchi/routes/{second.get_json()['id']}/abandon")
+    assert abandoned.status_code == 200
+    assert status_of(counselor, a["id"]) == "failed"  # back to the pool as it was
     done = attempt(outreach, a["id"], "handed_over", recipient_relation="household_member")
     assert done.get_json()["allocation_status"] == "delivered"
     assert live_followups(app, "delivery_failed", a["id"]) == []
