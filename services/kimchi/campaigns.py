@@ -51,13 +51,17 @@ def create_campaign(
     box_kg: float = 5.0,
     dongs: Sequence[str] | None = None,
 ) -> CampaignView:
-    """A new campaign in planning, with its stock of boxes, covering `dongs` (by default every
-    dong of the district: their staff see it and allocate to their residents)."""
+    """A new campaign in planning, with its stock of boxes, covering `dongs`: their staff see
+    it and allocate to their residents. By default the creating supervisor's dongs (the system:
+    every dong); a district campaign lists all ten."""
     _supervisor_only(actor)
     errors: dict[str, list[str]] = {}
     known = known_dong_codes(session)
-    covered = sorted(set(dongs)) if dongs else sorted(known)
-    if not covered or not set(covered) <= known:
+    default = known if actor.is_system else set(actor.dongs)
+    covered = sorted(set(dongs)) if dongs else sorted(default)
+    if not covered:
+        errors["dongs"] = ["캠페인이 다룰 동을 고르세요 (choose the dongs it covers)"]
+    elif not set(covered) <= known:
         errors["dongs"] = ["알 수 없는 행정동 코드입니다 (unknown dong code)"]
     name = name.strip()
     if not name:

@@ -269,9 +269,13 @@ def test_a_campaign_of_some_dongs_is_a_404_to_the_staff_of_others(login_as: Any)
     assert response.status_code == 422 and "resident_id" in response.get_json()["errors"]
 
 
-def test_a_district_campaign_covers_every_dong(login_as: Any) -> None:
-    c = campaign(login_as("supervisor"))
-    assert GASAN in c["dongs"] and DOKSAN1 in c["dongs"] and len(c["dongs"]) == 10
+def test_a_campaign_covers_its_supervisors_dongs_unless_it_names_others(login_as: Any) -> None:
+    supervisor = login_as("supervisor", (GASAN,))
+    assert campaign(supervisor)["dongs"] == [GASAN]
+    doksan = login_as("counselor", (DOKSAN1,))
+    district = campaign(supervisor, dongs=[GASAN, DOKSAN1])
+    assert district["dongs"] == [GASAN, DOKSAN1]
+    assert doksan.get(f"/api/v1/kimchi/campaigns/{district['id']}").status_code == 200
 
 
 def test_a_resident_who_dies_gets_no_box_and_the_box_goes_back(login_as: Any) -> None:

@@ -111,7 +111,9 @@ def test_bad_routes_are_field_errors_and_write_nothing(app: Flask, login_as: Any
     mine = allocated(counselor, c["id"], resident(counselor, "가산로 5"))
     theirs = allocated(counselor, other["id"], resident(counselor, "가산로 6"))
     elsewhere = login_as("counselor", (GASAN, SIHEUNG1))
-    siheung = allocated(elsewhere, c["id"], resident(elsewhere, "시흥대로 1", dong=SIHEUNG1))
+    wide = campaign(supervisor, dongs=[GASAN, SIHEUNG1])
+    near = allocated(elsewhere, wide["id"], resident(elsewhere, "가산로 7"))
+    siheung = allocated(elsewhere, wide["id"], resident(elsewhere, "시흥대로 1", dong=SIHEUNG1))
     late = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
     for ids, extra, field in (
         ([mine["id"], theirs["id"]], {}, "allocation_ids"),
@@ -128,7 +130,7 @@ def test_bad_routes_are_field_errors_and_write_nothing(app: Flask, login_as: Any
         response = route(counselor, c["id"], ids, **extra)
         assert response.status_code == 422 and response.mimetype == PROBLEM, (ids, extra)
         assert field in response.get_json()["errors"], response.get_json()
-    mixed = route(elsewhere, c["id"], [mine["id"], siheung["id"]])
+    mixed = route(elsewhere, wide["id"], [near["id"], siheung["id"]])
     assert mixed.status_code == 422 and "allocation_ids" in mixed.get_json()["errors"]
     assert status_of(counselor, mine["id"]) == "allocated"
     assert status_of(counselor, theirs["id"]) == "allocated"

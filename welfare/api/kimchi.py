@@ -38,7 +38,10 @@ class KimchiCampaignIn(StrictSchema):
         fields.String(validate=DONG),
         load_default=None,
         validate=validate.Length(min=1, max=50),
-        metadata={"description": "The dongs the campaign covers; every dong by default"},
+        metadata={
+            "description": "The dongs the campaign covers (their staff see it): your dongs by "
+            "default; a district campaign lists all ten"
+        },
     )
 
 

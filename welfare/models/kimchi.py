@@ -148,7 +148,8 @@ class KimchiCampaign(Base):
 
 class KimchiCampaignDong(Base):
     """A dong a campaign covers: its staff see the campaign and allocate to its residents. A
-    district campaign covers every dong; a welfare center's may cover a few."""
+    district campaign covers every dong, a welfare center's a few; another dong's staff get 404
+    on it."""
 
     __tablename__ = "kimchi_campaign_dongs"
     __table_args__ = (Index("ix_kimchi_campaign_dongs_dong_code", "dong_code"),)
