@@ -166,7 +166,7 @@ def test_a_route_sheet_shows_the_deliverer_names_addresses_and_phones_and_is_rec
             s.scalars(
                 select(AuditEvent)
                 .where(AuditEvent.staff_id == outreach.staff.id, AuditEvent.action != "login")
-                .order_by(AuditEvent.seq)
+                .order_by(AuditEvent.at)
             )
         )
         assert [(e.action, e.resident_ids) for e in records] == [
