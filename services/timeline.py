@@ -1,6 +1,6 @@
 """A resident's timeline: contacts (with their notes for those who may read them), follow-up
-events, and kimchi allocations and delivery attempts (observations for those who may read notes)
-together, newest first."""
+events, kimchi allocations and delivery attempts (observations for those who may read notes),
+and mobility rides together, newest first."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from welfare.models import (
     FollowUp,
     FollowUpEvent,
     KimchiAllocation,
+    Ride,
 )
 
 LIMIT = 200
@@ -48,6 +49,7 @@ def resident_timeline(
             "contact_id": c.id,
             "program": c.program,
             "note": c.note,
+            "ride_id": None,
         }
         for c in contacts.views(session, actor, recent)
     ]
@@ -71,10 +73,35 @@ def resident_timeline(
             "contact_id": None,
             "program": None,
             "note": None,
+            "ride_id": None,
         }
         for e, reason in rows
     ]
     items += _deliveries(session, actor, resident.id)
+    rides = session.scalars(
+        select(Ride)
+        .where(Ride.resident_id == resident.id)
+        .order_by(Ride.window_start.desc())
+        .limit(LIMIT)
+    )
+    items += [
+        {
+            # A ride shows when it ended, or while it is ahead, when it is due.
+            "at": r.outcome_at or r.pickup_at or r.window_start,
+            "kind": "ride",
+            "channel": None,
+            "outcome": r.state,
+            "followup_id": None,
+            "reason": None,
+            "step": None,
+            "staff_id": r.outcome_by or r.assigned_by or r.created_by,
+            "contact_id": None,
+            "program": "mobility",
+            "note": None,
+            "ride_id": r.id,
+        }
+        for r in rides
+    ]
     items.sort(key=lambda item: item["at"], reverse=True)
     access.record(session, actor=actor, action="read", resident_ids=[resident.id])
     session.commit()

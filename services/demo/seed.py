@@ -34,6 +34,7 @@ from services import access, ongi, resident_import, vault
 from services import staff as staff_service
 from services.demo import casework as demo_casework
 from services.demo import kimchi as demo_kimchi
+from services.demo import mobility as demo_mobility
 from services.demo.casework import Team
 from services.resident_import import ImportRow
 from services.residents import RRN_INDEX
@@ -141,6 +142,7 @@ def seed_demo_district(
     cases_before = set(session.scalars(select(Case.id)))
     _seed_ongi(session, district, rng, ids, now)
     _seed_casework(session, district, dongs=dongs, resident_ids=ids, seed=seed, now=now)
+    _seed_mobility(session, district, resident_ids=ids, now=now)
     _count_cases(session, district, since=cases_before)
     # What the first tick will find: a closed Ongi case in the stories ends its enrollment.
     district.counts["lapsed"] = _still_lapsed(session, ids, now)
@@ -404,6 +406,23 @@ def _staff_by_dong(session: Session, role: str) -> dict[str, Actor]:
         if member is not None:
             actors[code] = member.actor()
     return actors
+
+
+def _seed_mobility(
+    session: Session, district: DemoDistrict, *, resident_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """The mobility center's fleet, riders and rides (services.demo.mobility)."""
+    supervisor = session.scalar(select(Staff).where(Staff.username == "demo.supervisor"))
+    done = demo_mobility.seed_mobility(
+        session,
+        supervisor=supervisor.actor() if supervisor else None,
+        counselors=_staff_by_dong(session, "counselor"),
+        outreach=_outreach_by_dong(session),
+        resident_ids=resident_ids,
+        now=now,
+    )
+    district.counts["rides"] = done["rides"]
+    district.details["mobility center"] = done
 
 
 def _seed_casework(

@@ -1,6 +1,6 @@
 """The mobility support center's use cases (docs/domain.md, "Mobility support"): eligibility,
 the fleet, bookings, assignment without double-booking, outcomes and their welfare effects,
-recurring rides.
+recurring rides, dispatch, the board and the no-show review.
 
 A ride is scoped by its resident's dong; the fleet is the district center's. Addresses, the
 evidence of an eligibility and a no-show's reason are sealed under the resident's key; a
@@ -18,6 +18,7 @@ from services.mobility.common import (
     seoul_today,
     travel_times,
 )
+from services.mobility.dispatch import DispatchResult, dispatch_day
 from services.mobility.eligibility import EligibilityView, NotEligible, grant
 from services.mobility.fleet import (
     DriverView,
@@ -39,13 +40,17 @@ from services.mobility.recurring import (
     get_recurring,
     materialize,
 )
+from services.mobility.review import Board, NoShowRider, board, no_show_review, resident_rides
 
 __all__ = [
+    "Board",
     "Booked",
+    "DispatchResult",
     "DriverView",
     "EligibilityView",
     "ExceptionView",
     "MatrixTravelTimes",
+    "NoShowRider",
     "NotEligible",
     "RecurringView",
     "RideView",
@@ -55,10 +60,12 @@ __all__ = [
     "add_exception",
     "add_vehicle",
     "assign",
+    "board",
     "book_ride",
     "business_calendar",
     "busy_conflict",
     "create_recurring",
+    "dispatch_day",
     "get_recurring",
     "get_ride",
     "grant",
@@ -66,8 +73,10 @@ __all__ = [
     "list_rides",
     "list_vehicles",
     "materialize",
+    "no_show_review",
     "policy",
     "record_outcome",
+    "resident_rides",
     "seoul_today",
     "travel_times",
     "update_driver",

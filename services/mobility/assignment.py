@@ -125,6 +125,10 @@ def assign(
     """Give a live ride a vehicle, a driver and a planned pickup (or move it to others)."""
     ride = load_for_change(session, actor, ride_id, expected_version)
     ride.ensure_live()
+    if not ride.window_start <= pickup_at <= ride.window_end:
+        raise InvalidInput(
+            {"pickup_at": ["탑승 시간대 밖의 시각입니다 (pickup outside the ride's window)"]}
+        )
     end = busy_until(pickup_at, ride.pickup_dong, ride.dropoff_dong)
     check_fleet(
         session, ride, vehicle_id=vehicle_id, driver_id=driver_id, pickup_at=pickup_at, end=end

@@ -66,15 +66,14 @@ def check_window(
             f"탑승 시간대는 {int(p.max_window.total_seconds() // 60)}분 이내여야 합니다 "
             "(window too wide)"
         ]
+    last_day = seoul_today(now) + timedelta(days=max(p.booking_horizon_days, 1))
     if window_start < now - CLOCK_SKEW:
         errors[field] = ["이미 지난 시각입니다 (window in the past)"]
-    else:
-        last_day = seoul_today(now) + timedelta(days=max(p.booking_horizon_days, 1))
-        if seoul_day(window_start) > last_day:
-            errors[field] = [
-                f"예약 가능 기간({p.booking_horizon_days}일)을 넘었습니다 "
-                "(beyond the booking horizon)"
-            ]
+    # (Compared in UTC first: a far-off instant may have no Seoul date in Python's range.)
+    elif window_start - now > timedelta(days=366) or seoul_day(window_start) > last_day:
+        errors[field] = [
+            f"예약 가능 기간({p.booking_horizon_days}일)을 넘었습니다 (beyond the booking horizon)"
+        ]
 
 
 def occupies_until(ride_window_end: datetime, pickup_dong: str, dropoff_dong: str) -> datetime:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -175,3 +176,90 @@ def kimchi_round(app: Flask, counselor: FlaskClient, resident_id: str) -> list[A
         counselor.post(attempts, json={**attempt, "client_ref": "canary-attempt-2"}),  # 409
         counselor.get(attempts),
     ]
+
+
+def test_mobility_canaries_never_reach_the_raw_database_logs_or_errors(
+    committed_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Evidence notes, addresses, a no-show's reason and a driver's name are sealed."""
+
+    caplog.set_level(logging.DEBUG)
+    app = committed_app
+    counselor = log_in(app, make_staff(app, "counselor", (GASAN,)))
+    supervisor = log_in(app, make_staff(app, "supervisor", (GASAN,)))
+    resident_id = counselor.post("/api/v1/residents", json=CANARY).get_json()["id"]
+    seoul = ZoneInfo("Asia/Seoul")
+    today = datetime.now(seoul).date()
+    start = datetime.combine(today + timedelta(days=1), time(10), tzinfo=seoul)
+    ride = {
+        "resident_id": resident_id,
+        "pickup_address": "카나리아로 1 승차",
+        "pickup_dong": GASAN,
+        "dropoff_address": "카나리아병원 하차",
+        "dropoff_dong": GASAN,
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(minutes=30)).isoformat(),
+    }
+    responses = [
+        counselor.post(
+            "/api/v1/mobility/eligibility",
+            json={
+                "resident_id": resident_id,
+                "basis": "temporary",
+                "valid_from": today.isoformat(),
+                "valid_until": (today + timedelta(days=60)).isoformat(),
+                "evidence": "카나리아 소견서",
+            },
+        ),
+        counselor.post("/api/v1/mobility/rides", json=ride),
+        counselor.post("/api/v1/mobility/rides", json=ride),  # 409 overlapping
+        counselor.post("/api/v1/mobility/rides", json={**ride, "pickup_dong": "x"}),  # 422
+        supervisor.post("/api/v1/mobility/drivers", json={"name": "카나리아기사"}),
+        counselor.post(
+            "/api/v1/mobility/recurring-rides",
+            json={
+                "resident_id": resident_id,
+                "rrule": "FREQ=WEEKLY;BYDAY=MO",
+                "pickup_time": "14:00",
+                "starts_on": (today + timedelta(days=2)).isoformat(),
+                "pickup_address": "카나리아로 반복",
+                "pickup_dong": GASAN,
+                "dropoff_address": "카나리아 투석",
+                "dropoff_dong": GASAN,
+            },
+        ),
+        supervisor.get("/api/v1/mobility/drivers"),
+        counselor.get(f"/api/v1/residents/{resident_id}/timeline"),
+    ]
+    ride_id = responses[1].get_json()["id"]
+    vehicle = supervisor.post(
+        "/api/v1/mobility/vehicles",
+        json={"plate": "서울00가0000", "seats": 4, "wheelchair_spaces": 1},
+    ).get_json()["id"]
+    driver = responses[4].get_json()["id"]
+    assigned = supervisor.post(
+        f"/api/v1/mobility/rides/{ride_id}/assign",
+        json={"vehicle_id": vehicle, "driver_id": driver, "pickup_at": start.isoformat()},
+    )
+    assert assigned.status_code == 200, assigned.get_json()
+    responses.append(
+        counselor.post(
+            f"/api/v1/mobility/rides/{ride_id}/outcome",
+            json={
+                "outcome": "cancelled",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "reason": "카나리아 사유",
+            },
+        )
+    )
+    assert [r.status_code for r in responses] == [201, 201, 409, 422, 201, 201, 200, 200, 200]
+    bodies = [r.get_data(as_text=True) for r in responses if r.status_code >= 400]
+    with get_database(app).engine.connect() as conn:
+        audit_text = str(conn.execute(text("SELECT * FROM audit_events")).all())
+    raw = raw_database_text(app, get_database(app).url)
+    logs = caplog.text + str([r.__dict__ for r in caplog.records])
+    for needle in NEEDLES:
+        assert needle.encode() not in raw, needle
+        assert needle not in logs, needle
+        assert needle not in audit_text, needle
+        assert all(needle not in body for body in bodies), needle

@@ -81,6 +81,7 @@ LISTS = [
     "/api/v1/mobility/vehicles",
     "/api/v1/mobility/drivers",
     "/api/v1/mobility/rides",
+    "/api/v1/mobility/no-show-review",
     f"/api/v1/residents/{SAMPLE_UUID}/contacts",
     "/api/v1/ongi/enrollments",
     "/api/v1/team",

@@ -493,6 +493,16 @@ def test_the_database_itself_refuses_an_overlapping_interval_on_postgresql(
         )
     ).scalars()
     assert list(names) == ["ex_mobility_rides_driver_busy", "ex_mobility_rides_vehicle_busy"]
+    definition = connection.execute(
+        text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conname = 'ex_mobility_rides_vehicle_busy'"
+        )
+    ).scalar_one()
+    assert definition.startswith(
+        "EXCLUDE USING gist (vehicle_id WITH =, tstzrange(pickup_at, busy_until) WITH &&)"
+    )
+    assert "'assigned'" in definition and "'cancelled'" not in definition
     for vehicle_id, driver_id in ((v, other_driver), (None, d)):
         with pytest.raises(IntegrityError), connection.begin_nested():
             connection.execute(
@@ -508,3 +518,36 @@ def test_the_database_itself_refuses_an_overlapping_interval_on_postgresql(
                     "id": uuid.UUID(second["id"]),
                 },
             )
+
+
+def test_a_residents_erasure_cancels_their_rides_and_shreds_the_addresses(
+    app: Flask, login_as: Any
+) -> None:
+    counselor, supervisor = login_as("counselor"), login_as("supervisor")
+    resident_id = eligible(counselor)
+    ride = book(counselor, resident_id, at(seoul_day(1), 10))
+    v, d = vehicle(supervisor), driver(supervisor)
+    assert assign(supervisor, ride["id"], v, d, at(seoul_day(1), 10)).status_code == 200
+    erased = supervisor.post(f"/api/v1/residents/{resident_id}/erasure", json={"reason": "요청"})
+    assert erased.status_code in (200, 204), erased.get_json()
+    read = supervisor.get(f"{RIDES}/{ride['id']}").get_json()
+    assert read["state"] == "cancelled"
+    assert (read["pickup_address"], read["dropoff_address"]) == (None, None)
+    # The vehicle is free again at that time.
+    other = book(counselor, eligible(counselor), at(seoul_day(1), 10))
+    assert assign(supervisor, other["id"], v, d, at(seoul_day(1), 10)).status_code == 200
+
+
+def test_a_resident_who_moves_takes_their_rides_to_the_new_dongs_team(login_as: Any) -> None:
+    counselor = login_as("counselor", (GASAN, DOKSAN1))
+    resident_id = eligible(counselor)
+    ride = book(counselor, resident_id, at(seoul_day(1), 10))
+    current = counselor.get(f"/api/v1/residents/{resident_id}")
+    moved = counselor.patch(
+        f"/api/v1/residents/{resident_id}",
+        json={"dong": DOKSAN1},
+        headers={"If-Match": current.headers["ETag"]},
+    )
+    assert moved.status_code == 200, moved.get_json()
+    assert login_as("counselor", (DOKSAN1,)).get(f"{RIDES}/{ride['id']}").status_code == 200
+    assert login_as("counselor", (GASAN,)).get(f"{RIDES}/{ride['id']}").status_code == 404

@@ -10,9 +10,18 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from tests.support.mobility import assign, at, book, driver, eligible, seoul_day, vehicle
+from tests.support.mobility import (
+    assign,
+    at,
+    book,
+    driver,
+    eligible,
+    make_current,
+    seoul_day,
+    vehicle,
+)
 from tests.support.staff import GASAN
-from welfare.models import Contact, FollowUp, FollowUpEvent, OngiEnrollment, Ride
+from welfare.models import Contact, FollowUp, FollowUpEvent, OngiEnrollment
 from welfare.web import get_database
 
 RIDES = "/api/v1/mobility/rides"
@@ -79,19 +88,6 @@ def test_a_completed_ride_of_an_enrolled_resident_is_an_ongi_contact(
     assert (other.status_code, other.get_json()["code"]) == (422, "idempotency_key_reused")
     closed = outcome(outreach, ride["id"], "no_show", occurred)
     assert (closed.status_code, closed.get_json()["code"]) == (409, "ride_closed")
-
-
-def make_current(app: Flask, ride_id: str, started: datetime) -> None:
-    """Move an assigned ride's window to have begun at `started` (tests cannot book the past)."""
-    with get_database(app).new_session() as s:
-        row = s.get(Ride, uuid.UUID(ride_id))
-        assert row is not None and row.pickup_at is not None and row.busy_until is not None
-        shift = started - row.window_start
-        row.window_start += shift
-        row.window_end += shift
-        row.pickup_at += shift
-        row.busy_until += shift
-        s.commit()
 
 
 def test_a_no_show_of_an_enrolled_resident_raises_a_follow_up_of_hours(

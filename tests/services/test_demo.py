@@ -35,8 +35,10 @@ from welfare.models import (
     Contact,
     FollowUp,
     OngiEnrollment,
+    RecurringRide,
     Referral,
     Resident,
+    Ride,
     Staff,
     SystemMarker,
 )
@@ -365,3 +367,30 @@ def test_a_tick_at_the_seed_time_raises_the_overdue_care_follow_ups(db: Database
         )
     assert {f.subject_id for f in raised} == waiting
     assert all(f.program == "care_center" and f.dong_code for f in raised)
+
+
+def test_the_seed_builds_a_mobility_center_with_a_dispatched_day_and_its_outcomes(
+    db: Database,
+) -> None:
+    district = seed(db)
+    assert district is not None
+    center = district.details["mobility center"]
+    assert (center["vehicles"], center["drivers"]) == (6, 6)
+    assert center["eligible_riders"] >= 4 and center["recurring_rides"] == 2
+    with db.new_session() as s:
+        states = Counter(s.scalars(select(Ride.state)))
+        recurring = s.scalar(select(func.count()).select_from(RecurringRide))
+        no_show_followups = s.scalar(
+            select(func.count()).select_from(FollowUp).where(FollowUp.reason == "ride_no_show")
+        )
+        ride_contacts = s.scalar(
+            select(func.count()).select_from(Contact).where(Contact.channel == "ride")
+        )
+    assert recurring == 2
+    assert states["completed"] >= 1 and states["no_show"] == 1
+    assert states["assigned"] >= 1  # tomorrow, dispatched
+    assert no_show_followups == 1 and ride_contacts >= 1  # the riders are Ongi residents
+    before = Counter(states)
+    assert seed(db) is None
+    with db.new_session() as s:
+        assert Counter(s.scalars(select(Ride.state))) == before

@@ -99,3 +99,21 @@ def assign(
             "pickup_at": pickup_at.isoformat(),
         },
     )
+
+
+def make_current(app: Any, ride_id: str, started: datetime) -> None:
+    """Move an assigned ride's window to have begun at `started` (tests cannot book the past)."""
+    import uuid
+
+    from welfare.models import Ride
+    from welfare.web import get_database
+
+    with get_database(app).new_session() as s:
+        row = s.get(Ride, uuid.UUID(ride_id))
+        assert row is not None and row.pickup_at is not None and row.busy_until is not None
+        shift = started - row.window_start
+        row.window_start += shift
+        row.window_end += shift
+        row.pickup_at += shift
+        row.busy_until += shift
+        s.commit()

@@ -144,7 +144,8 @@ class TimelineEntry(StrictSchema):
     kind = fields.String(
         metadata={
             "description": "contact, followup_<event>, kimchi_allocated (outcome: the "
-            "allocation's status) or kimchi_delivery (outcome: the attempt's)"
+            "allocation's status), kimchi_delivery (outcome: the attempt's) or ride (outcome: "
+            "the ride's state)"
         }
     )
     channel = fields.String(allow_none=True)
@@ -161,6 +162,9 @@ class TimelineEntry(StrictSchema):
             "description": "A contact's note or a delivery's observation, for the roles that "
             "may read it"
         },
+    )
+    ride_id = fields.UUID(
+        allow_none=True, metadata={"description": "A ride (its state is `outcome`)"}
     )
 
 
@@ -267,7 +271,7 @@ class ResidentTimeline(MethodView):
     @allow(*CASEWORK)
     @blp.response(200, TimelineOut)
     def get(self, resident_id: uuid.UUID) -> Any:
-        """Contacts and follow-up events of one resident, newest first."""
+        """Contacts, follow-up events and rides of one resident, newest first."""
         return {
             "items": timeline.resident_timeline(
                 db_session(), actor=current_actor(), resident_id=resident_id

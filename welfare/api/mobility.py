@@ -4,6 +4,7 @@ rides booked and assigned without double-booking."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from flask import request
@@ -25,6 +26,8 @@ blp = Blueprint(
 
 DONG = validate.Regexp(r"^\d{10}$")
 ADDRESS = validate.Length(min=1, max=300)
+# Days the center can mean; beyond them a date has no Seoul day bounds in Python's range.
+DAY = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31))
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$")
 BOOKERS = (Role.COUNSELOR, Role.SUPERVISOR)
 CLIENT_REF = fields.String(
@@ -54,8 +57,8 @@ class EligibilityIn(StrictSchema):
     basis = fields.String(
         required=True, validate=validate.OneOf([b.value for b in EligibilityBasis])
     )
-    valid_from = fields.Date(required=True)
-    valid_until = fields.Date(required=True)
+    valid_from = fields.Date(validate=DAY, required=True)
+    valid_until = fields.Date(validate=DAY, required=True)
     wheelchair = fields.Boolean(load_default=False)
     companion_allowed = fields.Boolean(load_default=False)
     evidence = fields.String(
@@ -322,7 +325,9 @@ class RideOut(StrictSchema):
 
 class RideArgs(PageArgs):
     date = fields.Date(
-        load_default=None, metadata={"description": "The Seoul day, YYYY-MM-DD; default today"}
+        validate=DAY,
+        load_default=None,
+        metadata={"description": "The Seoul day, YYYY-MM-DD; default today"},
     )
     state = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RideState]))
 
@@ -454,8 +459,8 @@ class RecurringIn(StrictSchema):
     window_minutes = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=5, max=180)
     )
-    starts_on = fields.Date(required=True)
-    until = fields.Date(load_default=None, allow_none=True)
+    starts_on = fields.Date(validate=DAY, required=True)
+    until = fields.Date(validate=DAY, load_default=None, allow_none=True)
     skip_holidays = fields.Boolean(load_default=False)
     pickup_address = fields.String(required=True, validate=ADDRESS)
     pickup_dong = fields.String(required=True, validate=DONG)
@@ -500,7 +505,7 @@ class RecurringOut(StrictSchema):
 
 
 class RecurringExceptionIn(StrictSchema):
-    date = fields.Date(required=True)
+    date = fields.Date(validate=DAY, required=True)
     action = fields.String(required=True, validate=validate.OneOf(["cancel", "move"]))
     window_start = Instant(load_default=None, allow_none=True)
     window_end = Instant(load_default=None, allow_none=True)
@@ -563,3 +568,144 @@ class RecurringRideExceptions(MethodView):
             **payload,
         )
         return set_etag(recurring_body(item), item.version)
+
+
+# --- dispatch, the board, the no-show review ---------------------------------------------------
+
+
+class DispatchIn(StrictSchema):
+    date = fields.Date(
+        validate=DAY, required=True, metadata={"description": "The Seoul day to dispatch"}
+    )
+
+
+class DispatchedOut(StrictSchema):
+    ride_id = fields.UUID()
+    vehicle_id = fields.UUID()
+    driver_id = fields.UUID()
+    pickup_at = fields.DateTime()
+    busy_until = fields.DateTime()
+
+
+class NotDispatchedOut(StrictSchema):
+    ride_id = fields.UUID()
+    reason = fields.String(
+        metadata={
+            "description": "no_vehicle_free, no_wheelchair_vehicle, not_enough_seats, "
+            "outside_service_hours, no_vehicle, window_passed"
+        }
+    )
+
+
+class DispatchOut(StrictSchema):
+    date = fields.Date()
+    assigned = fields.List(fields.Nested(DispatchedOut))
+    unassigned = fields.List(fields.Nested(NotDispatchedOut))
+    vehicles_used = fields.Integer(
+        metadata={"description": "Vehicles holding the day's rides of your dongs"}
+    )
+
+
+@blp.route("/dispatch")
+class Dispatch(MethodView):
+    @allow(Role.SUPERVISOR)
+    @blp.arguments(DispatchIn)
+    @blp.response(200, DispatchOut)
+    @blp.alt_response(409, description="A concurrent assignment took a vehicle meanwhile")
+    def post(self, payload: dict[str, Any]) -> Any:
+        """Assign every unassigned ride of your dongs on that day that fits; for each one that
+        does not, the reason."""
+        result = mobility.dispatch_day(
+            db_session(), actor=current_actor(), day=payload["date"], now=now()
+        )
+        return {
+            "date": result.date,
+            "assigned": [
+                {k: getattr(a, k) for k in DispatchedOut._declared_fields} for a in result.assigned
+            ],
+            "unassigned": [{"ride_id": u.ride_id, "reason": u.reason} for u in result.unassigned],
+            "vehicles_used": result.vehicles_used,
+        }
+
+
+class BoardArgs(StrictSchema):
+    date = fields.Date(
+        validate=DAY, load_default=None, metadata={"description": "Default: today (Seoul)"}
+    )
+
+
+class BoardLaneOut(StrictSchema):
+    vehicle_id = fields.UUID()
+    plate = fields.String()
+    rides = fields.List(fields.Nested(RideOut))
+
+
+class BoardOut(StrictSchema):
+    date = fields.Date()
+    vehicles = fields.List(fields.Nested(BoardLaneOut))
+    unassigned = fields.List(fields.Nested(RideOut))
+    late = fields.List(
+        fields.Nested(RideOut),
+        metadata={"description": "Unassigned past the window's start, or past the pickup"},
+    )
+    truncated = fields.Boolean(metadata={"description": "More rides than one board shows"})
+
+
+@blp.route("/board")
+class DispatchBoard(MethodView):
+    @allow(*CASEWORK)
+    @blp.arguments(BoardArgs, location="query")
+    @blp.response(200, BoardOut)
+    def get(self, args: dict[str, Any]) -> Any:
+        """A day's dispatch board for your dongs: rides by vehicle and time, the unassigned,
+        the late."""
+        moment = now()
+        day = args["date"] or mobility.seoul_today(moment)
+        found = mobility.board(db_session(), actor=current_actor(), day=day, now=moment)
+        return {
+            "date": found.date,
+            "vehicles": [
+                {
+                    "vehicle_id": lane.vehicle_id,
+                    "plate": lane.plate,
+                    "rides": [ride_body(r) for r in lane.rides],
+                }
+                for lane in found.vehicles
+            ],
+            "unassigned": [ride_body(r) for r in found.unassigned],
+            "late": [ride_body(r) for r in found.late],
+            "truncated": found.truncated,
+        }
+
+
+class NoShowRiderOut(StrictSchema):
+    resident_id = fields.UUID()
+    resident = resident_field()
+    rides = fields.Integer(metadata={"description": "Ended rides in the period"})
+    no_shows = fields.Integer()
+    rate = fields.Float()
+    last_no_show_at = fields.DateTime(allow_none=True)
+    reasons = fields.List(fields.String(), metadata={"description": "Counselors, supervisors"})
+
+
+class NoShowList(StrictSchema):
+    items = fields.List(fields.Nested(NoShowRiderOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("/no-show-review")
+class NoShowReview(MethodView):
+    @allow(Role.SUPERVISOR)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, NoShowList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Riders of your dongs with repeated no-shows in the review period
+        (config/mobility.json), with the reasons: for a human decision, never an automatic
+        suspension."""
+        page = mobility.no_show_review(db_session(), actor=current_actor(), now=now(), **args)
+        return {
+            "items": [
+                {k: getattr(r, k) for k in NoShowRiderOut._declared_fields} for r in page.items
+            ],
+            "next_cursor": page.next_cursor,
+        }
