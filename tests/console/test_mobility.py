@@ -8,9 +8,8 @@ from typing import Any
 
 from flask import Flask
 
-from tests.api.test_mobility_outcomes import make_current
 from tests.support.console import assert_no_personal_data_in_urls, console_login, post_form
-from tests.support.mobility import at, book, driver, eligible, seoul_day, vehicle
+from tests.support.mobility import at, book, driver, eligible, make_current, seoul_day, vehicle
 from tests.support.staff import DOKSAN1
 
 
@@ -66,3 +65,12 @@ def test_mobility_forms_need_the_csrf_token_and_the_right_role(app: Flask, login
     assert client.post(f"{path}/outcome", data={"outcome": "cancelled"}).status_code == 403
     assert post_form(client, f"{path}/assign", {"vehicle_id": "x"}, page=path).status_code == 403
     assert client.get("/mobility?date=2026-13-01").status_code == 422
+
+
+def test_a_residents_rides_show_on_their_page_in_korean(app: Flask, login_as: Any) -> None:
+    counselor = login_as("counselor")
+    resident_id = eligible(counselor, name="문타는")
+    book(counselor, resident_id, at(seoul_day(1), 10))
+    page = console_login(app, counselor.staff).get(f"/residents/{resident_id}")
+    assert page.status_code == 200
+    assert "이동 지원 · 배차 전" in page.get_data(as_text=True)

@@ -194,10 +194,20 @@ REASONS = {
     "care_response_overdue": "돌봄 응답 지연",
     "delivery_failed": "김치 배달 실패",
     "ride_no_show": "이동지원 노쇼",
+    "eligibility_expiring": "이동지원 자격 만료 임박",
     "scheduler_stalled": "스케줄러 멈춤",
     "data_unreadable": "데이터 손상",
 }
 STATES = {"open": "열림", "escalated": "상향", "resolved": "해결", "cancelled": "취소"}
+# A ride's state, as the resident's timeline shows it.
+RIDES = {
+    "requested": "배차 전",
+    "assigned": "배차됨",
+    "completed": "완료",
+    "no_show": "노쇼",
+    "cancelled": "취소",
+    "late_cancel": "늦은 취소",
+}
 OUTCOMES = {
     "confirmed_safe": "안전 확인",
     "hospitalized": "입원 확인",
@@ -367,6 +377,7 @@ def page_context() -> dict[str, Any]:
             "channels": CHANNELS,
             "contact_outcomes": CONTACT_OUTCOMES,
             "programs": PROGRAMS,
+            "rides": RIDES,
             "risks": RISKS,
             "roles": ROLES,
         },
