@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 ENVIRONMENT: Final[dict[str, str]] = {
     "WELFARE_ENV": "development (default), test or production",
@@ -43,6 +44,12 @@ ENVIRONMENT: Final[dict[str, str]] = {
         "tcp://host:514 (scaled mode)"
     ),
     "WELFARE_AUDIT_CHECKPOINT_SECONDS": "seconds between audit checkpoints (300)",
+    "WELFARE_OUTBOX_WEBHOOK_URL": (
+        "URL the outbox POSTs notifications to (an SMS/KakaoTalk relay); unset: they are only "
+        "logged (the development default)"
+    ),
+    "WELFARE_OUTBOX_WEBHOOK_SECRET": "HMAC key signing each webhook POST (32+ characters)",
+    "WELFARE_OUTBOX_WEBHOOK_TIMEOUT_SECONDS": "seconds a webhook POST may take (5)",
     "WELFARE_ERASURE_LEDGER": (
         "file, or existing shared directory, outside the database where every erasure is "
         "recorded and replayed after a restore (embedded default: <data dir>/erasure-ledger.jsonl;"
@@ -107,6 +114,9 @@ class Settings:
     erasure_ledger: Path | None = None  # None: the default below
     audit_link_interval: timedelta = timedelta(seconds=5)
     metrics_token: str | None = None  # None: GET /metrics answers 404
+    outbox_webhook_url: str = ""  # empty: notifications are only logged
+    outbox_webhook_secret: str = ""
+    outbox_webhook_timeout: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -192,6 +202,9 @@ class Settings:
                 seconds=_int(env, "WELFARE_AUDIT_CHECKPOINT_SECONDS", 300)
             ),
             erasure_ledger=_optional_path(env, "WELFARE_ERASURE_LEDGER"),
+            outbox_webhook_url=env.get("WELFARE_OUTBOX_WEBHOOK_URL", "").strip(),
+            outbox_webhook_secret=env.get("WELFARE_OUTBOX_WEBHOOK_SECRET", ""),
+            outbox_webhook_timeout=float(_int(env, "WELFARE_OUTBOX_WEBHOOK_TIMEOUT_SECONDS", 5)),
         )
         settings.check()
         return settings
@@ -211,6 +224,7 @@ class Settings:
             if path is not None and not path.is_file():
                 raise SettingsError(f"{name} points to {path}, which does not exist.")
         self._check_checkpoint_sink()
+        self._check_outbox_webhook()
         if not self.is_production:
             return
         problems: list[str] = []
@@ -251,6 +265,27 @@ class Settings:
                 "back"
             )
         return problems
+
+    def _check_outbox_webhook(self) -> None:
+        url = self.outbox_webhook_url
+        if not url:
+            return
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise SettingsError("WELFARE_OUTBOX_WEBHOOK_URL must be an http(s) URL.")
+        if (
+            self.is_production
+            and parsed.scheme != "https"
+            and parsed.hostname not in ("127.0.0.1", "::1", "localhost")
+        ):
+            raise SettingsError("WELFARE_OUTBOX_WEBHOOK_URL must use https in production.")
+        if len(self.outbox_webhook_secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"WELFARE_OUTBOX_WEBHOOK_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+                "when WELFARE_OUTBOX_WEBHOOK_URL is set."
+            )
+        if not 0 < self.outbox_webhook_timeout <= 60:
+            raise SettingsError("WELFARE_OUTBOX_WEBHOOK_TIMEOUT_SECONDS must lie between 1 and 60.")
 
     def _check_checkpoint_sink(self) -> None:
         chosen = [

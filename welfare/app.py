@@ -6,9 +6,11 @@ from flask import Flask
 
 from config import Settings
 from config.logging import configure_logging
+from schedulers import outbox
 from welfare import api, cli, console
 from welfare.crypto.keyring import Keyring
 from welfare.web import (
+    get_database,
     init_checkpoint_sink,
     init_database,
     init_erasure_ledger,
@@ -36,6 +38,8 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     init_keyring(app, settings, keyring)
     init_checkpoint_sink(app, settings)
     init_erasure_ledger(app, settings)
+    # Notifications: the webhook sender when configured, else the log (schedulers/outbox.py).
+    get_database(app).set_info(outbox.SENDER_INFO, outbox.sender_for(settings))
     init_request_lifecycle(app, settings)
     api.init_app(app)
     console.init_app(app)  # after the API: its error handler answers the API as before

@@ -76,6 +76,7 @@ LISTS = [
     "/api/v1/cases",
     "/api/v1/care-requests/handover",
     "/api/v1/scheduler/runs",
+    "/api/v1/outbox/dead-letters",
     "/api/v1/audit/events",
     "/api/v1/staff",
     "/api/v1/mobility/vehicles",

@@ -487,6 +487,10 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/admin/staff/<uuid:staff_id>/tokens",
         "/admin/staff/<uuid:staff_id>/tokens/<uuid:token_id>/revoke",
     )
+} | {
+    "/api/v1/outbox/dead-letters/<uuid:message_id>/retry": (
+        "the notification outbox is administered district-wide by admins; ids and codes only"
+    )
 }
 
 

@@ -53,7 +53,7 @@ def test_a_failed_delivery_is_retried_later_and_sent_once(
     monkeypatch.setattr(outbox, "SENDER", sender)
     queue(db, "k1")
     job = Job("outbox", outbox.deliver_outbox)
-    assert run_job(db, job, as_of=AS_OF).counts == {"delivered": 0, "failed": 1}
+    assert run_job(db, job, as_of=AS_OF).counts == {"delivered": 0, "failed": 1, "dead": 0}
     assert run_job(db, job, as_of=AS_OF + timedelta(seconds=10)).counts["delivered"] == 0
     assert run_job(db, job, as_of=AS_OF + timedelta(minutes=5)).counts["delivered"] == 1
     assert run_job(db, job, as_of=AS_OF + timedelta(minutes=10)).counts["delivered"] == 0

@@ -11,6 +11,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from services import followup_queue, timeline
+from services import outbox as outbox_service
 from services import scheduler_runs as runs
 from services.residents.labels import ResidentLabel
 from welfare.api.blueprint import Blueprint
@@ -264,6 +265,45 @@ class SchedulerRuns(MethodView):
             db_session(), job=args["job"], cursor=args["cursor"], limit=args["limit"]
         )
         return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+class DeadLetterOut(StrictSchema):
+    id = fields.UUID()
+    kind = fields.String()
+    idempotency_key = fields.String()
+    payload = fields.Dict(metadata={"description": "ids and codes only, never personal data"})
+    created_at = fields.DateTime()
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime()
+    last_error = fields.String(allow_none=True)
+
+
+class DeadLetterList(StrictSchema):
+    items = fields.List(fields.Nested(DeadLetterOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("/outbox/dead-letters")
+class OutboxDeadLetters(MethodView):
+    @allow(Role.ADMIN)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, DeadLetterList)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Notifications that gave up (refused by the relay, or failed every attempt), newest
+        first."""
+        page = outbox_service.list_dead_letters(
+            db_session(), cursor=args["cursor"], limit=args["limit"]
+        )
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/outbox/dead-letters/<uuid:message_id>/retry")
+class OutboxDeadLetterRetry(MethodView):
+    @allow(Role.ADMIN)
+    @blp.response(200, DeadLetterOut)
+    def post(self, message_id: uuid.UUID) -> Any:
+        """Send a dead notification back to the queue, due now, with the same idempotency key."""
+        return outbox_service.retry_dead_letter(db_session(), message_id, now=now())
 
 
 @blp.route("/residents/<uuid:resident_id>/timeline")
