@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,8 +180,11 @@ class SchedulerLoop:
         jobs: Iterable[Job] | None = None,
         poll: timedelta = timedelta(seconds=5),
         node: str | None = None,
+        before_each: Callable[[], object] | None = None,
     ) -> None:
         self.database = database
+        # Called before each look for due jobs: the CLI picks up a rotated keyring there.
+        self.before_each = before_each
         self.jobs = tuple(registry.SCHEDULE if jobs is None else jobs)
         self.poll = poll
         self.node = node or default_node()
@@ -191,6 +194,8 @@ class SchedulerLoop:
 
     def run_pending(self) -> list[JobResult]:
         results: list[JobResult] = []
+        if self.before_each is not None:
+            self.before_each()
         now = _now(self.database)
         for job in self.jobs:
             if self._next_run.get(job.name, now) <= now:

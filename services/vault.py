@@ -23,7 +23,7 @@ from welfare.crypto.blind_index import BlindIndexer
 from welfare.crypto.cache import DataKeyCache
 from welfare.crypto.cipher import DecryptionError, FieldContext, decrypt_field, encrypt_field
 from welfare.crypto.envelope import WrappedKey, new_data_key, unwrap_data_key, wrap_data_key
-from welfare.database import session_keyring
+from welfare.database import fresher_keyring, session_keyring
 from welfare.errors import DomainError, Gone
 from welfare.models import Actor, DataKey
 
@@ -64,11 +64,8 @@ def data_key(session: Session, subject_id: uuid.UUID) -> bytes:
     row = session.get(DataKey, subject_id)
     if row is None or row.wrapped is None or row.master_key_id is None:
         raise Gone
-    keyring = session_keyring(session)
     wrapped = WrappedKey(master_key_id=row.master_key_id, blob=row.wrapped)
-    return _cache.get_or_unwrap(
-        str(subject_id), wrapped, lambda w, s: unwrap_data_key(keyring, w, s)
-    )
+    return _cache.get_or_unwrap(str(subject_id), wrapped, lambda w, s: _unwrap(session, w, s))
 
 
 def data_keys(session: Session, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
@@ -77,7 +74,6 @@ def data_keys(session: Session, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.U
     wanted = sorted(set(subject_ids))
     if not wanted:
         return {}
-    keyring = session_keyring(session)
     rows = session.scalars(select(DataKey).where(DataKey.subject_id.in_(wanted))).all()
     found = {}
     for row in rows:
@@ -85,9 +81,25 @@ def data_keys(session: Session, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.U
             continue
         wrapped = WrappedKey(master_key_id=row.master_key_id, blob=row.wrapped)
         found[row.subject_id] = _cache.get_or_unwrap(
-            str(row.subject_id), wrapped, lambda w, s: unwrap_data_key(keyring, w, s)
+            str(row.subject_id), wrapped, lambda w, s: _unwrap(session, w, s)
         )
     return found
+
+
+def _unwrap(session: Session, wrapped: WrappedKey, subject_id: str) -> bytes:
+    """Unwrap with the session's keyring; a data key already rewrapped under a master key this
+    keyring does not know yet (a rotation landed while the request ran) is tried once more with
+    the keyring file's current keyring, so a rotation under load fails no request."""
+    keyring = session_keyring(session)
+    try:
+        return unwrap_data_key(keyring, wrapped, subject_id)
+    except DecryptionError:
+        if any(k.id == wrapped.master_key_id for k in keyring.master_keys):
+            raise  # a key it knows failed: damage, not a rotation
+        fresh = fresher_keyring(session)
+        if fresh is None:
+            raise
+        return unwrap_data_key(fresh, wrapped, subject_id)
 
 
 def destroy_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> None:

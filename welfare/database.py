@@ -32,6 +32,8 @@ from welfare.crypto.keyring import Keyring
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 KEYRING_INFO = "welfare.keyring"
+# A callable returning the freshest keyring (the watched keyring file), where there is one.
+KEYRING_SOURCE_INFO = "welfare.keyring_source"
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
@@ -197,6 +199,18 @@ def database_now(session: Session) -> datetime:
         return datetime.fromisoformat(raw).replace(tzinfo=UTC)
     value = session.execute(select(func.now())).scalar_one()
     return value.astimezone(UTC)
+
+
+def fresher_keyring(session: Session) -> Keyring | None:
+    """The keyring file's current keyring when it is newer than the session's (a rotation
+    landed while the session was open), else None."""
+    source = session.info.get(KEYRING_SOURCE_INFO)
+    if source is None:
+        return None
+    fresh = source()
+    if not isinstance(fresh, Keyring) or fresh is session.info.get(KEYRING_INFO):
+        return None
+    return fresh
 
 
 def session_keyring(session: Session) -> Keyring:

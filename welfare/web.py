@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from config.logging import set_request_id_provider
+from services import vault
 from services.audit.checkpoints import SINK_INFO, CheckpointSink
 from services.audit.sinks import sink_for
 from services.erasure_ledger import LEDGER_INFO, ErasureLedger, ledger_for
@@ -21,13 +22,15 @@ from welfare import metrics
 from welfare.crypto.keyring import (
     Keyring,
     KeyringError,
+    KeyringFile,
     load_keyring,
     load_or_generate_development_keyring,
 )
-from welfare.database import PRIVATE_DIR_MODE, Database
+from welfare.database import KEYRING_SOURCE_INFO, PRIVATE_DIR_MODE, Database
 
 log = logging.getLogger("welfare.http")
 
+KEYRING_CHECK_SECONDS = 1.0  # how stale a web node's keyring may be after `welfare keys rotate`
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _JSON_MIMETYPE = re.compile(r"^application/(?:[a-z0-9.+-]+\+)?json$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -98,8 +101,31 @@ def init_keyring(app: Flask, settings: Settings, keyring: Keyring | None = None)
                     "generated a DEVELOPMENT keyring; never use it for real resident data",
                     extra={"path": str(settings.keyring_file)},
                 )
+        # Loaded from the file: watch it, so a rotation reaches this process without a restart.
+        app.extensions["welfare.keyring_file"] = KeyringFile(
+            settings.keyring_file, keyring, interval=KEYRING_CHECK_SECONDS
+        )
+        get_database(app).set_info(KEYRING_SOURCE_INFO, lambda: refresh_keyring(app, force=True))
     app.extensions["welfare.keyring"] = keyring
     get_database(app).set_keyring(keyring)
+    return keyring
+
+
+def refresh_keyring(app: Flask, *, force: bool = False) -> Keyring:
+    """The keyring to use now: the watched keyring file's, picked up when it changed (at most
+    one stat per `KEYRING_CHECK_SECONDS`, or now with `force`); cached data keys are dropped
+    then, so a retired key stops working at once."""
+    watcher: KeyringFile | None = app.extensions.get("welfare.keyring_file")
+    if watcher is None:
+        return get_keyring(app)
+    keyring, changed = watcher.current(force=force)
+    if changed:
+        use_keyring(app, keyring)
+        vault.forget_cached_keys()
+        log.info(
+            "keyring picked up",
+            extra={"generation": watcher.generation, "active_key": keyring.active.id},
+        )
     return keyring
 
 
@@ -155,6 +181,7 @@ def init_request_lifecycle(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def start_request() -> None:
+        refresh_keyring(app)
         inbound = request.headers.get("X-Request-ID", "")
         g.request_id = inbound if _REQUEST_ID.match(inbound) else uuid.uuid4().hex
         g.started = time.perf_counter()

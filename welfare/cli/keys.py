@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from welfare.cli.errors import fail
 from welfare.crypto.keyring import Keyring, KeyringError, KeyState, load_keyring, save_keyring
 from welfare.errors import DomainError
 from welfare.web import get_database, get_settings, use_keyring
+
+PICKUP_WAIT_SECONDS = 2.0  # twice welfare.web's KEYRING_CHECK_SECONDS
 
 
 @click.group()
@@ -79,8 +82,8 @@ def keys_rotate() -> None:
     click.echo(f"{old.active.id} is now decrypt-only; keyring written to {path}")
     click.echo("next:")
     click.echo(
-        "  1. install this keyring file on every web node and scheduler and restart or redeploy "
-        "them: until they do, they cannot read data keys wrapped under the new key"
+        "  1. where the nodes do not share this file, install it on every web node and scheduler; "
+        "each picks it up within a second, without a restart"
     )
     click.echo("  2. welfare keys rewrap")
     click.echo(f"  3. welfare keys retire {old.active.id}   (refused while anything depends on it)")
@@ -101,10 +104,18 @@ def keys_rotate() -> None:
     default=None,
     help="Stop after this many batches (run again to continue)",
 )
+@click.option(
+    "--pickup-wait",
+    default=PICKUP_WAIT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="Seconds the keyring file must have been in place, so every node picked it up",
+)
 @with_appcontext
-def keys_rewrap(batch_size: int, max_batches: int | None) -> None:
+def keys_rewrap(batch_size: int, max_batches: int | None, pickup_wait: float) -> None:
     """Rewrap every data key not on the active master key (resumable, idempotent)."""
     keyring = _read_keyring()
+    _wait_for_pickup(pickup_wait)
     with get_database().new_session() as session:
         total = keys_service.pending_rewrap(session, keyring)
         try:
@@ -145,6 +156,18 @@ def keys_rewrap(batch_size: int, max_batches: int | None) -> None:
         sys.exit(1)
 
 
+def _wait_for_pickup(seconds: float) -> None:
+    """Running nodes look at the keyring file at most once a second (welfare.web): a file
+    written just now (by `rotate`) gets that long before data keys move under its new key."""
+    try:
+        age = time.time() - _keyring_file().stat().st_mtime
+    except OSError:
+        return
+    if age < seconds:
+        click.echo(f"waiting {seconds - age:.1f} s so every node picks up the new keyring")
+        time.sleep(seconds - age)
+
+
 @keys.command("retire")
 @click.argument("key_id")
 @with_appcontext
@@ -161,5 +184,6 @@ def keys_retire(key_id: str) -> None:
     _use(retired)
     click.echo(
         f"{key_id} retired: its secret is erased from {_keyring_file()}; backups still wrapped "
-        "under it can no longer be read. Install this keyring file on every node."
+        "under it can no longer be read. Nodes sharing this file drop the key within a second; "
+        "install it wherever they do not."
     )

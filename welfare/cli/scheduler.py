@@ -7,11 +7,12 @@ import sys
 from datetime import UTC, datetime
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from schedulers import registry
 from schedulers.runner import SchedulerLoop, tick
-from welfare.web import get_database, get_settings
+from welfare.web import get_database, get_settings, refresh_keyring
 
 
 @click.group()
@@ -53,7 +54,12 @@ def scheduler_tick(as_of: str | None) -> None:
 def scheduler_run() -> None:
     """Run the jobs forever on their schedule (Ctrl-C to stop)."""
 
-    loop = SchedulerLoop(get_database(), jobs=registry.configured(get_settings()))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a proxy typed as Flask
+    loop = SchedulerLoop(
+        get_database(),
+        jobs=registry.configured(get_settings()),
+        before_each=lambda: refresh_keyring(app),  # a rotated keyring, without a restart
+    )
     click.echo(
         f"scheduler running as {loop.node}; jobs: {', '.join(j.name for j in loop.jobs) or 'none'}"
     )

@@ -13,7 +13,7 @@ from schedulers import registry
 from schedulers.runner import SchedulerLoop
 from welfare.cli.db import start_audit_chains
 from welfare.migrate import upgrade
-from welfare.web import get_checkpoint_sink, get_database, get_settings
+from welfare.web import get_checkpoint_sink, get_database, get_settings, refresh_keyring
 
 
 @click.command("serve")
@@ -36,6 +36,7 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
             database,
             jobs=registry.configured(get_settings()),
             poll=get_settings().scheduler_interval / 6,
+            before_each=lambda: refresh_keyring(app),
         )
         loop.start_thread()
         app.extensions["welfare.scheduler_embedded"] = True

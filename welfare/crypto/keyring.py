@@ -11,6 +11,8 @@ import base64
 import json
 import os
 import secrets
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -201,6 +203,59 @@ def save_keyring(keyring: Keyring, path: Path) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+class KeyringFile:
+    """The keyring file, watched: nodes pick up `welfare keys rotate` and `retire` without a
+    restart (docs/operations.md, "Keys").
+
+    `current()` is cheap enough for every request: at most once per `interval` seconds it
+    stats the file (modification time, size, inode; a secret mount swapped by symlink counts),
+    and only when that changed does it read and parse the file again. A file that cannot be
+    read or parsed leaves the keyring in use as it is (the writer replaces the file atomically,
+    so that is a broken install, reported by `error`), and the next check tries again.
+    """
+
+    def __init__(self, path: Path, keyring: Keyring, *, interval: float = 1.0) -> None:
+        self.path = path
+        self.interval = interval
+        self.keyring = keyring
+        self.generation = 0  # how many times a changed keyring was picked up
+        self.error: str | None = None
+        self._stamp = self._stat()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self, *, force: bool = False) -> tuple[Keyring, bool]:
+        """The keyring to use now, and whether it just changed."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.interval:
+            return self.keyring, False
+        with self._lock:
+            if not force and now - self._checked < self.interval:
+                return self.keyring, False  # another thread checked meanwhile
+            self._checked = now
+            stamp = self._stat()
+            if stamp is None or stamp == self._stamp:
+                return self.keyring, False
+            try:
+                fresh = load_keyring(self.path)
+            except KeyringError as exc:
+                self.error = str(exc)
+                return self.keyring, False
+            self._stamp, self.error = stamp, None
+            if fresh.to_json() == self.keyring.to_json():
+                return self.keyring, False  # touched, not changed
+            self.keyring = fresh
+            self.generation += 1
+            return fresh, True
 
 
 def load_or_generate_development_keyring(path: Path) -> tuple[Keyring, bool]:
