@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from schedulers import registry
@@ -98,7 +98,7 @@ def _run_job(
     try:
         with database.transaction() as session:
             started_at = database_now(session)
-            effective_as_of = as_of or started_at
+            effective_as_of = as_of or _never_behind(session, job.name, started_at)
             if coordinate and not _coordinate(session, job, node, started_at, sqlite=sqlite):
                 return JobResult(job=job.name, status="skipped", as_of=effective_as_of)
             run = SchedulerRun(
@@ -134,6 +134,25 @@ def _run_job(
             run_id=run_id,
             error=type(exc).__name__,
         )
+
+
+def _never_behind(session: Session, job: str, now: datetime) -> datetime:
+    """The database clock, but never behind the last successful run of `job`: a clock set back
+    (on SQLite the database clock is the machine's) repeats an instant already handled instead
+    of stepping into the past (docs/operations.md, "Bad days")."""
+    last = session.scalar(
+        select(func.max(SchedulerRun.as_of)).where(
+            SchedulerRun.job == job, SchedulerRun.status == "succeeded"
+        )
+    )
+    if last is None:
+        return now
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last > now:
+        log.warning("database clock behind the last run", extra={"job": job})
+        return last
+    return now
 
 
 def _coordinate(session: Session, job: Job, node: str, now: datetime, *, sqlite: bool) -> bool:
@@ -198,7 +217,10 @@ class SchedulerLoop:
             self.before_each()
         now = _now(self.database)
         for job in self.jobs:
-            if self._next_run.get(job.name, now) <= now:
+            due = self._next_run.get(job.name, now)
+            # A due time further ahead than one interval means the clock went back: run now
+            # rather than wait for the clock to catch up again.
+            if due <= now or due - now > job.every:
                 result = run_job(self.database, job, node=self.node)
                 results.append(result)
                 self._next_run[job.name] = now + job.every

@@ -24,13 +24,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, func, make_url, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from welfare.crypto.keyring import Keyring
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_SECONDS = 5  # an unreachable server answers 503 after this, never a hang
+POOL_TIMEOUT_SECONDS = 10  # waiting for a pooled connection
+# SQLite errors that say the database cannot serve now (locked, full, read-only, unreachable),
+# as opposed to a bug (no such table, syntax): those answer 503, these stay 500.
+_SQLITE_TRANSIENT = (
+    "locked",
+    "busy",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "unable to open database file",
+)
 KEYRING_INFO = "welfare.keyring"
 # A callable returning the freshest keyring (the watched keyring file), where there is one.
 KEYRING_SOURCE_INFO = "welfare.keyring_source"
@@ -51,7 +65,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if url in ("sqlite://", "sqlite:///:memory:"):
             options["poolclass"] = StaticPool
     else:
+        # A connection the server dropped (a restart) is noticed and replaced before use.
         options["pool_pre_ping"] = True
+        options["pool_timeout"] = POOL_TIMEOUT_SECONDS
+        options["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
     options.update(kwargs)
     if url.startswith("sqlite"):
         create_private_sqlite_file(url)
@@ -189,6 +206,24 @@ def checkpoint_after_erasure(session: Session) -> None:
         raw.close()
     if row is None or row[0]:
         log.warning("WAL checkpoint after an erasure could not finish; a later one will")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "not now" (unreachable, restarting, refusing writes,
+    locked, full) rather than a bug: the API answers 503 with Retry-After for these."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True  # no pooled connection came free in time
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return any(part in message for part in _SQLITE_TRANSIENT)
+    if isinstance(orig, sqlite3.Error):
+        return False
+    return isinstance(orig, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction)
 
 
 def database_now(session: Session) -> datetime:

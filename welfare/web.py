@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from flask import Flask, Response, abort, current_app, g, has_request_context, request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -78,8 +79,12 @@ def init_database(app: Flask, settings: Settings) -> Database:
     def close_session(_exc: BaseException | None) -> None:
         session: Session | None = g.pop("welfare_session", None)
         if session is not None:
-            session.rollback()  # anything a use case did not commit is discarded
-            session.close()
+            try:
+                session.rollback()  # anything a use case did not commit is discarded
+                session.close()
+            except SQLAlchemyError:
+                # The connection died with the request (a database restart): nothing to keep.
+                session.invalidate()
 
     return database
 

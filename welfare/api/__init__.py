@@ -7,6 +7,7 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 from flask_smorest import Api as SmorestApi
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from welfare.api import (
@@ -30,7 +31,7 @@ from welfare.api import (
     team,
 )
 from welfare.api.policy import public
-from welfare.api.problems import from_domain_error, from_http_exception
+from welfare.api.problems import from_database_error, from_domain_error, from_http_exception
 from welfare.errors import DomainError
 
 DOCS_STATIC = "/api/v1/docs/static/"
@@ -73,6 +74,7 @@ def init_app(app: Flask) -> None:
     api = Api(app, spec_kwargs={"extra_plugins": [openapi.PublicOperations(app)]})
     app.extensions["welfare.api"] = api
     app.register_error_handler(DomainError, from_domain_error)
+    app.register_error_handler(SQLAlchemyError, from_database_error)
 
     security.init_app(app)
     query.init_app(app)  # after the policy check: who may call comes before what was sent

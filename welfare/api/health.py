@@ -52,6 +52,8 @@ def readyz() -> Any:
     ready = all(check["ok"] for check in checks.values())
     response = jsonify(status="ready" if ready else "not_ready", checks=checks)
     response.status_code = 200 if ready else 503
+    if not checks["database"]["ok"]:
+        response.headers["Retry-After"] = "5"
     return response
 
 

@@ -7,13 +7,16 @@ import traceback
 from typing import Any
 
 from flask import Response, g, json
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
+from welfare.database import is_unavailable
 from welfare.errors import DomainError, InvalidInput
 
 log = logging.getLogger("welfare.errors")
 
 PROBLEM_MIMETYPE = "application/problem+json"
+RETRY_AFTER_SECONDS = "5"
 
 # status -> (code, Korean-first title)
 _HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
@@ -105,7 +108,28 @@ def from_domain_error(error: DomainError) -> Response:
         title=error.title,
         detail=detail,
         errors=errors,
+        headers={"Retry-After": RETRY_AFTER_SECONDS} if error.status == 503 else None,
         **error.extra,
+    )
+
+
+def from_database_error(error: SQLAlchemyError) -> Response:
+    """The database cannot serve now (unreachable, restarting, refusing writes, locked): 503
+    with Retry-After, and the request's transaction rolled back, so nothing is half written.
+    Any other database error is a bug: 500, logged like every unexpected error."""
+    if not is_unavailable(error):
+        _log_unexpected(error)
+        return problem(500)
+    log.warning(
+        "database unavailable",
+        extra={"error_type": type(getattr(error, "orig", None) or error).__name__},
+    )
+    return problem(
+        503,
+        code="database_unavailable",
+        title="데이터베이스에 일시적으로 연결할 수 없습니다. 잠시 후 다시 시도하세요 "
+        "(database unavailable; retry shortly)",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
 
