@@ -11,7 +11,7 @@ WELFARE_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck contracts test-sqlite test-postgres browser-notice screenshots bench clean
+.PHONY: help install run test lint typecheck contracts test-sqlite test-postgres browser-notice screenshots bench faults rotation clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,12 @@ test: lint typecheck contracts test-sqlite test-postgres browser-notice ## Every
 
 bench: install ## Run the benchmarks in bench/ (prints figures beside their references)
 	@for b in bench/bench_*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+
+faults: install ## Fault run: own PostgreSQL, 2 web + 2 scheduler nodes, kills and a restart (bench/faults)
+	$(BIN)/python bench/faults/fault_run.py
+
+rotation: install ## Key rotation under load on 2 web nodes, no restart (bench/faults)
+	$(BIN)/python bench/faults/rotation_under_load.py
 
 clean: ## Remove caches (keeps .venv and instance/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
