@@ -126,7 +126,8 @@ def report(c: Cluster, ledger: Ledger, faults: dict[str, Any], began: float, sto
     for name, fault in faults.items():
         # Each fault's window: 30 seconds, or up to the next fault or the end of the workload.
         end = min([fault["at"] + 30, stopped, *(t for t in starts if t > fault["at"])])
-        window = [o for o in outcomes if fault["at"] <= o.at < end]
+        # Requests that ended in the window, so one cut off by the fault counts with it.
+        window = [o for o in outcomes if fault["at"] <= o.at + o.seconds < end]
         errors = {k: sum(o.kind == k for o in window) for k in FAILURES}
         node = fault.get("node") if name == "web_worker_killed" else None
         print_json(
@@ -153,6 +154,13 @@ def report(c: Cluster, ledger: Ledger, faults: dict[str, Any], began: float, sto
     ):
         print(f"check {name}: {'PASS' if not bad else 'FAIL'} ({len(bad)} seen)")
     failed = any(not ok for ok, _ in checks.values()) or hung or five_hundreds or no_retry_after
+    outside = [
+        o
+        for o in outcomes
+        if o.kind in FAILURES
+        and not any(f["at"] <= o.at + o.seconds < f["at"] + 30 for f in faults.values())
+    ]
+    print(f"failed requests outside every fault's window: {len(outside)}")
     return 1 if failed else 0
 
 
