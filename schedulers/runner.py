@@ -137,11 +137,13 @@ def _run_job(
 
 
 def _never_behind(session: Session, job: str, now: datetime) -> datetime:
-    """The database clock, but never behind the last successful run of `job`: a clock set back
-    (on SQLite the database clock is the machine's) repeats an instant already handled instead
-    of stepping into the past (docs/operations.md, "Bad days")."""
+    """The database clock, but never behind the clock reading of the last successful run of
+    `job`: a clock set back (on SQLite the database clock is the machine's) repeats an instant
+    already handled instead of stepping into the past (docs/operations.md, "Bad days"). Runs
+    record that reading as `started_at` whatever instant they were given, so an operator's
+    `scheduler tick --as-of` far ahead never drags the schedule along."""
     last = session.scalar(
-        select(func.max(SchedulerRun.as_of)).where(
+        select(func.max(SchedulerRun.started_at)).where(
             SchedulerRun.job == job, SchedulerRun.status == "succeeded"
         )
     )

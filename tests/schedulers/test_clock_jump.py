@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from schedulers import runner
 from schedulers.followups import run_followups
 from schedulers.registry import Job
-from schedulers.runner import SchedulerLoop
+from schedulers.runner import SchedulerLoop, run_job
 from services import ongi, residents
 from tests.support.casework import unique_rrn
 from tests.support.staff import GASAN, make_staff
@@ -89,3 +89,13 @@ def test_a_clock_jump_backwards_raises_nothing_twice_and_loses_nothing(
             .order_by(SchedulerRun.started_at)
         ).all()
     assert sorted(as_ofs) == list(as_ofs)  # the runs' instants never go backwards
+
+
+def test_an_operators_tick_far_ahead_does_not_drag_the_schedule_along(
+    db: Database, clock: list[datetime]
+) -> None:
+    start = clock[0]
+    ahead = run_job(db, TICK, as_of=start + timedelta(days=30))  # `scheduler tick --as-of`
+    assert ahead.status == "succeeded"
+    (scheduled,) = SchedulerLoop(db, jobs=[TICK], node="node-a").run_pending()
+    assert scheduled.as_of == start  # the database clock, not the operator's instant
