@@ -118,7 +118,7 @@ def from_database_error(error: SQLAlchemyError) -> Response:
     with Retry-After, and the request's transaction rolled back, so nothing is half written.
     Any other database error is a bug: 500, logged like every unexpected error."""
     if not is_unavailable(error):
-        _log_unexpected(error)
+        log_unexpected(error)
         return problem(500)
     log.warning(
         "database unavailable",
