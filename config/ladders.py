@@ -46,6 +46,7 @@ REASONS: Final = (
     "scheduler_stalled",  # system: no successful scheduler tick for too long
     "data_unreadable",  # system: a stored value about a resident failed authentication
     "welfare_concern",  # kimchi: a deliverer's observation that the resident seemed unwell
+    "gateway_silent",  # system: a gateway sent nothing for longer than its threshold
 )
 ACTIONS: Final = (
     "phone_check",

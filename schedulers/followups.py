@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from schedulers.gateway_silence import run_gateway_silence
 from schedulers.rules import RULES, run_rule
 from services import followups
 from services.followups import Raise
@@ -30,6 +31,8 @@ def run_followups(session: Session, as_of: datetime) -> Mapping[str, int]:
     calendar = followups.business_calendar(session)
     run_id = _run_id(session)
     counts = {"stalled_alarm": raise_stall_alarm(session, as_of, calendar)}
+    # Before the rules: a silent gateway's lapses are raised grouped under its incident.
+    counts |= run_gateway_silence(session, as_of=as_of, calendar=calendar, run_id=run_id)
     for rule in RULES:
         counts |= run_rule(session, rule, as_of=as_of, calendar=calendar, run_id=run_id)
     counts["escalated"] = followups.escalate_due(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services import access, ongi, residents, vault
 from services.followups import LIVE_STATES, add_event, key_subject
+from services.gateway_silence import incident_scope
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.residents.labels import Labelled, label_of, label_page
 from welfare.errors import Conflict, InvalidInput
@@ -91,10 +92,11 @@ def list_followups(
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:
     """Follow-ups of the caller's dongs; supervisors also see the system's own alarms
-    (e.g. a stalled scheduler), which belong to no dong."""
+    (e.g. a stalled scheduler), which belong to no dong, and the incidents of the gateways of
+    their dongs (a silent gateway)."""
     scope = access.dong_scope(actor, FollowUp.dong_code)
     if actor.role is Role.SUPERVISOR:
-        return or_(scope, FollowUp.subject_type == "system")
+        return or_(scope, FollowUp.subject_type == "system", incident_scope(actor))
     return scope
 
 
@@ -110,7 +112,9 @@ def load(
         actor=actor,
         resident_id_of=lambda f: f.resident_id,
         for_update=for_update,
-        also_visible=(FollowUp.subject_type == "system") if actor.role is Role.SUPERVISOR else None,
+        also_visible=or_(FollowUp.subject_type == "system", incident_scope(actor))
+        if actor.role is Role.SUPERVISOR
+        else None,
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from config.ladders import LadderBook, load_ladders
+from config.ladders import LadderBook, load_ladders, load_risk_levels
 from services import vault
 from welfare.calendar import BusinessCalendar, next_escalation_at
 from welfare.models import (
@@ -42,6 +42,18 @@ def ladders() -> LadderBook:
     return load_ladders()
 
 
+@cache
+def risk_ranks() -> Mapping[str, int]:
+    """Each risk level's place in config/risk_levels.json, 0 the highest."""
+    return {code: rank for rank, code in enumerate(load_risk_levels())}
+
+
+def risk_rank(risk_level: str | None) -> int:
+    """A follow-up's rank for ordering by risk; one without a known level comes last."""
+    ranks = risk_ranks()
+    return ranks.get(risk_level, len(ranks)) if risk_level is not None else len(ranks)
+
+
 def business_calendar(session: Session) -> BusinessCalendar:
     return BusinessCalendar(extra_holidays=session.scalars(select(ExtraHoliday.day)).all())
 
@@ -59,6 +71,9 @@ class Raise:
     risk_level: str | None
     due_at: datetime
     evidence: Mapping[str, Any]
+    # The incident this follow-up is grouped under: its notices go out once per team and step
+    # for the whole group, not once per follow-up.
+    incident_id: uuid.UUID | None = None
 
 
 def raise_many(
@@ -92,6 +107,8 @@ def raise_many(
                 "raised_at": as_of,
                 "raised_by_run_id": run_id,
                 "evidence": dict(item.evidence),
+                "incident_id": item.incident_id,
+                "risk_rank": risk_rank(item.risk_level),
                 "version": 1,
             }
         )
@@ -105,11 +122,18 @@ def raise_many(
             index_elements=["subject_id", "reason"],
             index_where=LIVE,  # the partial index's own predicate, as SQL text
         )
-        .returning(FollowUp.id, FollowUp.reason, FollowUp.dong_code, FollowUp.risk_level)
+        .returning(
+            FollowUp.id,
+            FollowUp.reason,
+            FollowUp.dong_code,
+            FollowUp.risk_level,
+            FollowUp.incident_id,
+        )
     )
     inserted = session.execute(stmt, rows).all()
     events, notices = [], []
-    for followup_id, reason, dong, risk in inserted:
+    grouped = TeamNotices(kind="raised", at=as_of)
+    for followup_id, reason, dong, risk, incident_id in inserted:
         step = ladders().for_(reason, risk).step(1)
         events.append(
             {
@@ -124,6 +148,16 @@ def raise_many(
                 "note_enc": None,
             }
         )
+        if incident_id is not None:
+            grouped.add(
+                followup_id,
+                incident_id=incident_id,
+                dong=dong,
+                step=1,
+                action=step.action,
+                target_role=step.target_role,
+            )
+            continue
         notices.append(
             _notice(
                 followup_id,
@@ -134,10 +168,65 @@ def raise_many(
                 at=as_of,
             )
         )
+    notices.extend(grouped.rows())
     if inserted:
         session.execute(sa_insert(FollowUpEvent), events)
+    if notices:
         session.execute(sa_insert(OutboxMessage), notices)
     return len(inserted)
+
+
+class TeamNotices:
+    """The notices of follow-ups grouped under an incident: one per (incident, team, step),
+    counting its follow-ups, instead of one per follow-up. A team is a dong's staff."""
+
+    def __init__(self, *, kind: str, at: datetime) -> None:
+        self.kind = kind
+        self.at = at
+        self.counts: dict[tuple[uuid.UUID, str | None, int, str, str], int] = {}
+        self.first: dict[tuple[uuid.UUID, str | None, int, str, str], uuid.UUID] = {}
+
+    def add(
+        self,
+        followup_id: uuid.UUID,
+        *,
+        incident_id: uuid.UUID,
+        dong: str | None,
+        step: int,
+        action: str,
+        target_role: str,
+    ) -> None:
+        key = (incident_id, dong, step, action, target_role)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        # The key names one follow-up of the batch, so two batches never share a key.
+        self.first.setdefault(key, followup_id)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": uuid.uuid4(),
+                "idempotency_key": (
+                    f"incident:{self.first[key]}:{step}:{self.kind}:{self.at.isoformat()}"
+                )[:120],
+                "kind": "incident_followups",
+                "payload": {
+                    "incident_id": str(incident_id),
+                    "dong": dong,
+                    "step": step,
+                    "action": action,
+                    "target_role": target_role,
+                    "event": self.kind,
+                    "count": count,
+                },
+                "created_at": self.at,
+                "next_attempt_at": self.at,
+                "attempts": 0,
+                "delivered_at": None,
+                "last_error": None,
+            }
+            for key, count in self.counts.items()
+            for incident_id, dong, step, action, target_role in (key,)
+        ]
 
 
 def escalate_due(
@@ -158,6 +247,7 @@ def escalate_due(
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     moved = 0
+    grouped = {kind: TeamNotices(kind=kind, at=as_of) for kind in ("escalated", "realerted")}
     for followup in session.scalars(stmt).all():
         ladder = ladders().for_(followup.reason, followup.risk_level)
         step, due = followup.step, followup.next_escalation_at
@@ -197,6 +287,17 @@ def escalate_due(
             run_id=run_id,
             detail={"action": rung.action, "target_role": rung.target_role},
         )
+        moved += 1
+        if followup.incident_id is not None:
+            grouped[kind].add(
+                followup.id,
+                incident_id=followup.incident_id,
+                dong=followup.dong_code,
+                step=step,
+                action=rung.action,
+                target_role=rung.target_role,
+            )
+            continue
         _notify(
             session,
             followup.id,
@@ -207,7 +308,9 @@ def escalate_due(
             at=as_of,
             key_suffix=f"{kind}:{due.isoformat()}",
         )
-        moved += 1
+    notices = [row for team in grouped.values() for row in team.rows()]
+    if notices:
+        session.execute(sa_insert(OutboxMessage), notices)
     return moved
 
 

@@ -376,6 +376,8 @@ def record_contact(
     if result.is_success and enrollment is not None:
         if enrollment.last_success_at is None or occurred_at > enrollment.last_success_at:
             enrollment.last_success_at = occurred_at
+            # Whose proof of life this was: a silent gateway's dependents are found by it.
+            enrollment.last_success_gateway_id = actor.staff_id if source == "gateway" else None
             enrollment.recompute_due()
         if enrollment.next_due_at is None or enrollment.next_due_at > now:
             followups.resolve_live(

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services import access, idempotency, ongi, residents, vault
+from services import access, gateway_silence, idempotency, ongi, residents, vault
 from services.conflicts import flush_or_conflict
 from welfare.errors import Conflict
-from welfare.models import Actor, Contact, Resident, ResidentStatus, SignalSource
+from welfare.models import Actor, Contact, Resident, ResidentStatus, Role, SignalSource
 
 # kind -> (contact channel, outcome)
 SIGNAL_KINDS: Mapping[str, tuple[str, str]] = {
@@ -182,6 +182,8 @@ def ingest(
         touched.append(resident.id)
         results[index] = SignalResult(event_id, "accepted")
     if touched:
+        if actor.role is Role.GATEWAY and actor.staff_id is not None:
+            gateway_silence.note_signals(session, gateway_id=actor.staff_id, now=now)
         access.record(session, actor=actor, action="create", resident_ids=sorted(set(touched)))
     if refused:
         access.record(

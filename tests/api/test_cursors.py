@@ -89,6 +89,9 @@ LISTS = [
     "/api/v1/kimchi/campaigns",
     f"/api/v1/kimchi/campaigns/{SAMPLE_UUID}/allocations",
     f"/api/v1/kimchi/campaigns/{SAMPLE_UUID}/routes",
+    "/api/v1/gateways/incidents",
+    f"/api/v1/gateways/incidents/{SAMPLE_UUID}/followups",
+    "/api/v1/gateways/watches",
 ]
 
 

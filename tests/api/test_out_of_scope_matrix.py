@@ -24,12 +24,24 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from services import care, cases, followup_queue, followups, kimchi, mobility, ongi, residents
+from services import (
+    care,
+    cases,
+    followup_queue,
+    followups,
+    gateway_silence,
+    kimchi,
+    mobility,
+    ongi,
+    residents,
+)
+from services import staff as staff_service
 from services.followups import Raise
 from tests.api.test_route_policies import routes
 from tests.support.casework import unique_rrn
 from tests.support.staff import DOKSAN1, GASAN, issue_cli_token, log_in, make_staff
 from welfare.api.policy import Policy, policy_for
+from welfare.crypto.passwords import make_hasher
 from welfare.database import Database
 from welfare.models import Actor, ApiToken, AuditEvent, Role, Staff
 
@@ -281,6 +293,45 @@ class World:
 
         return self.once("kimchi_route", make)
 
+    def incident(self) -> uuid.UUID:
+        """A silent gateway of dong A's incident (it belongs to the gateway's dongs)."""
+
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                gateway = staff_service.create_staff(
+                    s,
+                    actor=None,
+                    username=f"gw-{uuid.uuid4().hex[:8]}",
+                    role="gateway",
+                    dongs=[HOME],
+                    password=None,
+                    hasher=make_hasher("fast"),
+                    now=self.now,
+                )
+                followups.raise_many(
+                    s,
+                    [
+                        Raise(
+                            subject_type="gateway",
+                            subject_id=gateway.id,
+                            resident_id=None,
+                            dong_code=None,
+                            program="system",
+                            reason="gateway_silent",
+                            risk_level=None,
+                            due_at=self.now,
+                            evidence={"dependents": 0},
+                        )
+                    ],
+                    as_of=self.now,
+                    run_id=None,
+                    calendar=followups.business_calendar(s),
+                )
+                s.commit()
+                return gateway_silence.live_incidents(s, [gateway.id])[0].id
+
+        return self.once("incident", make)
+
 
 @dataclass(frozen=True, slots=True)
 class Factory:
@@ -300,6 +351,10 @@ def case(w: World) -> Mapping[str, uuid.UUID]:
 
 def followup(w: World) -> Mapping[str, uuid.UUID]:
     return {"followup_id": w.followup()}
+
+
+def incident(w: World) -> Mapping[str, uuid.UUID]:
+    return {"incident_id": w.incident()}
 
 
 def care_request(w: World) -> Mapping[str, uuid.UUID]:
@@ -351,6 +406,9 @@ FACTORIES: dict[str, Factory] = {
     "/api/v1/followups/<uuid:followup_id>/resolve": Factory(
         followup, {"POST": {"outcome": "confirmed_safe"}}
     ),
+    # gateway silence
+    "/api/v1/gateways/incidents/<uuid:incident_id>": Factory(incident),
+    "/api/v1/gateways/incidents/<uuid:incident_id>/followups": Factory(incident),
     # cases and referrals
     "/api/v1/cases/<uuid:case_id>": Factory(case, {"PATCH": {"priority": "high"}}),
     "/api/v1/cases/<uuid:case_id>/transitions": Factory(case, {"POST": {"to": "active"}}),
@@ -490,7 +548,9 @@ NOT_DONG_SCOPED: dict[str, str] = {
 } | {
     "/api/v1/outbox/dead-letters/<uuid:message_id>/retry": (
         "the notification outbox is administered district-wide by admins; ids and codes only"
-    )
+    ),
+    "/api/v1/gateways/<uuid:gateway_id>/signal-rate": "a gateway's signal rhythm is configured "
+    "district-wide by admins; no resident data",
 }
 
 

@@ -17,6 +17,7 @@ from welfare.api import (
     care,
     cases,
     followups,
+    gateways,
     health,
     kimchi,
     metrics,
@@ -98,6 +99,7 @@ def init_app(app: Flask) -> None:
         cases.blp,
         care.blp,
         kimchi.blp,
+        gateways.blp,
         team.blp,
         mobility.blp,
     ):

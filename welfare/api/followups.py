@@ -70,6 +70,10 @@ class FollowUpOut(StrictSchema):
     dong = fields.String(allow_none=True)
     risk_level = fields.String(allow_none=True)
     evidence = fields.Dict()
+    incident_id = fields.UUID(
+        allow_none=True,
+        metadata={"description": "The incident it is grouped under (a silent gateway)"},
+    )
     resident = resident_field()
 
 

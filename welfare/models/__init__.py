@@ -38,6 +38,7 @@ from welfare.models.followup import (
     FollowUpState,
     OutboxMessage,
 )
+from welfare.models.gateway import GatewayWatch
 from welfare.models.kimchi import (
     AllocationStatus,
     AttemptOutcome,
@@ -117,6 +118,7 @@ __all__ = [
     "FollowUpEvent",
     "FollowUpReason",
     "FollowUpState",
+    "GatewayWatch",
     "HouseholdType",
     "KimchiAllocation",
     "KimchiCampaign",

@@ -34,9 +34,11 @@ class FollowUpReason(StrEnum):
     SCHEDULER_STALLED = "scheduler_stalled"
     DATA_UNREADABLE = "data_unreadable"  # a stored value failed authentication
     WELFARE_CONCERN = "welfare_concern"  # kimchi: a deliverer saw someone who seemed unwell
+    GATEWAY_SILENT = "gateway_silent"  # a gateway sent nothing for longer than its threshold
 
 
 LIVE = text("state IN ('open', 'escalated')")
+GROUPED = text("incident_id IS NOT NULL")
 
 
 class FollowUp(Base):
@@ -69,10 +71,20 @@ class FollowUp(Base):
             postgresql_where=LIVE,
         ),
         Index("ix_followups_resident_id", "resident_id"),
+        # The follow-ups grouped under an incident (a silent gateway), highest risk first.
+        Index(
+            "ix_followups_incident",
+            "incident_id",
+            "risk_rank",
+            "due_at",
+            "id",
+            sqlite_where=GROUPED,
+            postgresql_where=GROUPED,
+        ),
     )
 
     id: Mapped[UUIDPk]
-    subject_type: Mapped[str] = mapped_column(String(20))  # resident, care_request, system
+    subject_type: Mapped[str] = mapped_column(String(20))  # resident, care_request, gateway, …
     subject_id: Mapped[uuid.UUID]  # the resident, the request, or a fixed id for system alarms
     resident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("residents.id"))
     dong_code: Mapped[str | None] = mapped_column(String(10))
@@ -90,6 +102,11 @@ class FollowUp(Base):
     resolved_by: Mapped[uuid.UUID | None]
     outcome: Mapped[str | None] = mapped_column(String(40))
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The incident this follow-up is grouped under (a gateway_silent follow-up), whose notices
+    # go out per team instead of one per follow-up; and the risk level's place in
+    # config/risk_levels.json (0 is the highest), so a group lists highest risk first.
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("followups.id"))
+    risk_rank: Mapped[int | None]
     version: Mapped[int] = mapped_column(default=1)
 
     events: Mapped[list[FollowUpEvent]] = relationship(

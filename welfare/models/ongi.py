@@ -66,6 +66,8 @@ class OngiEnrollment(Base):
             postgresql_where=ACTIVE_ENROLLMENT,
         ),
         Index("ix_ongi_enrollments_dong_code", "dong_code"),
+        # A silent gateway's dependents: whose last proof of life came through it.
+        Index("ix_ongi_enrollments_last_success_gateway_id", "last_success_gateway_id"),
     )
 
     id: Mapped[UUIDPk]
@@ -76,6 +78,8 @@ class OngiEnrollment(Base):
     status: Mapped[str] = mapped_column(String(10), default=EnrollmentStatus.ACTIVE.value)
     enrolled_at: Mapped[datetime]
     last_success_at: Mapped[datetime | None]
+    # The gateway account the last successful contact came through (None: staff, or none yet).
+    last_success_gateway_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))
     next_due_at: Mapped[datetime | None]
     paused_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
