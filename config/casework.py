@@ -30,7 +30,14 @@ from config.reference import REFERENCE_DIR
 WORKFLOWS_FILE: Final = REFERENCE_DIR / "case_workflows.json"
 URGENCY_FILE: Final = REFERENCE_DIR / "care_urgency.json"
 
-PROGRAMS: Final = ("care_center", "ongi", "kimchi", "mobility")
+PROGRAMS: Final = (
+    "care_center",
+    "ongi",
+    "kimchi",
+    "mobility",
+    "outreach_dispatch",
+    "hygiene_care",
+)
 CLOSURE_REQUESTED: Final = "closure_requested"
 CLOSED: Final = "closed"
 RESERVED_STATUSES: Final = frozenset({CLOSURE_REQUESTED, CLOSED})

@@ -47,6 +47,9 @@ REASONS: Final = (
     "data_unreadable",  # system: a stored value about a resident failed authentication
     "welfare_concern",  # kimchi: a deliverer's observation that the resident seemed unwell
     "gateway_silent",  # system: a gateway sent nothing for longer than its threshold
+    "partner_unanswered",  # a partner agency has not answered an external referral in time
+    "dispatch_overdue",  # counselor dispatch: nobody on site by the urgency's deadline
+    "hygiene_visit_missed",  # elder health & hygiene: a scheduled visit was missed
 )
 ACTIONS: Final = (
     "phone_check",

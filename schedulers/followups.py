@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from schedulers.gateway_silence import run_gateway_silence
 from schedulers.rules import RULES, run_rule
-from services import followups
+from services import followups, hygiene
 from services.followups import Raise
 from services.scheduler_runs import last_success
 from welfare.calendar import BusinessCalendar
@@ -33,6 +33,8 @@ def run_followups(session: Session, as_of: datetime) -> Mapping[str, int]:
     counts = {"stalled_alarm": raise_stall_alarm(session, as_of, calendar)}
     # Before the rules: a silent gateway's lapses are raised grouped under its incident.
     counts |= run_gateway_silence(session, as_of=as_of, calendar=calendar, run_id=run_id)
+    # Hygiene visits exist ahead of time, so a visit nobody recorded is seen as missed.
+    counts["hygiene_visits_scheduled"] = hygiene.extend_schedules(session, as_of)
     for rule in RULES:
         counts |= run_rule(session, rule, as_of=as_of, calendar=calendar, run_id=run_id)
     counts["escalated"] = followups.escalate_due(

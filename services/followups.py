@@ -431,7 +431,8 @@ def key_subject(followup: FollowUp) -> uuid.UUID | None:
     request's own; system follow-ups keep no notes (they are about no person)."""
     if followup.resident_id is not None:
         return followup.resident_id
-    return followup.subject_id if followup.subject_type == "care_request" else None
+    own_key = ("care_request", "dispatch")  # subjects with a data key of their own until linked
+    return followup.subject_id if followup.subject_type in own_key else None
 
 
 def move_notes(

@@ -270,6 +270,34 @@ CASE_STORIES: tuple[CaseStory, ...] = (
             Decide(Workday(5, "14:00"), True, "전달 완료 확인, 종결 승인"),
         ),
     ),
+    # The district plan's other services: a case a dispatched counselor opened on site, and an
+    # elder's health & hygiene visits being worked.
+    CaseStory(
+        DOKSAN1,
+        "outreach_dispatch",
+        Workday(7, "16:10"),
+        priority="high",
+        steps=(
+            Move(Workday(7, "16:30"), "active"),
+            Note(
+                Workday(7, "16:40"),
+                "동 주민센터 출동 요청으로 방문. 쌓인 우편물, 단전 예고장 확인. 긴급지원 신청 안내",
+            ),
+        ),
+    ),
+    CaseStory(
+        GASAN,
+        "hygiene_care",
+        Workday(9, "10:00"),
+        steps=(
+            Move(Workday(9, "11:00"), "assessment"),
+            Move(Workday(8, "10:00"), "active"),
+            Note(
+                Workday(3, "15:00"),
+                "주 1회 목욕·건강확인 방문 중. 다리 부종 관찰되어 보건지소 연계",
+            ),
+        ),
+    ),
 )
 
 

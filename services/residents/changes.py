@@ -38,6 +38,7 @@ from welfare.models import (
     DeliveryAttempt,
     Eligibility,
     EnrollmentStatus,
+    ExternalReferral,
     FollowUp,
     FollowUpReason,
     KimchiAllocation,
@@ -291,6 +292,7 @@ def follow_to_dong(
         RecurringRide,
         KimchiAllocation,
         DeliveryAttempt,
+        ExternalReferral,
     ):
         session.execute(
             update(model)

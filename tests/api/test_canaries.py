@@ -118,6 +118,56 @@ def test_canary_values_never_reach_the_raw_database_logs_or_errors(
         *kimchi_round(app, counselor, resident_id),
     ):
         bodies.append(response.get_data(as_text=True) if response.status_code >= 400 else "")
+    # The district plan's other services seal what they hold too: a referral sheet carrying the
+    # name and phone, a dispatch address, a visit's health observation.
+    now = datetime.now(UTC)
+    referred = counselor.post(
+        f"/api/v1/residents/{resident_id}/external-referrals",
+        json={
+            "partner": "welfare_foundation",
+            "reason": "카나리아 의뢰 사유",
+            "consent": {
+                "given_by": "카나리아보호자",
+                "given_at": now.isoformat(),
+                "scope": "contact",
+            },
+        },
+    )
+    assert referred.status_code == 201, referred.get_json()
+    assert referred.get_json()["sheet"]["name"] == CANARY["name"]
+    dispatched = counselor.post(
+        "/api/v1/dispatches",
+        json={
+            "dong": GASAN,
+            "urgency": "urgent",
+            "requester_kind": "dong_center",
+            "summary": "카나리아 출동 요청",
+            "address": "카나리아로 99",
+        },
+    )
+    assert dispatched.status_code == 201, dispatched.get_json()
+    enrolled = counselor.post(
+        "/api/v1/hygiene/enrollments",
+        json={
+            "resident_id": resident_id,
+            "provider": "hygiene_care_provider",
+            "services": ["bathing"],
+            "rrule": "FREQ=WEEKLY",
+            "dtstart": (now - timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert enrolled.status_code == 201, enrolled.get_json()
+    visit = counselor.get("/api/v1/hygiene/visits").get_json()["items"][0]
+    observed = counselor.post(
+        f"/api/v1/hygiene/visits/{visit['id']}/record",
+        json={
+            "outcome": "done",
+            "met": True,
+            "health_concern": True,
+            "observation": "카나리아 부종",
+        },
+    )
+    assert observed.status_code == 200, observed.get_json()
     with get_database(app).engine.connect() as conn:
         audit_text = str(conn.execute(text("SELECT * FROM audit_events")).all())
     raw = raw_database_text(app, get_database(app).url)

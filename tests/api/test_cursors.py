@@ -92,6 +92,11 @@ LISTS = [
     "/api/v1/gateways/incidents",
     f"/api/v1/gateways/incidents/{SAMPLE_UUID}/followups",
     "/api/v1/gateways/watches",
+    "/api/v1/external-referrals",
+    "/api/v1/dispatches",
+    "/api/v1/duty-shifts",
+    "/api/v1/hygiene/enrollments",
+    "/api/v1/hygiene/visits",
 ]
 
 

@@ -27,12 +27,15 @@ from sqlalchemy import func, select
 from services import (
     care,
     cases,
+    dispatch,
     followup_queue,
     followups,
     gateway_silence,
+    hygiene,
     kimchi,
     mobility,
     ongi,
+    partners,
     residents,
 )
 from services import staff as staff_service
@@ -43,7 +46,7 @@ from tests.support.staff import DOKSAN1, GASAN, issue_cli_token, log_in, make_st
 from welfare.api.policy import Policy, policy_for
 from welfare.crypto.passwords import make_hasher
 from welfare.database import Database
-from welfare.models import Actor, ApiToken, AuditEvent, Role, Staff
+from welfare.models import Actor, ApiToken, AuditEvent, HygieneVisit, Role, Staff
 
 T = TypeVar("T")
 
@@ -51,6 +54,7 @@ HOME, ELSEWHERE = GASAN, DOKSAN1  # records live in dong A; the callers work in 
 SCOPED_ROLES = (Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR)
 SOME_ID = "00000000-0000-4000-8000-0000000000aa"
 CONSENT = {"given_by": "본인", "given_at": "2026-01-05T10:00:00+09:00", "scope": "연락처 제공"}
+PARTNER_CONSENT = {**CONSENT, "scope": "contact"}
 
 
 @dataclass(slots=True)
@@ -293,6 +297,67 @@ class World:
 
         return self.once("kimchi_route", make)
 
+    def external_referral(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                view, _created = partners.refer(
+                    s,
+                    actor=self.actor,
+                    resident_id=self.resident(),
+                    partner="welfare_foundation",
+                    consent={"given_by": "본인", "given_at": self.now, "scope": "contact"},
+                    reason="범위 밖 의뢰",
+                    now=self.now,
+                )
+                return view.id
+
+        return self.once("external_referral", make)
+
+    def dispatch(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                view, _created = dispatch.request_dispatch(
+                    s,
+                    actor=self.actor,
+                    dong=HOME,
+                    urgency="urgent",
+                    requester_kind="dong_center",
+                    summary="범위 밖 출동 요청",
+                    address="범위 밖 주소",
+                    now=self.now,
+                )
+                return view.id
+
+        return self.once("dispatch", make)
+
+    def hygiene_enrollment(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            with self.db.new_session() as s:
+                return hygiene.enroll(
+                    s,
+                    actor=self.actor,
+                    resident_id=self.resident(),
+                    provider="hygiene_care_provider",
+                    services=["bathing"],
+                    rrule="FREQ=WEEKLY",
+                    dtstart=self.now - timedelta(days=1),
+                    now=self.now,
+                ).id
+
+        return self.once("hygiene_enrollment", make)
+
+    def hygiene_visit(self) -> uuid.UUID:
+        def make() -> uuid.UUID:
+            enrollment_id = self.hygiene_enrollment()
+            with self.db.new_session() as s:
+                return s.scalars(
+                    select(HygieneVisit.id)
+                    .where(HygieneVisit.enrollment_id == enrollment_id)
+                    .order_by(HygieneVisit.scheduled_at)
+                ).first()  # type: ignore[return-value]  # made by enroll
+
+        return self.once("hygiene_visit", make)
+
     def incident(self) -> uuid.UUID:
         """A silent gateway of dong A's incident (it belongs to the gateway's dongs)."""
 
@@ -353,6 +418,22 @@ def followup(w: World) -> Mapping[str, uuid.UUID]:
     return {"followup_id": w.followup()}
 
 
+def external_referral(w: World) -> Mapping[str, uuid.UUID]:
+    return {"referral_id": w.external_referral()}
+
+
+def dispatch_(w: World) -> Mapping[str, uuid.UUID]:
+    return {"dispatch_id": w.dispatch()}
+
+
+def hygiene_enrollment(w: World) -> Mapping[str, uuid.UUID]:
+    return {"enrollment_id": w.hygiene_enrollment()}
+
+
+def hygiene_visit(w: World) -> Mapping[str, uuid.UUID]:
+    return {"visit_id": w.hygiene_visit()}
+
+
 def incident(w: World) -> Mapping[str, uuid.UUID]:
     return {"incident_id": w.incident()}
 
@@ -405,6 +486,32 @@ FACTORIES: dict[str, Factory] = {
     ),
     "/api/v1/followups/<uuid:followup_id>/resolve": Factory(
         followup, {"POST": {"outcome": "confirmed_safe"}}
+    ),
+    # partner agencies
+    "/api/v1/residents/<uuid:resident_id>/external-referrals": Factory(
+        resident,
+        {"POST": {"partner": "welfare_foundation", "reason": "의뢰", "consent": PARTNER_CONSENT}},
+    ),
+    "/api/v1/external-referrals/<uuid:referral_id>": Factory(external_referral),
+    "/api/v1/external-referrals/<uuid:referral_id>/answer": Factory(
+        external_referral, {"POST": {"answer": "accepted"}}
+    ),
+    "/api/v1/external-referrals/<uuid:referral_id>/complete": Factory(
+        external_referral, {"POST": {}}
+    ),
+    # counselor dispatch
+    "/api/v1/dispatches/<uuid:dispatch_id>": Factory(dispatch_),
+    "/api/v1/dispatches/<uuid:dispatch_id>/assign": Factory(dispatch_, {"POST": {}}),
+    "/api/v1/dispatches/<uuid:dispatch_id>/moves": Factory(dispatch_, {"POST": {"to": "en_route"}}),
+    "/api/v1/dispatches/<uuid:dispatch_id>/done": Factory(
+        dispatch_, {"POST": {"outcome": "not_found"}}
+    ),
+    # elder health & hygiene visits
+    "/api/v1/hygiene/enrollments/<uuid:enrollment_id>": Factory(hygiene_enrollment),
+    "/api/v1/hygiene/enrollments/<uuid:enrollment_id>/end": Factory(hygiene_enrollment),
+    "/api/v1/hygiene/visits/<uuid:visit_id>": Factory(hygiene_visit),
+    "/api/v1/hygiene/visits/<uuid:visit_id>/record": Factory(
+        hygiene_visit, {"POST": {"outcome": "done", "met": True}}
     ),
     # gateway silence
     "/api/v1/gateways/incidents/<uuid:incident_id>": Factory(incident),

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, func, select
 
+from config.casework import PROGRAMS
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
@@ -182,7 +183,7 @@ def test_the_seed_opens_cases_in_every_program_and_state_with_notes_and_referral
         supervisor = s.scalars(select(Staff).where(Staff.username == "demo.supervisor")).one()
         closed = [c for c in seeded if c.closed_at is not None]
         targets = {r.to_case_id: s.get_one(Case, r.to_case_id) for r in referrals}
-    assert set(programs) == {"care_center", "ongi", "kimchi", "mobility"}
+    assert set(programs) == set(PROGRAMS)  # every program, the district plan's others too
     assert set(classes) == {"intake", "in_progress", "closure_requested", "closed"}
     assert district.counts["cases"] == len(seeded)
     assert district.details["cases by program"] == dict(programs)
@@ -314,6 +315,7 @@ def test_a_demo_counselor_sees_the_casework_of_their_dong_through_the_services(
             "ongi",
             "kimchi",
             "mobility",
+            "hygiene_care",
         }
         notes = [
             n for c in [*queue, *closed] for n in cases.list_notes(s, actor=counselor, case_id=c.id)

@@ -21,7 +21,8 @@ from welfare.api.security import current_actor
 from welfare.models import FollowUp, FollowUpReason, FollowUpState, Program, Role
 from welfare.web import db_session, now
 
-QUEUE_PROGRAMS = [p.value for p in Program] + ["system"]
+# Follow-ups of no program's case: the system's alarms, and partner referrals unanswered.
+QUEUE_PROGRAMS = [p.value for p in Program] + ["system", "partner"]
 
 blp = Blueprint(
     "followups", __name__, url_prefix="/api/v1", description="Follow-ups, scheduler runs, timelines"

@@ -30,6 +30,13 @@ from welfare.models.case import (
     Program,
     Referral,
 )
+from welfare.models.dispatch import (
+    Dispatch,
+    DispatchOutcome,
+    DispatchState,
+    DutyShift,
+    RequesterKind,
+)
 from welfare.models.followup import (
     ExtraHoliday,
     FollowUp,
@@ -52,6 +59,11 @@ from welfare.models.kimchi import (
     RecipientRelation,
     RouteStatus,
     StopState,
+from welfare.models.hygiene import (
+    HygieneEnrollment,
+    HygieneEnrollmentStatus,
+    HygieneVisit,
+    VisitState,
 )
 from welfare.models.mobility import (
     Driver,
@@ -73,6 +85,7 @@ from welfare.models.ongi import (
     Outcome,
     SignalSource,
 )
+from welfare.models.partner import ExternalReferral, ReferralState
 from welfare.models.reference import Dong
 from welfare.models.resident import DataKey, HouseholdType, Resident, ResidentStatus
 from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession, TokenIssuer
@@ -107,12 +120,17 @@ __all__ = [
     "Contact",
     "DataKey",
     "DeliveryAttempt",
+    "Dispatch",
+    "DispatchOutcome",
+    "DispatchState",
     "Dong",
     "Driver",
+    "DutyShift",
     "Eligibility",
     "EligibilityBasis",
     "EnrollmentStatus",
     "ExceptionKind",
+    "ExternalReferral",
     "ExtraHoliday",
     "FollowUp",
     "FollowUpEvent",
@@ -125,6 +143,9 @@ __all__ = [
     "KimchiCampaignDong",
     "KimchiRoute",
     "KimchiStop",
+    "HygieneEnrollment",
+    "HygieneEnrollmentStatus",
+    "HygieneVisit",
     "OngiEnrollment",
     "OutboxMessage",
     "Outcome",
@@ -133,6 +154,8 @@ __all__ = [
     "RecurringException",
     "RecurringRide",
     "Referral",
+    "ReferralState",
+    "RequesterKind",
     "Resident",
     "ResidentStatus",
     "Ride",
@@ -153,5 +176,6 @@ __all__ = [
     "UTCDateTime",
     "Urgency",
     "Vehicle",
+    "VisitState",
     "utcnow",
 ]

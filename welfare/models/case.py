@@ -19,6 +19,8 @@ class Program(StrEnum):
     ONGI = "ongi"  # 온기 프로젝트
     KIMCHI = "kimchi"  # 김치지원 '금치가 온다'
     MOBILITY = "mobility"  # 통합이동지원센터
+    OUTREACH_DISPATCH = "outreach_dispatch"  # 슈퍼 복지상담관 출동
+    HYGIENE_CARE = "hygiene_care"  # 어르신 건강 위생 안심서비스
 
 
 class CasePriority(StrEnum):

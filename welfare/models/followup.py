@@ -35,6 +35,9 @@ class FollowUpReason(StrEnum):
     DATA_UNREADABLE = "data_unreadable"  # a stored value failed authentication
     WELFARE_CONCERN = "welfare_concern"  # kimchi: a deliverer saw someone who seemed unwell
     GATEWAY_SILENT = "gateway_silent"  # a gateway sent nothing for longer than its threshold
+    PARTNER_UNANSWERED = "partner_unanswered"  # a partner agency has not answered a referral
+    DISPATCH_OVERDUE = "dispatch_overdue"  # no counselor on site by the dispatch's deadline
+    HYGIENE_VISIT_MISSED = "hygiene_visit_missed"  # a health & hygiene visit did not happen
 
 
 LIVE = text("state IN ('open', 'escalated')")
