@@ -50,6 +50,9 @@ MISSED = FollowUpReason.HYGIENE_VISIT_MISSED.value
 CONCERN = FollowUpReason.WELFARE_CONCERN.value
 CLOCK_SKEW = timedelta(minutes=2)
 MAX_RRULE = 300
+FIRST_WITHIN = timedelta(days=730)
+DTSTART_RANGE = timedelta(days=366)
+LAST = datetime(9998, 12, 31, tzinfo=SEOUL)
 ENROLLMENT_ORDER = Keyset.of(
     (HygieneEnrollment.enrolled_at, KeyKind.INSTANT),
     (HygieneEnrollment.id, KeyKind.UUID),
@@ -67,20 +70,24 @@ def rules() -> HygieneRules:
 
 
 def parse_rule(raw: str, dtstart: datetime) -> rrule:
-    """The visit rule, or a Korean 422 on `rrule`: at most daily, and at least one visit."""
-    problem = None
-    rule: Any = None
+    """The visit rule, or a Korean 422 on `rrule`: at most daily, and a visit within two years
+    (a bounded search: a rule that never fires would otherwise be walked to the year 9999)."""
     if len(raw) > MAX_RRULE or "\n" in raw or raw.upper().startswith(("DTSTART", "RRULE:")):
-        problem = "반복 규칙(RRULE)은 한 줄만 보내세요, 예: FREQ=WEEKLY;BYDAY=TU (one RRULE line)"
-    else:
-        try:
-            rule = rrulestr(raw, dtstart=dtstart.astimezone(SEOUL))
-        except (ValueError, TypeError, KeyError, IndexError):
-            problem = "반복 규칙(RRULE) 형식이 잘못되었습니다 (malformed RRULE)"
-    if problem is None and (not isinstance(rule, rrule) or rule._freq > DAILY):
-        problem = "방문은 하루 한 번보다 잦을 수 없습니다 (at most daily)"
-    if problem is None and rule.after(dtstart - timedelta(seconds=1), inc=True) is None:
-        problem = "일정에 방문이 하나도 없습니다 (the rule yields no visit)"
+        raise InvalidInput(
+            {"rrule": ["반복 규칙(RRULE)은 한 줄만 보내세요, 예: FREQ=WEEKLY;BYDAY=TU (one line)"]}
+        )
+    problem = None
+    try:
+        start = dtstart.astimezone(SEOUL)
+        rule: Any = rrulestr(raw, dtstart=start)
+        if not isinstance(rule, rrule) or rule._freq > DAILY:
+            problem = "방문은 하루 한 번보다 잦을 수 없습니다 (at most daily)"
+        else:
+            until = min(rule._until or LAST, start + FIRST_WITHIN)
+            if rule.replace(until=until).after(start - timedelta(seconds=1), inc=True) is None:
+                problem = "앞으로 2년 안에 방문이 하나도 없습니다 (no visit within two years)"
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        problem = "반복 규칙(RRULE) 형식이 잘못되었습니다 (malformed RRULE)"
     if problem is not None:
         raise InvalidInput({"rrule": [problem]})
     assert isinstance(rule, rrule)  # noqa: S101 - checked above
@@ -136,6 +143,8 @@ def enroll(
     partner = partner_book().partners.get(provider)
     if partner is None or partner.kind != "hygiene_provider":
         errors["provider"] = ["건강위생 서비스 수행기관이 아닙니다 (not a hygiene provider)"]
+    if not now - DTSTART_RANGE <= dtstart <= now + DTSTART_RANGE:
+        errors["dtstart"] = ["첫 방문은 1년 전부터 1년 후 사이여야 합니다 (within a year of now)"]
     unknown = [s for s in services if s not in rules().services]
     if unknown or not services:
         known = ", ".join(rules().services)

@@ -160,6 +160,9 @@ def test_bad_enrollments_and_records_are_korean_422s(login_as: Any) -> None:
         ({"rrule": "FREQ=WEEKLY;UNTIL=20200101T000000Z"}, "rrule"),
         ({"provider": "welfare_foundation"}, "provider"),
         ({"services": ["massage"]}, "services"),
+        ({"dtstart": "0001-01-01T00:00:00+00:00"}, "dtstart"),  # would schedule centuries
+        ({"dtstart": "9999-12-31T00:00:00+00:00"}, "dtstart"),  # would overflow in Seoul time
+        ({"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "rrule"),  # never fires
     ):
         response = enroll(counselor, rid, **overrides)
         assert response.status_code == 422, overrides
