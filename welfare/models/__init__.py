@@ -46,6 +46,12 @@ from welfare.models.followup import (
     OutboxMessage,
 )
 from welfare.models.gateway import GatewayWatch
+from welfare.models.hygiene import (
+    HygieneEnrollment,
+    HygieneEnrollmentStatus,
+    HygieneVisit,
+    VisitState,
+)
 from welfare.models.kimchi import (
     AllocationStatus,
     AttemptOutcome,
@@ -59,11 +65,6 @@ from welfare.models.kimchi import (
     RecipientRelation,
     RouteStatus,
     StopState,
-from welfare.models.hygiene import (
-    HygieneEnrollment,
-    HygieneEnrollmentStatus,
-    HygieneVisit,
-    VisitState,
 )
 from welfare.models.mobility import (
     Driver,
@@ -138,14 +139,14 @@ __all__ = [
     "FollowUpState",
     "GatewayWatch",
     "HouseholdType",
+    "HygieneEnrollment",
+    "HygieneEnrollmentStatus",
+    "HygieneVisit",
     "KimchiAllocation",
     "KimchiCampaign",
     "KimchiCampaignDong",
     "KimchiRoute",
     "KimchiStop",
-    "HygieneEnrollment",
-    "HygieneEnrollmentStatus",
-    "HygieneVisit",
     "OngiEnrollment",
     "OutboxMessage",
     "Outcome",
