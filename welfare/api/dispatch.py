@@ -26,7 +26,7 @@ TEXT = validate.Length(min=1, max=2000)
 DONG = validate.Regexp(r"^\d{10}$")
 
 
-class DispatchIn(StrictSchema):
+class OutreachDispatchIn(StrictSchema):
     dong = fields.String(required=True, validate=DONG)
     urgency = fields.String(
         required=True, validate=validate.OneOf(["emergency", "urgent", "normal"])
@@ -53,7 +53,7 @@ class DispatchIn(StrictSchema):
     )
 
 
-class DispatchOut(StrictSchema):
+class OutreachDispatchOut(StrictSchema):
     id = fields.UUID()
     dong = fields.String()
     resident_id = fields.UUID(allow_none=True)
@@ -78,19 +78,19 @@ class DispatchOut(StrictSchema):
     version = fields.Integer()
 
 
-class DispatchList(StrictSchema):
-    items = fields.List(fields.Nested(DispatchOut))
+class OutreachDispatchList(StrictSchema):
+    items = fields.List(fields.Nested(OutreachDispatchOut))
     next_cursor = fields.String(allow_none=True)
 
 
-class DispatchArgs(PageArgs):
+class OutreachDispatchArgs(PageArgs):
     state = fields.String(
         load_default=None, validate=validate.OneOf([s.value for s in DispatchState])
     )
     dong = fields.String(load_default=None, validate=DONG)
 
 
-class DispatchAssignIn(StrictSchema):
+class OutreachDispatchAssignIn(StrictSchema):
     staff_id = fields.UUID(
         load_default=None,
         allow_none=True,
@@ -98,11 +98,11 @@ class DispatchAssignIn(StrictSchema):
     )
 
 
-class DispatchMoveIn(StrictSchema):
+class OutreachDispatchMoveIn(StrictSchema):
     to = fields.String(required=True, validate=validate.OneOf(["en_route", "on_site"]))
 
 
-class DispatchDoneIn(StrictSchema):
+class OutreachDispatchDoneIn(StrictSchema):
     outcome = fields.String(
         required=True, validate=validate.OneOf([o.value for o in DispatchOutcome])
     )
@@ -158,8 +158,8 @@ def shift_body(shift: Any) -> dict[str, Any]:
 @blp.route("/dispatches")
 class Dispatches(MethodView):
     @allow(*CASEWORK)
-    @blp.arguments(DispatchIn)
-    @blp.response(201, DispatchOut)
+    @blp.arguments(OutreachDispatchIn)
+    @blp.response(201, OutreachDispatchOut)
     @blp.alt_response(200, description="Same client_ref again: the first request")
     def post(self, payload: dict[str, Any]) -> Any:
         """Ask for an on-site counselor visit (for a dong center, the care center or a
@@ -172,8 +172,8 @@ class Dispatches(MethodView):
         return body, status, headers
 
     @allow(*CASEWORK)
-    @blp.arguments(DispatchArgs, location="query")
-    @blp.response(200, DispatchList)
+    @blp.arguments(OutreachDispatchArgs, location="query")
+    @blp.response(200, OutreachDispatchList)
     def get(self, args: dict[str, Any]) -> Any:
         """Dispatches of your dongs, newest first."""
         page = dispatch.list_dispatches(db_session(), actor=current_actor(), **args)
@@ -183,7 +183,7 @@ class Dispatches(MethodView):
 @blp.route("/dispatches/<uuid:dispatch_id>")
 class DispatchItem(MethodView):
     @allow(*CASEWORK)
-    @blp.response(200, DispatchOut)
+    @blp.response(200, OutreachDispatchOut)
     def get(self, dispatch_id: uuid.UUID) -> Any:
         """One dispatch, with where to go."""
         view = dispatch.get_dispatch(db_session(), actor=current_actor(), dispatch_id=dispatch_id)
@@ -193,8 +193,8 @@ class DispatchItem(MethodView):
 @blp.route("/dispatches/<uuid:dispatch_id>/assign")
 class DispatchAssign(MethodView):
     @allow(Role.SUPERVISOR, Role.COUNSELOR)
-    @blp.arguments(DispatchAssignIn)
-    @blp.response(200, DispatchOut)
+    @blp.arguments(OutreachDispatchAssignIn)
+    @blp.response(200, OutreachDispatchOut)
     def post(self, payload: dict[str, Any], dispatch_id: uuid.UUID) -> Any:
         """Give it to a counselor on duty in its dong."""
         view = dispatch.assign(
@@ -211,8 +211,8 @@ class DispatchAssign(MethodView):
 @blp.route("/dispatches/<uuid:dispatch_id>/moves")
 class DispatchMove(MethodView):
     @allow(*CASEWORK)
-    @blp.arguments(DispatchMoveIn)
-    @blp.response(200, DispatchOut)
+    @blp.arguments(OutreachDispatchMoveIn)
+    @blp.response(200, OutreachDispatchOut)
     def post(self, payload: dict[str, Any], dispatch_id: uuid.UUID) -> Any:
         """On the way (`en_route`), or arrived (`on_site`)."""
         view = dispatch.move(
@@ -229,8 +229,8 @@ class DispatchMove(MethodView):
 @blp.route("/dispatches/<uuid:dispatch_id>/done")
 class DispatchDone(MethodView):
     @allow(*CASEWORK)
-    @blp.arguments(DispatchDoneIn)
-    @blp.response(200, DispatchOut)
+    @blp.arguments(OutreachDispatchDoneIn)
+    @blp.response(200, OutreachDispatchOut)
     def post(self, payload: dict[str, Any], dispatch_id: uuid.UUID) -> Any:
         """Done, with an outcome; meeting the person is an Ongi contact (visit)."""
         view = dispatch.finish(
