@@ -59,7 +59,14 @@ def test_a_day_off_added_by_staff_pushes_the_deadline() -> None:
 
 def test_the_shipped_workflows_and_urgencies_load() -> None:
     workflows = load_workflows()
-    assert set(workflows) == {"care_center", "ongi", "kimchi", "mobility"}
+    assert set(workflows) == {
+        "care_center",
+        "ongi",
+        "kimchi",
+        "mobility",
+        "outreach_dispatch",
+        "hygiene_care",
+    }
     assert all(w.initial == "intake" for w in workflows.values())
     assert workflows["mobility"].may_move("active", "suspended")
     assert set(load_urgencies()) == {"emergency", "urgent", "normal"}
