@@ -56,6 +56,8 @@ ENVIRONMENT: Final[dict[str, str]] = {
         " scaled default: the audit checkpoint directory)"
     ),
     "WELFARE_AUDIT_LINK_SECONDS": "seconds between runs linking access records into the chain (5)",
+    "WELFARE_SCHEDULER_RUNS_KEEP_DAYS": "days scheduler runs are kept (7; failed runs: below)",
+    "WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS": "days failed scheduler runs are kept (90)",
     "WELFARE_METRICS_TOKEN": (
         "bearer token Prometheus sends to GET /metrics (at least 32 characters; unset: no /metrics)"
     ),
@@ -113,6 +115,8 @@ class Settings:
     audit_checkpoint_interval: timedelta = timedelta(seconds=300)
     erasure_ledger: Path | None = None  # None: the default below
     audit_link_interval: timedelta = timedelta(seconds=5)
+    scheduler_runs_keep: timedelta = timedelta(days=7)
+    scheduler_runs_keep_failed: timedelta = timedelta(days=90)
     metrics_token: str | None = None  # None: GET /metrics answers 404
     outbox_webhook_url: str = ""  # empty: notifications are only logged
     outbox_webhook_secret: str = ""
@@ -198,6 +202,10 @@ class Settings:
             audit_checkpoint_syslog=env.get("WELFARE_AUDIT_CHECKPOINT_SYSLOG", "").strip() or None,
             audit_link_interval=timedelta(seconds=_int(env, "WELFARE_AUDIT_LINK_SECONDS", 5)),
             metrics_token=env.get("WELFARE_METRICS_TOKEN", "").strip() or None,
+            scheduler_runs_keep=timedelta(days=_int(env, "WELFARE_SCHEDULER_RUNS_KEEP_DAYS", 7)),
+            scheduler_runs_keep_failed=timedelta(
+                days=_int(env, "WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS", 90)
+            ),
             audit_checkpoint_interval=timedelta(
                 seconds=_int(env, "WELFARE_AUDIT_CHECKPOINT_SECONDS", 300)
             ),
@@ -310,6 +318,13 @@ class Settings:
             raise SettingsError("WELFARE_AUDIT_CHECKPOINT_SECONDS must be at least 1.")
         if self.audit_link_interval < timedelta(seconds=1):
             raise SettingsError("WELFARE_AUDIT_LINK_SECONDS must be at least 1.")
+        if self.scheduler_runs_keep < timedelta(days=1):
+            raise SettingsError("WELFARE_SCHEDULER_RUNS_KEEP_DAYS must be at least 1.")
+        if self.scheduler_runs_keep_failed < self.scheduler_runs_keep:
+            raise SettingsError(
+                "WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS must be at least "
+                "WELFARE_SCHEDULER_RUNS_KEEP_DAYS: failed runs are kept longer, never shorter."
+            )
         if self.metrics_token is not None and len(self.metrics_token) < MIN_SECRET_LENGTH:
             raise SettingsError(
                 f"WELFARE_METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters "

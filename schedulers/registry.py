@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,7 @@ from schedulers.audit_retention import prune_audit_records
 from schedulers.followups import run_followups
 from schedulers.mobility import materialize_recurring_rides
 from schedulers.outbox import deliver_outbox
+from schedulers.scheduler_runs_retention import prune_scheduler_runs
 
 Counts = Mapping[str, int]
 JobFunction = Callable[[Session, datetime], Counts]
@@ -40,6 +42,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("audit_link", link_audit_records, every=timedelta(seconds=5)),
     # Signed chain heads leave the database (WELFARE_AUDIT_CHECKPOINT_SECONDS overrides).
     Job("audit_checkpoint", write_audit_checkpoints, every=timedelta(minutes=5)),
+    # The scheduler's own runs (WELFARE_SCHEDULER_RUNS_KEEP_DAYS, ..._KEEP_FAILED_DAYS).
+    Job("scheduler_runs_retention", prune_scheduler_runs, every=timedelta(hours=1)),
 )
 """Every job the scheduler runs, in order. Each job is level-triggered and idempotent."""
 
@@ -50,7 +54,18 @@ def configured(settings: Settings, jobs: tuple[Job, ...] | None = None) -> tuple
         "audit_checkpoint": settings.audit_checkpoint_interval,
         "audit_link": settings.audit_link_interval,
     }
+    functions: dict[str, JobFunction] = {
+        "scheduler_runs_retention": partial(
+            prune_scheduler_runs,
+            keep=settings.scheduler_runs_keep,
+            keep_failed=settings.scheduler_runs_keep_failed,
+        ),
+    }
     return tuple(
-        replace(job, every=intervals[job.name]) if job.name in intervals else job
+        replace(
+            job,
+            every=intervals.get(job.name, job.every),
+            run=functions.get(job.name, job.run),
+        )
         for job in (SCHEDULE if jobs is None else jobs)
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.pagination import KeyKind, Keyset, Page, paginate
@@ -50,3 +51,36 @@ def latest_run(session: Session, job: str) -> SchedulerRun | None:
         .order_by(SchedulerRun.started_at.desc())
         .limit(1)
     )
+
+
+def prune_runs(
+    session: Session, *, now: datetime, keep: timedelta, keep_failed: timedelta
+) -> dict[str, int]:
+    """Delete the runs older than `keep` (failed runs: older than `keep_failed`); returns how
+    many. Each job's latest run and latest successful run are always kept: the schedule, the
+    readiness checks and the metrics read them, whatever their age."""
+    newest = (
+        select(func.max(SchedulerRun.started_at).label("started_at"), SchedulerRun.job)
+        .group_by(SchedulerRun.job)
+        .subquery()
+    )
+    newest_good = (
+        select(func.max(SchedulerRun.started_at).label("started_at"), SchedulerRun.job)
+        .where(SchedulerRun.status == "succeeded")
+        .group_by(SchedulerRun.job)
+        .subquery()
+    )
+    kept = [
+        ~select(latest)
+        .where(latest.c.job == SchedulerRun.job, latest.c.started_at == SchedulerRun.started_at)
+        .exists()
+        for latest in (newest, newest_good)
+    ]
+    old = or_(
+        and_(SchedulerRun.status != "failed", SchedulerRun.started_at < now - keep),
+        SchedulerRun.started_at < now - keep_failed,
+    )
+    result = session.execute(
+        delete(SchedulerRun).where(old, *kept).execution_options(synchronize_session=False)
+    )
+    return {"runs_pruned": cast(CursorResult[Any], result).rowcount}

@@ -173,3 +173,15 @@ def test_production_in_scaled_mode_refuses_to_start_without_an_erasure_ledger(
         | {"WELFARE_AUDIT_CHECKPOINT_FILE": ""}
     )
     assert shared.erasure_ledger_path == tmp_path
+
+
+def test_failed_scheduler_runs_are_never_kept_shorter_than_the_others() -> None:
+    with pytest.raises(SettingsError, match="WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS"):
+        Settings.from_env(
+            {
+                "WELFARE_SCHEDULER_RUNS_KEEP_DAYS": "30",
+                "WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS": "7",
+            }
+        )
+    with pytest.raises(SettingsError, match="WELFARE_SCHEDULER_RUNS_KEEP_DAYS"):
+        Settings.from_env({"WELFARE_SCHEDULER_RUNS_KEEP_DAYS": "0"})
