@@ -67,6 +67,7 @@ def best_rates(*works: Callable[[], int]) -> list[float]:
 
 
 def field_rates(values: list[tuple[str, str]], row_id: str) -> dict[str, float]:
+    # A FieldKey, as the vault's DataKeyCache serves a resident's key: it keeps its AESGCM.
     data_key = new_data_key()
 
     def fields() -> int:
@@ -85,7 +86,7 @@ def field_rates(values: list[tuple[str, str]], row_id: str) -> dict[str, float]:
                 raise AssertionError("round trip changed the value")
         return len(values)
 
-    reused = AESGCM(data_key)
+    reused = AESGCM(bytes(data_key))
 
     def raw_aesgcm_reused() -> int:
         for _, value in values:
@@ -152,7 +153,7 @@ def main() -> None:
     fields = field_rates(values, str(uuid.UUID(int=rng.getrandbits(128))))
     indexes = index_rates(values, keyring)
     keys = key_rates(rng, keyring)
-    ratio = fields["fields"] / fields["raw"]
+    ratio = fields["fields"] / fields["reused"]
 
     print(
         f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -162,10 +163,12 @@ def main() -> None:
         f"values: {len(values)} (names, RRNs, phones, addresses; {average_bytes:.0f} bytes "
         f"on average), best of {ROUNDS} runs, one encrypt + one decrypt per round trip"
     )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"encrypt_field/decrypt_field        {fields['fields']:>12,.0f} round trips/s")
-    print(f"raw AESGCM(key).encrypt/decrypt    {fields['raw']:>12,.0f} round trips/s")
-    print(f"  ratio {ratio:.2f} (goal >= {GOAL_RATIO:.2f})")
     print(f"raw AESGCM, one object reused      {fields['reused']:>12,.0f} round trips/s (ref.)")
+    print(f"  ratio {ratio:.2f} (goal >= {GOAL_RATIO:.2f})")
+    print(f"raw AESGCM(key) built per call     {fields['raw']:>12,.0f} round trips/s")
+    print(f"  ratio {fields['fields'] / fields['raw']:.2f} (the old, easier reference)")
     print(f"blind index (full or truncated)    {indexes['index']:>12,.0f} indexes/s")
     print(f"raw hmac.digest SHA-256            {indexes['hmac']:>12,.0f} digests/s")
     print(f"  ratio {indexes['index'] / indexes['hmac']:.2f}")
@@ -173,7 +176,7 @@ def main() -> None:
     print(f"DataKeyCache hit                   {keys['hit']:>12,.0f} lookups/s")
     if ratio < GOAL_RATIO:
         # Reported, not failed: a busy machine skews one run, and benchmarks are never gates.
-        print(f"!! field encryption is below {GOAL_RATIO:.0%} of raw AESGCM on this run")
+        print(f"!! field encryption is below {GOAL_RATIO:.0%} of reused raw AESGCM on this run")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from welfare.crypto.cipher import (
     DATA_KEY_BYTES,
     DATA_KEY_DOMAIN,
     DecryptionError,
+    FieldKey,
     length_prefixed,
     seal,
     unseal,
@@ -31,9 +32,9 @@ class WrappedKey:
         return f"WrappedKey(master_key_id={self.master_key_id!r})"
 
 
-def new_data_key() -> bytes:
+def new_data_key() -> FieldKey:
     """A fresh random data key for one resident (or one unlinked caller)."""
-    return secrets.token_bytes(DATA_KEY_BYTES)
+    return FieldKey(secrets.token_bytes(DATA_KEY_BYTES))
 
 
 def wrap_data_key(keyring: Keyring, data_key: bytes, subject_id: str) -> WrappedKey:
@@ -50,7 +51,7 @@ def wrap_data_key(keyring: Keyring, data_key: bytes, subject_id: str) -> Wrapped
     return WrappedKey(master_key_id=master.id, blob=blob)
 
 
-def unwrap_data_key(keyring: Keyring, wrapped: WrappedKey, subject_id: str) -> bytes:
+def unwrap_data_key(keyring: Keyring, wrapped: WrappedKey, subject_id: str) -> FieldKey:
     """The data key, if `wrapped` was made for `subject_id` under an active or decrypt-only key.
 
     Retired and unknown master keys, tampering, and a wrapped key copied to another subject all
@@ -66,7 +67,7 @@ def unwrap_data_key(keyring: Keyring, wrapped: WrappedKey, subject_id: str) -> b
         raise DecryptionError("the data key could not be unwrapped") from None
     if len(data_key) != DATA_KEY_BYTES:  # authentic but not a data key: a wiring bug upstream
         raise DecryptionError("the data key could not be unwrapped")
-    return data_key
+    return FieldKey(data_key)
 
 
 def rewrap(keyring: Keyring, wrapped: WrappedKey, subject_id: str) -> WrappedKey:

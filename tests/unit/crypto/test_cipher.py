@@ -16,6 +16,7 @@ from welfare.crypto.cipher import (
     FORMAT_VERSION,
     DecryptionError,
     FieldContext,
+    FieldKey,
     decrypt_bytes,
     decrypt_field,
     encrypt_bytes,
@@ -257,3 +258,87 @@ def test_an_algorithm_id_is_never_reused_or_zero(monkeypatch: pytest.MonkeyPatch
         register_algorithm(ChaChaStandIn(algorithm_id=0))
     with pytest.raises(ValueError, match="one byte"):
         register_algorithm(ChaChaStandIn(algorithm_id=256))
+
+
+# A resident's key as the vault holds it: the bytes keep their AESGCM object (built once).
+FIELD_KEY = FieldKey(KEY)
+OTHER_FIELD_KEY = FieldKey(OTHER_KEY)
+
+
+@given(value=st.text(), context=contexts, generation=generations)
+def test_a_field_key_and_plain_bytes_make_and_open_the_same_blobs(
+    value: str, context: FieldContext, generation: int
+) -> None:
+    # The FieldKey fast path (generation 1) and the general path are one format.
+    from_fast = encrypt_field(FIELD_KEY, value, context, generation)
+    from_general = encrypt_field(KEY, value, context, generation)
+    assert decrypt_field(KEY, from_fast, context) == value
+    assert decrypt_field(FIELD_KEY, from_general, context) == value
+    assert decrypt_field(FIELD_KEY, from_fast, context) == value
+    assert len(from_fast) == len(from_general)
+    assert from_fast[:4] == from_general[:4]
+
+
+def test_a_field_key_still_fails_every_tampered_truncated_moved_or_foreign_blob() -> None:
+    blob = encrypt_field(FIELD_KEY, RRN, HERE)
+    for bit in range(len(blob) * 8):
+        with pytest.raises(DecryptionError):
+            decrypt_field(FIELD_KEY, flip_bit(blob, bit), HERE)
+    for end in range(len(blob)):
+        with pytest.raises(DecryptionError):
+            decrypt_field(FIELD_KEY, blob[:end], HERE)
+    elsewhere = [
+        FieldContext("residents", "rrn", "0d7e5b8c-2f6a-4c1b-8e3d-9a0b1c2d3e4f"),
+        FieldContext("residents", "phone", HERE.row_id),
+        FieldContext("guardians", "rrn", HERE.row_id),
+    ]
+    for other in elsewhere:
+        with pytest.raises(DecryptionError):
+            decrypt_field(FIELD_KEY, blob, other)
+    with pytest.raises(DecryptionError):
+        decrypt_field(OTHER_FIELD_KEY, blob, HERE)
+    with pytest.raises(DecryptionError):  # relabelled with another generation
+        decrypt_field(FIELD_KEY, blob[:2] + (2).to_bytes(2, "big") + blob[4:], HERE)
+    with pytest.raises(DecryptionError):  # authentic bytes that are not text
+        decrypt_field(FIELD_KEY, encrypt_bytes(FIELD_KEY, b"\xff\xfe", HERE), HERE)
+
+
+def test_a_field_key_builds_its_cipher_object_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[bytes] = []
+    real = cipher.AESGCM
+
+    def counting(key: bytes) -> object:
+        built.append(key)
+        return real(key)
+
+    monkeypatch.setattr(cipher, "AESGCM", counting)
+    key = FieldKey(secrets.token_bytes(32))
+    for n in range(20):
+        context = FieldContext("residents", "name", str(n))
+        assert decrypt_field(key, encrypt_field(key, "김민준", context), context) == "김민준"
+    assert len(built) == 1
+    # Plain bytes still work, building one per call (the slow path, kept for other callers).
+    plain = bytes(key)
+    assert decrypt_field(plain, encrypt_field(plain, "김민준", HERE), HERE) == "김민준"
+    assert len(built) == 3
+
+
+def test_a_field_key_of_the_wrong_size_is_refused_and_never_printed() -> None:
+    for size in (0, 16, 24, 31, 33):
+        with pytest.raises(ValueError, match="32 bytes"):
+            FieldKey(secrets.token_bytes(size))
+    assert KEY.hex() not in repr(FIELD_KEY)
+    assert repr(KEY) not in f"{FIELD_KEY!r} {FIELD_KEY!s:.0}"
+    assert FIELD_KEY == KEY and hash(FIELD_KEY) == hash(KEY)
+
+
+def test_a_context_encodes_its_parts_length_prefixed_and_compares_by_them() -> None:
+    context = FieldContext("residents", "rrn", "r-1")
+    assert context.encode() == cipher.length_prefixed(
+        cipher.FIELD_DOMAIN, b"residents", b"rrn", b"r-1"
+    )
+    same = FieldContext("residents", "rrn", "r-1")
+    assert context == same and hash(context) == hash(same)
+    assert context != FieldContext("residents", "rrn", "r-2")
+    assert (context.table, context.column, context.row_id) == ("residents", "rrn", "r-1")
+    assert "r-1" in repr(context)

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from welfare.crypto.cipher import DecryptionError, FieldContext, decrypt_field, encrypt_field
+from welfare.crypto.cipher import (
+    DecryptionError,
+    FieldContext,
+    FieldKey,
+    decrypt_field,
+    encrypt_field,
+)
 from welfare.crypto.envelope import (
     WrappedKey,
     new_data_key,
@@ -36,6 +42,17 @@ def test_data_keys_are_32_fresh_random_bytes() -> None:
     keys = {new_data_key() for _ in range(100)}
     assert len(keys) == 100
     assert all(len(key) == 32 for key in keys)
+    # Field keys: each keeps its own cipher object, so a resident's values never rebuild it.
+    assert all(type(key) is FieldKey for key in keys)
+
+
+def test_an_unwrapped_data_key_is_a_field_key_equal_to_the_wrapped_one(ring: Keyring) -> None:
+    data_key = new_data_key()
+    unwrapped = unwrap_data_key(ring, wrap_data_key(ring, data_key, SUBJECT), SUBJECT)
+    assert type(unwrapped) is FieldKey
+    assert unwrapped == data_key
+    here = FieldContext("residents", "name", SUBJECT)
+    assert decrypt_field(unwrapped, encrypt_field(data_key, "김민준", here), here) == "김민준"
 
 
 @given(subject=subject_ids)
