@@ -49,6 +49,7 @@ from services.kimchi.routes import (
     abandon_route,
     create_route,
     get_route,
+    get_route_labelled,
     list_routes,
     route_sheet,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "get_allocation",
     "get_campaign",
     "get_route",
+    "get_route_labelled",
     "import_allocations",
     "list_allocations",
     "list_attempts",

@@ -20,6 +20,7 @@ from services import access, integrity, vault
 from services.conflicts import flush_or_conflict
 from services.kimchi.records import load_campaign
 from services.pagination import KeyKind, Keyset, Page, paginate
+from services.residents.labels import ResidentLabel, labels
 from services.residents.records import TABLE as RESIDENTS
 from welfare.database import database_now
 from welfare.errors import Conflict, InvalidInput
@@ -334,6 +335,20 @@ def get_route(session: Session, *, actor: Actor, route_id: uuid.UUID) -> RouteVi
         session, actor=actor, action="read", resident_ids=[s.resident_id for s in result.stops]
     )
     return result
+
+
+def get_route_labelled(
+    session: Session, *, actor: Actor, route_id: uuid.UUID
+) -> tuple[RouteView, dict[uuid.UUID, ResidentLabel]]:
+    """One route with its stops' resident labels (display name, masked phone: what a queue
+    shows, not the sheet's address and phone), recorded as one read of them all."""
+    route = load_route(session, actor, route_id)
+    result = route_view(session, actor, route)
+    found = labels(session, actor, [s.resident_id for s in result.stops])
+    access.commit_recorded(
+        session, actor=actor, action="read", resident_ids=[s.resident_id for s in result.stops]
+    )
+    return result, found
 
 
 def list_routes(

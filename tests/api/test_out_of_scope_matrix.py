@@ -632,6 +632,14 @@ FACTORIES: dict[str, Factory] = {
     "/api/v1/kimchi/routes/<uuid:route_id>/sheet": Factory(kimchi_route),
     "/api/v1/kimchi/routes/<uuid:route_id>/sheet.csv": Factory(kimchi_route),
     "/api/v1/kimchi/routes/<uuid:route_id>/abandon": Factory(kimchi_route),
+    # the console's kimchi pages and form
+    "/kimchi/campaigns/<uuid:campaign_id>": Factory(kimchi_campaign),
+    "/kimchi/routes/<uuid:route_id>": Factory(kimchi_route),
+    "/kimchi/routes/<uuid:route_id>/sheet": Factory(kimchi_route),
+    "/kimchi/allocations/<uuid:allocation_id>": Factory(kimchi_allocation),
+    "/kimchi/allocations/<uuid:allocation_id>/attempts": Factory(
+        kimchi_allocation, {"POST": {"outcome": "absent", "occurred_at": "2026-11-01T10:00"}}
+    ),
 }
 
 # Routes with a record id that dong scope does not apply to, each with its reason.

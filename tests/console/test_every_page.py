@@ -16,6 +16,7 @@ from tests.support.console import (
     console_login,
     unlabelled_controls,
 )
+from tests.support.kimchi import allocated, campaign
 from tests.support.mobility import at, book, eligible, seoul_day
 from welfare.api.policy import Policy, policy_for
 from welfare.models import Role
@@ -32,7 +33,17 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
     api = login_as("counselor")
     rrn = unique_rrn()
     resident = register(api, name=NAME, phone=PHONE, rrn=rrn)["id"]
+    c = campaign(login_as("supervisor"))
+    allocation = allocated(api, c["id"], resident)["id"]
+    route = api.post(
+        f"/api/v1/kimchi/campaigns/{c['id']}/routes",
+        json={"name": "1회차", "delivery_on": c["starts_on"], "allocation_ids": [allocation]},
+    )
+    assert route.status_code == 201, route.get_json()
     ids = {
+        "campaign_id": c["id"],
+        "route_id": route.get_json()["id"],
+        "allocation_id": allocation,
         "resident_id": resident,
         "case_id": open_case(api, resident, "ongi").get_json()["id"],
         "request_id": care_request(api, resident_id=resident).get_json()["id"],

@@ -193,8 +193,13 @@ REASONS = {
     "contact_lapsed": "연락 두절",
     "care_response_overdue": "돌봄 응답 지연",
     "delivery_failed": "김치 배달 실패",
+    "welfare_concern": "안부 걱정 (현장 관찰)",
     "ride_no_show": "이동지원 노쇼",
     "eligibility_expiring": "이동지원 자격 만료 임박",
+    "dispatch_overdue": "출동 기한 지남",
+    "hygiene_visit_missed": "건강위생 방문 불발",
+    "partner_unanswered": "협력기관 무응답",
+    "gateway_silent": "게이트웨이 신호 끊김",
     "scheduler_stalled": "스케줄러 멈춤",
     "data_unreadable": "데이터 손상",
 }
@@ -218,6 +223,18 @@ OUTCOMES = {
     "referred": "연계",
     "false_alarm": "오경보",
     "other": "기타",
+    # Outcomes the system records when the work resolves itself (services name them).
+    "contact_made": "연락됨",
+    "responded": "응답함",
+    "redelivered": "다시 배달함",
+    "arrived": "도착함",
+    "partner_answered": "협력기관 응답",
+    "done_case_opened": "출동 완료 (사례 개시)",
+    "done_referred": "출동 완료 (연계)",
+    "done_no_need": "출동 완료 (지원 불필요)",
+    "done_not_found": "출동 완료 (못 만남)",
+    "visit_done": "방문 완료",
+    "visit_refused": "방문 거부",
 }
 CHANNELS = {
     "phone": "전화",
@@ -240,6 +257,8 @@ PROGRAMS = {
     "ongi": "온기",
     "kimchi": "김치 지원",
     "mobility": "이동 지원",
+    "outreach_dispatch": "복지상담관 출동",
+    "hygiene_care": "건강 위생 방문",
     "system": "시스템",
 }
 RISKS = {"low": "낮음", "medium": "보통", "high": "높음", "critical": "매우 높음"}
@@ -249,6 +268,7 @@ ROLES = {
     "supervisor": "팀장",
     "admin": "관리자",
     "gateway": "연계 시스템",
+    "system": "시스템",
 }
 MESSAGES = {
     "claimed": "맡았습니다.",
@@ -309,6 +329,11 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ),
     ("console.cases.index", "사례", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
     ("console.care.board", "돌봄센터", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
+    (
+        "console.kimchi.campaigns",
+        "김치",
+        frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
+    ),
     (
         "console.mobility.board",
         "이동지원",

@@ -1,0 +1,59 @@
+"""Every value the console shows has its Korean label: a reason, state, program, channel or
+outcome added to the models without one would show its English code to staff."""
+
+from __future__ import annotations
+
+from services import followup_queue
+from welfare.console import base, kimchi, mobility
+from welfare.models import (
+    AllocationStatus,
+    AttemptOutcome,
+    CampaignStatus,
+    CareOutcome,
+    CareState,
+    CareType,
+    Channel,
+    FollowUpReason,
+    FollowUpState,
+    Program,
+    RecipientRelation,
+    ResidentStatus,
+    Role,
+    RouteStatus,
+    StopState,
+    Urgency,
+)
+from welfare.models.ongi import Outcome
+
+
+def missing(labels: dict[str, str], values: object) -> set[str]:
+    return {str(v) for v in values} - set(labels)  # type: ignore[attr-defined]
+
+
+def test_every_followup_reason_has_a_korean_label() -> None:
+    assert missing(base.REASONS, FollowUpReason) == set()
+    assert all(label and not label.isascii() for label in base.REASONS.values())
+
+
+def test_every_state_program_and_outcome_the_console_shows_has_a_label() -> None:
+    assert missing(base.STATES, FollowUpState) == set()
+    assert missing(base.PROGRAMS, Program) == set()
+    assert missing(base.CHANNELS, Channel) == set()
+    assert missing(base.CONTACT_OUTCOMES, Outcome) == set()
+    assert missing(base.OUTCOMES, followup_queue.RESOLUTION_OUTCOMES) == set()
+    assert missing(base.ROLES, Role) == set()
+    assert missing(base.RESIDENT_STATUSES, ResidentStatus) == set()
+    assert missing(base.CARE_STATES, CareState) == set()
+    assert missing(base.CARE_TYPES, CareType) == set()
+    assert missing(base.URGENCIES, Urgency) == set()
+    assert missing(base.CARE_OUTCOMES, CareOutcome) == set()
+    assert missing(mobility.RIDE_STATES, base.RIDES) == set()
+
+
+def test_every_kimchi_status_and_outcome_has_a_label() -> None:
+    assert missing(kimchi.CAMPAIGN_STATUSES, CampaignStatus) == set()
+    assert missing(kimchi.ALLOCATION_STATUSES, AllocationStatus) == set()
+    assert missing(kimchi.ROUTE_STATUSES, RouteStatus) == set()
+    assert missing(kimchi.STOP_STATES, StopState) == set()
+    assert missing(kimchi.ATTEMPT_OUTCOMES, AttemptOutcome) == set()
+    assert missing(kimchi.RELATIONS, RecipientRelation) == set()
