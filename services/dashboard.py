@@ -16,14 +16,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import access, followup_queue
+from services import access, followup_queue, kimchi
 from services.followups import LIVE_STATES
+from services.kimchi.records import campaign_scope
 from welfare.models import (
     Actor,
+    CampaignStatus,
     CareRequest,
     FollowUp,
     FollowUpReason,
     FollowUpState,
+    KimchiCampaign,
     Ride,
     Role,
 )
@@ -41,6 +44,7 @@ AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
 )
 URGENCIES = ("emergency", "urgent", "normal")
 RECENT_RUNS = 10
+KIMCHI_CAMPAIGNS = 5  # the newest campaigns not closed, whose progress the dashboard charts
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class Dashboard:
     rides: dict[str, list[int]] = field(default_factory=dict)  # ending -> per day
     runs: list[SchedulerRun] = field(default_factory=list)
     system_alarms: int = 0
+    kimchi: list[kimchi.CampaignSummary] = field(default_factory=list)  # my dongs' counts
 
 
 def dashboard(session: Session, *, actor: Actor, now: datetime) -> Dashboard:
@@ -72,6 +77,7 @@ def dashboard(session: Session, *, actor: Actor, now: datetime) -> Dashboard:
     _lapses_per_day(session, actor, now, result)
     _care_times(session, actor, now, result)
     _rides_per_day(session, actor, result)
+    _kimchi_progress(session, actor, result)
     if actor.role in (Role.SUPERVISOR, Role.ADMIN):
         result.runs = list(
             session.scalars(
@@ -156,6 +162,18 @@ def _rides_per_day(session: Session, actor: Actor, result: Dashboard) -> None:
     for ending, states in RIDE_ENDINGS.items():
         per_day = Counter(_seoul_day(at) for at, state in rows if state in states)
         result.rides[ending] = [per_day[d] for d in result.days]
+
+
+def _kimchi_progress(session: Session, actor: Actor, result: Dashboard) -> None:
+    """The campaigns under way in the caller's dongs, each counted as its own summary counts
+    (services.kimchi.summary: the allocations of the caller's dongs, by status)."""
+    campaign_ids = session.scalars(
+        select(KimchiCampaign.id)
+        .where(campaign_scope(actor), KimchiCampaign.status != CampaignStatus.CLOSED.value)
+        .order_by(KimchiCampaign.created_at.desc(), KimchiCampaign.id.desc())
+        .limit(KIMCHI_CAMPAIGNS)
+    ).all()
+    result.kimchi = [kimchi.summary(session, actor=actor, campaign_id=c) for c in campaign_ids]
 
 
 def _care_times(session: Session, actor: Actor, now: datetime, result: Dashboard) -> None:

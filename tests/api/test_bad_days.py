@@ -157,3 +157,33 @@ def test_connections_the_server_dropped_are_replaced_before_use(app: Flask) -> N
     assert killed >= 1
     assert client.get("/api/v1/residents").status_code == 200  # pre-ping replaced it
     assert register(client).status_code == 201
+
+
+def test_the_console_answers_an_unreachable_database_with_a_korean_503_page(
+    app: Flask, tmp_path: Path, listener: socket.socket
+) -> None:
+    """The console's pages say it in Korean, as HTML with Retry-After; the API keeps problem+json
+    on the same outage."""
+    from tests.support.console import console_login
+
+    client = console_login(app, make_staff(app, "counselor", (GASAN,)))
+    working = get_database(app)
+    broken = Database(unreachable_url(tmp_path, listener), keyring=get_keyring(app))
+    app.extensions["welfare.database"] = broken
+    try:
+        for path in ("/", "/kimchi"):  # each waits out the connect timeout on PostgreSQL
+            page = client.get(path)
+            assert page.status_code == 503, path
+            assert page.mimetype == "text/html" and page.headers["Retry-After"] == "5", path
+            body = page.get_data(as_text=True)
+            assert '<html lang="ko">' in body and "잠시 사용할 수 없습니다" in body, path
+            assert "저장되지 않았습니다" in body
+            assert page.headers["Cache-Control"] == "no-store"
+            assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+        posted = client.post("/residents/search", data={"term": "장애희"})
+        assert posted.status_code == 503 and posted.mimetype == "text/html"
+        assert_unavailable(client.get("/api/v1/residents"))  # the API: problem+json
+    finally:
+        app.extensions["welfare.database"] = working
+        broken.dispose()
+    assert client.get("/").status_code == 200

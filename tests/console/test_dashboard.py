@@ -66,3 +66,33 @@ def test_rides_and_no_shows_of_my_dongs_are_counted_per_day(app: Flask, login_as
     assert "노쇼 1 · 취소 0" in mine.get_data(as_text=True)
     theirs = console_login(app, login_as("supervisor", dongs=(DOKSAN1,)).staff).get("/dashboard")
     assert "완료 0 · 노쇼 0 · 취소 0" in theirs.get_data(as_text=True)
+
+
+def test_kimchi_progress_of_my_dongs_is_charted_with_its_numbers(app: Flask, login_as: Any) -> None:
+    from datetime import UTC, datetime
+
+    from tests.support.kimchi import allocated, campaign, resident
+
+    supervisor, counselor = login_as("supervisor"), login_as("counselor")
+    c = campaign(supervisor, dongs=[GASAN, DOKSAN1])
+    delivered = allocated(counselor, c["id"], resident(counselor, "가산로 31"))
+    allocated(counselor, c["id"], resident(counselor, "가산로 32"))
+    theirs = login_as("counselor", dongs=(DOKSAN1,))
+    allocated(theirs, c["id"], resident(theirs, "독산로 1", dong=DOKSAN1))
+    handed = counselor.post(
+        f"/api/v1/kimchi/allocations/{delivered['id']}/attempts",
+        json={
+            "outcome": "handed_over",
+            "recipient_relation": "self",
+            "occurred_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    assert handed.status_code == 201, handed.get_json()
+    body = console_login(app, supervisor.staff).get("/dashboard").get_data(as_text=True)
+    assert body.count("<svg") == 5 and "캠페인별 배송 진행" in body
+    # delivered, failed, routed, waiting, total: Gasan's two households only
+    row = r'<th scope="row">2026 김장 나눔</th><td>1</td><td>0</td><td>0</td><td>1</td><td>2</td>'
+    assert re.search(row, body)
+    assert "배분 2가구 중 1 전달 (50%)" in body
+    elsewhere = console_login(app, login_as("supervisor", dongs=(DOKSAN1,)).staff)
+    assert "배분 1가구 중 0 전달 (0%)" in elsewhere.get("/dashboard").get_data(as_text=True)

@@ -74,3 +74,36 @@ def test_a_residents_rides_show_on_their_page_in_korean(app: Flask, login_as: An
     page = console_login(app, counselor.staff).get(f"/residents/{resident_id}")
     assert page.status_code == 200
     assert "이동 지원 · 배차 전" in page.get_data(as_text=True)
+
+
+def test_run_dispatch_from_the_board_shows_what_it_placed_and_why_the_rest_waits(
+    app: Flask, login_as: Any
+) -> None:
+    counselor, supervisor = login_as("counselor"), login_as("supervisor")
+    day = seoul_day(4)
+    rides = [book(counselor, eligible(counselor, name="문배차"), at(day, 10)) for _ in range(2)]
+    vehicle(supervisor, wheelchair_spaces=0)
+    driver(supervisor)
+    client = console_login(app, supervisor.staff)
+    board_path = f"/mobility?date={day.isoformat()}"
+    board = client.get(board_path)
+    assert 'action="/mobility/dispatch"' in board.get_data(as_text=True)
+    assert client.post("/mobility/dispatch", data={"date": day.isoformat()}).status_code == 403
+
+    ran = post_form(client, "/mobility/dispatch", {"date": day.isoformat()}, page=board_path)
+    assert ran.status_code == 200, ran.get_data(as_text=True)
+    body = ran.get_data(as_text=True)
+    assert "자동 배차 결과" in body and "배차 1건 · 남은 운행 1건" in body
+    assert "빈 차량 없음" in body
+    assert_no_personal_data_in_urls(ran, "문배차")
+    states = sorted(
+        counselor.get(f"/api/v1/mobility/rides/{r['id']}").get_json()["state"] for r in rides
+    )
+    assert states == ["assigned", "requested"]
+
+    bad = post_form(client, "/mobility/dispatch", {"date": "someday"}, page=board_path)
+    assert bad.status_code == 422 and bad.mimetype == "text/html"
+    outreach = console_login(app, login_as("outreach").staff)
+    assert 'action="/mobility/dispatch"' not in outreach.get(board_path).get_data(as_text=True)
+    refused = post_form(outreach, "/mobility/dispatch", {"date": day.isoformat()}, page="/mobility")
+    assert refused.status_code == 403

@@ -26,14 +26,16 @@ from flask import (
 )
 from flask_login import current_user
 from marshmallow import Schema, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import reference
 from welfare.api.blueprint import QUERY_PARAMS_ATTR
 from welfare.api.policy import public
-from welfare.api.problems import from_http_exception, log_unexpected
+from welfare.api.problems import RETRY_AFTER_SECONDS, from_http_exception, log_unexpected
 from welfare.api.security import Principal, current_principal
+from welfare.database import is_unavailable
 from welfare.errors import DomainError, InvalidInput
 from welfare.models import Role
 from welfare.web import db_session, now
@@ -433,6 +435,7 @@ ERROR_TITLES: Mapping[int, str] = {
     413: "보낸 내용이 너무 큽니다",
     422: "입력을 확인하세요",
     429: "시도가 너무 많습니다. 잠시 후 다시 시도하세요",
+    503: "잠시 사용할 수 없습니다",
 }
 
 
@@ -465,6 +468,29 @@ def domain_error(error: DomainError) -> Any:
         return _to_login()
     fields = getattr(error, "errors", None)
     return error_page(error.status, error.detail, fields)
+
+
+@console.errorhandler(SQLAlchemyError)
+def database_error(error: SQLAlchemyError) -> Any:
+    """The database cannot serve now: a 503 page in Korean with Retry-After, as the API's
+    problem+json (welfare.api.problems.from_database_error) decides; any other database error is
+    a bug, a 500 page. Nothing was written: the request's transaction is rolled back."""
+    if not is_unavailable(error):
+        log_unexpected(error)
+        return error_page(500)
+    log.warning(
+        "database unavailable",
+        extra={"error_type": type(getattr(error, "orig", None) or error).__name__},
+    )
+    # The page says so without asking the database anything (who is signed in, the dongs'
+    # names): drawn for nobody, as flask-login's anonymous user.
+    g._login_user = current_app.login_manager.anonymous_user()  # type: ignore[attr-defined]
+    body, status = error_page(
+        503,
+        "데이터베이스에 잠시 연결할 수 없습니다. 입력한 내용은 저장되지 않았습니다. "
+        "잠시 후 다시 시도하세요.",
+    )
+    return body, status, {"Retry-After": RETRY_AFTER_SECONDS}
 
 
 def http_error(error: HTTPException) -> Any:

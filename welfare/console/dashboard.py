@@ -34,4 +34,6 @@ def index() -> Any:
         run_statuses=RUN_STATUSES,
         buckets=[label for label, _ in dashboard.AGE_BUCKETS],
         day_labels=[d.strftime("%m-%d") for d in figures.days],
+        kimchi_labels=[k.campaign.name for k in figures.kimchi],
+        kimchi_rows=[[k.delivered, k.failed, k.routed, k.waiting] for k in figures.kimchi],
     )

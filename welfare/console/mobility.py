@@ -14,7 +14,7 @@ from marshmallow import ValidationError, fields
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import mobility
-from welfare.api.mobility import RideAssignIn, RideOutcomeIn
+from welfare.api.mobility import DispatchIn, RideAssignIn, RideOutcomeIn
 from welfare.api.policy import CASEWORK, page
 from welfare.console.base import back_to, load_form, local_instant, local_now, me, query, render
 from welfare.errors import InvalidInput
@@ -37,6 +37,15 @@ RIDE_OUTCOMES = {
     "cancelled": "취소",
 }
 DAY_LIMIT = 200
+# Why automatic dispatch left a ride waiting (services/mobility/planning.py, dispatch.py).
+WAIT_REASONS = {
+    "no_vehicle": "운행 가능한 차량 없음",
+    "no_wheelchair_vehicle": "휠체어 차량 없음",
+    "not_enough_seats": "좌석 부족",
+    "outside_service_hours": "운행 시간 밖",
+    "no_vehicle_free": "빈 차량 없음",
+    "window_passed": "희망 시간 지남",
+}
 
 
 def _day() -> date:
@@ -69,7 +78,20 @@ def _fleet() -> tuple[list[Any], list[Any]]:
 @page(*CASEWORK)
 @query("date")
 def board() -> Any:
-    day = _day()
+    return _board(_day())
+
+
+@bp.post("/dispatch")
+@page(Role.SUPERVISOR)
+def dispatch() -> Any:
+    """Run automatic dispatch for the day, as POST /api/v1/mobility/dispatch, and answer with
+    the day's board and what the run did (placed, and why each leftover waits)."""
+    day: date = load_form(DispatchIn, ("date",))["date"]
+    result = mobility.dispatch_day(db_session(), actor=me().actor(), day=day, now=now())
+    return _board(day, result)
+
+
+def _board(day: date, result: Any = None) -> Any:
     rides = mobility.list_rides(
         db_session(), actor=me().actor(), day=day, now=now(), limit=DAY_LIMIT
     )
@@ -92,6 +114,10 @@ def board() -> Any:
         drivers={d.id: d for d in drivers},
         more=rides.next_cursor is not None,
         ride_states=RIDE_STATES,
+        can_dispatch=me().role is Role.SUPERVISOR,
+        result=result,
+        rides_by_id={r.id: r for r in rides.items},
+        wait_reasons=WAIT_REASONS,
     )
 
 
