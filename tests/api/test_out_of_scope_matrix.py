@@ -632,6 +632,22 @@ FACTORIES: dict[str, Factory] = {
     "/api/v1/kimchi/routes/<uuid:route_id>/sheet": Factory(kimchi_route),
     "/api/v1/kimchi/routes/<uuid:route_id>/sheet.csv": Factory(kimchi_route),
     "/api/v1/kimchi/routes/<uuid:route_id>/abandon": Factory(kimchi_route),
+    # the console's pages of the district plan's other services
+    "/dispatches/<uuid:dispatch_id>": Factory(dispatch_),
+    "/dispatches/<uuid:dispatch_id>/assign": Factory(dispatch_, {"POST": {"staff_id": ""}}),
+    "/dispatches/<uuid:dispatch_id>/move": Factory(dispatch_, {"POST": {"to": "en_route"}}),
+    "/dispatches/<uuid:dispatch_id>/done": Factory(dispatch_, {"POST": {"outcome": "not_found"}}),
+    "/hygiene/enrollments/<uuid:enrollment_id>": Factory(hygiene_enrollment),
+    "/hygiene/visits/<uuid:visit_id>": Factory(hygiene_visit),
+    "/hygiene/visits/<uuid:visit_id>/record": Factory(
+        hygiene_visit, {"POST": {"outcome": "done", "met": "yes"}}
+    ),
+    "/referrals/<uuid:referral_id>": Factory(external_referral),
+    "/referrals/<uuid:referral_id>/answer": Factory(
+        external_referral, {"POST": {"answer": "accepted"}}
+    ),
+    "/referrals/<uuid:referral_id>/complete": Factory(external_referral, {"POST": {}}),
+    "/incidents/<uuid:incident_id>": Factory(incident),
     # the console's kimchi pages and form
     "/kimchi/campaigns/<uuid:campaign_id>": Factory(kimchi_campaign),
     "/kimchi/routes/<uuid:route_id>": Factory(kimchi_route),

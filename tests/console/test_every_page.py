@@ -18,6 +18,13 @@ from tests.support.console import (
 )
 from tests.support.kimchi import allocated, campaign
 from tests.support.mobility import at, book, eligible, seoul_day
+from tests.support.plan import (
+    dispatch_request,
+    external_referral,
+    first_visit,
+    gateway_incident,
+    hygiene_enrollment,
+)
 from welfare.api.policy import Policy, policy_for
 from welfare.models import Role
 
@@ -40,7 +47,13 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
         json={"name": "1회차", "delivery_on": c["starts_on"], "allocation_ids": [allocation]},
     )
     assert route.status_code == 201, route.get_json()
+    enrollment = hygiene_enrollment(api, resident)["id"]
     ids = {
+        "dispatch_id": dispatch_request(api, address="서울 금천구 가산로 99")["id"],
+        "enrollment_id": enrollment,
+        "visit_id": first_visit(api, enrollment)["id"],
+        "referral_id": external_referral(api, resident)["id"],
+        "incident_id": gateway_incident(app),
         "campaign_id": c["id"],
         "route_id": route.get_json()["id"],
         "allocation_id": allocation,

@@ -4,7 +4,7 @@ outcome added to the models without one would show its English code to staff."""
 from __future__ import annotations
 
 from services import followup_queue
-from welfare.console import base, kimchi, mobility
+from welfare.console import base, dispatch, hygiene, kimchi, mobility, partners
 from welfare.models import (
     AllocationStatus,
     AttemptOutcome,
@@ -13,15 +13,21 @@ from welfare.models import (
     CareState,
     CareType,
     Channel,
+    DispatchOutcome,
+    DispatchState,
     FollowUpReason,
     FollowUpState,
+    HygieneEnrollmentStatus,
     Program,
     RecipientRelation,
+    ReferralState,
+    RequesterKind,
     ResidentStatus,
     Role,
     RouteStatus,
     StopState,
     Urgency,
+    VisitState,
 )
 from welfare.models.ongi import Outcome
 
@@ -57,3 +63,15 @@ def test_every_kimchi_status_and_outcome_has_a_label() -> None:
     assert missing(kimchi.STOP_STATES, StopState) == set()
     assert missing(kimchi.ATTEMPT_OUTCOMES, AttemptOutcome) == set()
     assert missing(kimchi.RELATIONS, RecipientRelation) == set()
+
+
+def test_every_state_and_outcome_of_the_district_plans_services_has_a_label() -> None:
+    assert missing(dispatch.STATES, DispatchState) == set()
+    assert missing(dispatch.OUTCOMES, DispatchOutcome) == set()
+    assert missing(dispatch.REQUESTERS, RequesterKind) == set()
+    assert missing(hygiene.ENROLLMENT_STATUSES, HygieneEnrollmentStatus) == set()
+    assert missing(hygiene.VISIT_STATES, VisitState) == set()
+    assert missing(partners.STATES, ReferralState) == set()
+    # what the services record when the work resolves itself, shown on a follow-up's page
+    automatic = [f"done_{o}" for o in DispatchOutcome] + ["visit_done", "visit_refused"]
+    assert missing(base.OUTCOMES, automatic) == set()

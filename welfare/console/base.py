@@ -145,6 +145,17 @@ def form_uuid(name: str) -> uuid.UUID | None:
         raise InvalidInput({name: ["올바른 선택이 아닙니다 (not a valid choice)"]}) from None
 
 
+def form_version() -> int | None:
+    """The version the form was rendered from (`version`), so a change made meanwhile by someone
+    else is refused (412), never overwritten; None when the form has none."""
+    value = request.form.get("version", "")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput({"version": ["올바르지 않은 값입니다 (not a number)"]})
+    return int(value)
+
+
 def load_form(
     schema: type[Schema], names: Iterable[str], extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -341,7 +352,23 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
         "이동지원",
         frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
     ),
+    (
+        "console.dispatch.index",
+        "출동",
+        frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
+    ),
+    (
+        "console.hygiene.enrollments",
+        "건강위생",
+        frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
+    ),
+    (
+        "console.partners.index",
+        "협력기관",
+        frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR}),
+    ),
     ("console.dashboard.index", "현황판", frozenset({Role.SUPERVISOR})),
+    ("console.incidents.index", "게이트웨이", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("console.audit.records", "열람 기록", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("console.admin.staff", "관리", frozenset({Role.ADMIN})),
 )

@@ -15,8 +15,16 @@ from werkzeug.wrappers import Response as BaseResponse
 from services import kimchi
 from welfare.api.kimchi import KimchiAttemptIn
 from welfare.api.policy import CASEWORK, page
-from welfare.console.base import back_to, load_form, local_instant, local_now, me, query, render
-from welfare.errors import InvalidInput
+from welfare.console.base import (
+    back_to,
+    form_version,
+    load_form,
+    local_instant,
+    local_now,
+    me,
+    query,
+    render,
+)
 from welfare.models import AttemptOutcome, RecipientRelation
 from welfare.web import db_session, now
 
@@ -178,16 +186,7 @@ def attempt(allocation_id: uuid.UUID) -> BaseResponse:
         actor=me().actor(),
         allocation_id=allocation_id,
         now=now(),
-        expected_version=_version(),
+        expected_version=form_version(),
         **payload,
     )
     return back_to(url_for(".allocation", allocation_id=allocation_id), "saved")
-
-
-def _version() -> int | None:
-    value = request.form.get("version", "")
-    if not value:
-        return None
-    if not value.isdigit():
-        raise InvalidInput({"version": ["올바르지 않은 값입니다 (not a number)"]})
-    return int(value)

@@ -1,0 +1,205 @@
+"""Counselor dispatch (슈퍼 복지상담관 출동): the dispatch requests of my dongs by state, a
+request's page with where to go, asking for a visit, giving it to a counselor on duty, on the way
+and on site, and done with an outcome. The same use cases as /api/v1/dispatches."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from flask import Blueprint, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from services import dispatch, partners, reference, team
+from welfare.api.dispatch import (
+    OutreachDispatchAssignIn,
+    OutreachDispatchDoneIn,
+    OutreachDispatchIn,
+    OutreachDispatchMoveIn,
+)
+from welfare.api.policy import CASEWORK, page
+from welfare.console.base import (
+    URGENCIES,
+    back_to,
+    form_version,
+    load_form,
+    me,
+    query,
+    render,
+)
+from welfare.errors import InvalidInput
+from welfare.models import DispatchOutcome, DispatchState, RequesterKind, Role
+from welfare.web import db_session, now
+
+bp = Blueprint("dispatch", __name__, url_prefix="/dispatches")
+
+PAGE_SIZE = 50
+ASSIGNERS = (Role.SUPERVISOR, Role.COUNSELOR)  # as POST /api/v1/dispatches/{id}/assign
+STATES = {
+    DispatchState.REQUESTED.value: "요청됨",
+    DispatchState.ASSIGNED.value: "배정됨",
+    DispatchState.EN_ROUTE.value: "이동 중",
+    DispatchState.ON_SITE.value: "현장 도착",
+    DispatchState.DONE.value: "끝남",
+}
+OUTCOMES = {
+    DispatchOutcome.CASE_OPENED.value: "만남 · 사례 개시",
+    DispatchOutcome.REFERRED.value: "만남 · 연계",
+    DispatchOutcome.NO_NEED.value: "만남 · 지원 불필요",
+    DispatchOutcome.NOT_FOUND.value: "못 만남",
+}
+REQUESTERS = {
+    RequesterKind.DONG_CENTER.value: "동 주민센터",
+    RequesterKind.CARE_CENTER.value: "24시간 돌봄센터",
+    RequesterKind.PARTNER.value: "협력기관",
+}
+MOVES = {DispatchState.EN_ROUTE.value: "출발", DispatchState.ON_SITE.value: "현장 도착"}
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "dispatch_states": STATES,
+        "dispatch_outcomes": OUTCOMES,
+        "requesters": REQUESTERS,
+        "urgencies": URGENCIES,
+    }
+
+
+@bp.get("")
+@page(*CASEWORK)
+@query("state", "cursor")
+def index() -> Any:
+    state = request.args.get("state", "")
+    if state not in STATES:
+        state = ""
+    found = dispatch.list_dispatches(
+        db_session(),
+        actor=me().actor(),
+        state=state or None,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE_SIZE,
+    )
+    kept: dict[str, Any] = {"state": state} if state else {}
+    next_url = url_for(".index", **kept, cursor=found.next_cursor) if found.next_cursor else None
+    return render(
+        "console/dispatches.html",
+        items=found.items,
+        state=state,
+        next_url=next_url,
+        **_labels(),
+    )
+
+
+@bp.get("/new")
+@page(*CASEWORK)
+@query("resident_id")
+def new() -> Any:
+    """The request form; from a resident's page it names the resident (an opaque id)."""
+    raw = request.args.get("resident_id", "")
+    try:
+        resident_id = uuid.UUID(raw) if raw else None
+    except ValueError:
+        raise InvalidInput(
+            {"resident_id": ["올바른 선택이 아닙니다 (not a valid choice)"]}
+        ) from None
+    return render(
+        "console/dispatch_new.html",
+        dongs=[d for d in reference.list_dongs(db_session()) if d.code in me().dongs],
+        resident_id=resident_id,
+        partner_choices=[c.partner for c in partners.list_partners(now()) if c.selectable],
+        client_ref=secrets.token_urlsafe(18),
+        **_labels(),
+    )
+
+
+@bp.post("/new")
+@page(*CASEWORK)
+def create() -> BaseResponse:
+    payload = load_form(
+        OutreachDispatchIn,
+        (
+            "dong",
+            "urgency",
+            "requester_kind",
+            "requester_partner",
+            "resident_id",
+            "address",
+            "summary",
+            "client_ref",
+        ),
+    )
+    view, _created = dispatch.request_dispatch(
+        db_session(), actor=me().actor(), now=now(), **payload
+    )
+    return back_to(url_for(".show", dispatch_id=view.id), "saved")
+
+
+@bp.get("/<uuid:dispatch_id>")
+@page(*CASEWORK)
+@query()
+def show(dispatch_id: uuid.UUID) -> Any:
+    session, actor = db_session(), me().actor()
+    item = dispatch.get_dispatch(session, actor=actor, dispatch_id=dispatch_id)
+    colleagues = team.directory(session, actor=actor, limit=100).items
+    on_duty: list[Any] = []
+    if actor.role in ASSIGNERS and item.state in ("requested", "assigned"):
+        shifts = dispatch.list_shifts(
+            session, actor=actor, dong=item.dong, on_duty_at=now(), limit=50
+        ).items
+        on_duty = sorted({s.staff_id for s in shifts}, key=str)
+    return render(
+        "console/dispatch.html",
+        item=item,
+        names={c.id: c.name for c in colleagues},
+        on_duty=on_duty,
+        can_assign=actor.role in ASSIGNERS,
+        moves=MOVES,
+        here=request.path,
+        **_labels(),
+    )
+
+
+@bp.post("/<uuid:dispatch_id>/assign")
+@page(*ASSIGNERS)
+def assign(dispatch_id: uuid.UUID) -> BaseResponse:
+    payload = load_form(OutreachDispatchAssignIn, ("staff_id",))
+    dispatch.assign(
+        db_session(),
+        actor=me().actor(),
+        dispatch_id=dispatch_id,
+        staff_id=payload["staff_id"],
+        now=now(),
+        expected_version=form_version(),
+    )
+    return back_to(url_for(".show", dispatch_id=dispatch_id), "assigned")
+
+
+@bp.post("/<uuid:dispatch_id>/move")
+@page(*CASEWORK)
+def move(dispatch_id: uuid.UUID) -> BaseResponse:
+    payload = load_form(OutreachDispatchMoveIn, ("to",))
+    dispatch.move(
+        db_session(),
+        actor=me().actor(),
+        dispatch_id=dispatch_id,
+        to=payload["to"],
+        now=now(),
+        expected_version=form_version(),
+    )
+    return back_to(url_for(".show", dispatch_id=dispatch_id), "saved")
+
+
+@bp.post("/<uuid:dispatch_id>/done")
+@page(*CASEWORK)
+def done(dispatch_id: uuid.UUID) -> BaseResponse:
+    payload = load_form(OutreachDispatchDoneIn, ("outcome", "note"))
+    dispatch.finish(
+        db_session(),
+        actor=me().actor(),
+        dispatch_id=dispatch_id,
+        now=now(),
+        expected_version=form_version(),
+        **payload,
+    )
+    return back_to(url_for(".show", dispatch_id=dispatch_id), "saved")
