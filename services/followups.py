@@ -15,9 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy import insert as sa_insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.orm import Session
 
 from config.ladders import LadderBook, load_ladders, load_risk_levels
@@ -32,9 +30,13 @@ from welfare.models import (
     OutboxMessage,
 )
 from welfare.models.base import in_literals
+from welfare.models.bulk import insert_rows
 from welfare.models.followup import LIVE
 
 LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
+FOLLOWUPS = cast(Table, FollowUp.__table__)
+FOLLOWUP_EVENTS = cast(Table, FollowUpEvent.__table__)
+OUTBOX = cast(Table, OutboxMessage.__table__)
 
 
 @cache
@@ -112,28 +114,28 @@ def raise_many(
                 "version": 1,
             }
         )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One statement compiled once and run as executemany (SQLAlchemy batches it into
-    # multi-row INSERTs); a tick may raise thousands, so events and notices skip the ORM too.
-    stmt = (
-        insert(FollowUp)
-        .on_conflict_do_nothing(
-            index_elements=["subject_id", "reason"],
-            index_where=LIVE,  # the partial index's own predicate, as SQL text
-        )
-        .returning(
+    # One statement per table however many rows (welfare.models.bulk: arrays unnested on
+    # PostgreSQL, executemany on SQLite); a tick may raise thousands, so events and notices
+    # skip the ORM too.
+    inserted = insert_rows(
+        session,
+        FOLLOWUPS,
+        rows,
+        returning=(
             FollowUp.id,
             FollowUp.reason,
             FollowUp.dong_code,
             FollowUp.risk_level,
             FollowUp.incident_id,
-        )
+        ),
+        skip_conflicts_on=("subject_id", "reason"),
+        conflict_where=LIVE,  # the partial index's own predicate, as SQL text
     )
-    inserted = session.execute(stmt, rows).all()
     events, notices = [], []
     grouped = TeamNotices(kind="raised", at=as_of)
-    for followup_id, reason, dong, risk, incident_id in inserted:
+    for followup_id, reason, dong, risk, incident_id in cast(
+        Sequence[tuple[uuid.UUID, str, str | None, str | None, uuid.UUID | None]], inserted
+    ):
         step = ladders().for_(reason, risk).step(1)
         events.append(
             {
@@ -169,10 +171,8 @@ def raise_many(
             )
         )
     notices.extend(grouped.rows())
-    if inserted:
-        session.execute(sa_insert(FollowUpEvent), events)
-    if notices:
-        session.execute(sa_insert(OutboxMessage), notices)
+    insert_rows(session, FOLLOWUP_EVENTS, events)
+    insert_rows(session, OUTBOX, notices)
     return len(inserted)
 
 
@@ -308,9 +308,7 @@ def escalate_due(
             at=as_of,
             key_suffix=f"{kind}:{due.isoformat()}",
         )
-    notices = [row for team in grouped.values() for row in team.rows()]
-    if notices:
-        session.execute(sa_insert(OutboxMessage), notices)
+    insert_rows(session, OUTBOX, [row for team in grouped.values() for row in team.rows()])
     return moved
 
 
