@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,10 @@ from config import Settings
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import demo, ongi, residents
+from services import demo, dispatch, followups, hygiene, ongi, partners, residents
+from services import staff as staff_service
 from services.audit import start_chains
+from services.followups import Raise
 from tests.support.casework import with_check_digit
 from tests.support.databases import fresh_database
 from tests.support.live import COUNSELOR, GASAN
@@ -89,9 +92,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterat
         with database.new_session() as session:
             district = demo.seed_demo_district(session, hasher=make_hasher("fast"), residents=60)
         assert district is not None and district.password
-        _lapsed_in_gasan(database, now=datetime.now(UTC))
+        lapsed = _lapsed_in_gasan(database, now=datetime.now(UTC))
         result = run_job(database, Job("followups", run_followups), as_of=datetime.now(UTC))
         assert result.status == "succeeded"
+        # After the tick, which would cancel an incident of a gateway it does not see silent.
+        _district_plan_in_gasan(database, lapsed[0], now=datetime.now(UTC))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -106,9 +111,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterat
 LAPSED = ("김순례", "박정자", "이말순", "최복남", "정옥희", "한영자", "윤춘자", "조점례")
 
 
-def _lapsed_in_gasan(database: Database, now: datetime) -> None:
+def _lapsed_in_gasan(database: Database, now: datetime) -> list[uuid.UUID]:
     """Fictional high-risk residents of Gasan-dong enrolled in Ongi a day or more ago and never
     reached, so the next tick raises their lapses: work for the Gasan counselor's queue."""
+    ids = []
     with database.new_session() as session:
         for n, name in enumerate(LAPSED):
             enrolled_at = now - timedelta(hours=26 + 7 * n)
@@ -129,6 +135,75 @@ def _lapsed_in_gasan(database: Database, now: datetime) -> None:
                 now=enrolled_at,
                 enrolled_at=enrolled_at,
             )
+            ids.append(view.id)
+    return ids
+
+
+def _district_plan_in_gasan(database: Database, resident_id: uuid.UUID, now: datetime) -> None:
+    """One record of each of the district plan's other services in Gasan-dong, so their console
+    pages have something to show: a dispatch request, an elder's hygiene visits, a referral to
+    the welfare foundation, and a silent gateway's incident."""
+    with database.new_session() as session:
+        dispatch.request_dispatch(
+            session,
+            actor=COUNSELOR,
+            dong=GASAN,
+            urgency="urgent",
+            requester_kind="dong_center",
+            summary="이웃이 며칠째 인기척이 없다고 신고",
+            resident_id=resident_id,
+            now=now,
+        )
+        hygiene.enroll(
+            session,
+            actor=COUNSELOR,
+            resident_id=resident_id,
+            provider="hygiene_care_provider",
+            services=["bathing", "health_check"],
+            rrule="FREQ=WEEKLY",
+            dtstart=now - timedelta(hours=1),
+            now=now,
+        )
+        partners.refer(
+            session,
+            actor=COUNSELOR,
+            resident_id=resident_id,
+            partner="welfare_foundation",
+            consent={"given_by": "본인", "given_at": now - timedelta(hours=1), "scope": "contact"},
+            reason="긴급 생계비 지원 연계",
+            now=now,
+        )
+        gateway = staff_service.create_staff(
+            session,
+            actor=None,
+            username="demo.gateway.silent",
+            role="gateway",
+            dongs=[GASAN],
+            password=None,
+            hasher=make_hasher("fast"),
+            now=now,
+            display_name="가산 AI 안부전화 회선",
+        )
+        followups.raise_many(
+            session,
+            [
+                Raise(
+                    subject_type="gateway",
+                    subject_id=gateway.id,
+                    resident_id=None,
+                    dong_code=None,
+                    program="system",
+                    reason="gateway_silent",
+                    risk_level=None,
+                    due_at=now,
+                    evidence={"dependents": 8, "dongs": [GASAN]},
+                )
+            ],
+            as_of=now,
+            run_id=None,
+            calendar=followups.business_calendar(session),
+        )
+        session.commit()
 
 
 @pytest.fixture(scope="session")

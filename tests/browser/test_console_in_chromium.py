@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
@@ -180,7 +182,9 @@ def test_every_page_has_no_console_error_or_csp_violation(
     log_in(browser, site, "demo.supervisor")
     found = _ids(browser, site)
     pages = _pages(site, found, roles=("supervisor",))
-    assert len(pages) >= 10
+    assert len(pages) >= 25
+    for path in ("/kimchi/routes/{route_id}/sheet", "/dispatches/{dispatch_id}", "/incidents"):
+        assert path.format(**found) in pages, path
     for metrics in (DESKTOP, PHONE):
         screen(browser, metrics)
         for path in pages:
@@ -197,6 +201,16 @@ def test_every_page_has_no_console_error_or_csp_violation(
     shot(browser, screenshots, "case")
     browser.get(f"{site.url}/dashboard")
     shot(browser, screenshots, "dashboard")
+    browser.get(f"{site.url}/kimchi/routes/{found['route_id']}/sheet")
+    wait_for_text(browser, "김장 배송 경로표")
+    shot(browser, screenshots, "kimchi-sheet")
+
+    # The dispatch board, after running dispatch from it (the demo's day is dispatched already).
+    browser.get(f"{site.url}/mobility?date={_tomorrow()}")
+    browser.find_element(By.XPATH, "//button[normalize-space()='이 날 자동 배차 실행']").click()
+    wait_for_text(browser, "자동 배차 결과")
+    assert problems(browser) == []
+    shot(browser, screenshots, "mobility-board")
 
     log_in(browser, site, "demo.admin")
     browser.get(f"{site.url}/admin/staff")
@@ -216,19 +230,38 @@ def test_every_page_has_no_console_error_or_csp_violation(
 
 
 def _ids(browser: Any, site: Site) -> dict[str, str]:
-    """One record of each kind, found by following the pages' own links."""
+    """One record of each kind, found by following the pages' own links (a page named with
+    `{...}` follows a record found before it)."""
     found: dict[str, str] = {}
     for page, pattern, name in (
         ("/", r'href="/followups/([0-9a-f-]{36})"', "followup_id"),
         ("/", r'href="/residents/([0-9a-f-]{36})"', "resident_id"),
         ("/cases", r'href="/cases/([0-9a-f-]{36})"', "case_id"),
         ("/care", r'href="/care/([0-9a-f-]{36})"', "request_id"),
+        ("/kimchi", r'href="/kimchi/campaigns/([0-9a-f-]{36})"', "campaign_id"),
+        ("/kimchi/campaigns/{campaign_id}", r'href="/kimchi/routes/([0-9a-f-]{36})"', "route_id"),
+        (
+            "/kimchi/routes/{route_id}",
+            r'href="/kimchi/allocations/([0-9a-f-]{36})"',
+            "allocation_id",
+        ),
+        (f"/mobility?date={_tomorrow()}", r'href="/mobility/rides/([0-9a-f-]{36})"', "ride_id"),
+        ("/dispatches", r'href="/dispatches/([0-9a-f-]{36})"', "dispatch_id"),
+        ("/hygiene", r'href="/hygiene/enrollments/([0-9a-f-]{36})"', "enrollment_id"),
+        ("/hygiene/visits", r'href="/hygiene/visits/([0-9a-f-]{36})"', "visit_id"),
+        ("/referrals", r'href="/referrals/([0-9a-f-]{36})"', "referral_id"),
+        ("/incidents", r'href="/incidents/([0-9a-f-]{36})"', "incident_id"),
     ):
-        browser.get(f"{site.url}{page}")
+        browser.get(f"{site.url}{page.format(**found)}")
         match = re.search(pattern, browser.page_source)
         assert match, (page, name)
         found[name] = match.group(1)
     return found
+
+
+def _tomorrow() -> str:
+    """The demo's dispatched day (services/demo/mobility.py), in Seoul."""
+    return (datetime.now(ZoneInfo("Asia/Seoul")).date() + timedelta(days=1)).isoformat()
 
 
 def _pages(site: Site, ids: dict[str, str], roles: tuple[str, ...]) -> list[str]:
