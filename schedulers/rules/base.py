@@ -32,7 +32,8 @@ class FollowUpRule:
     """One reason a program raises follow-ups, as data the tick runs."""
 
     reason: str
-    due: Callable[[datetime], Select[Any]]  # rows needing a follow-up at as_of, none live yet
+    # rows needing a follow-up at as_of, none live yet: an entity or the columns `make` reads
+    due: Callable[[datetime], Select[Any]]
     lock: type[Any]  # the model `due` selects, locked FOR UPDATE on PostgreSQL
     make: Callable[[Any, datetime], Raise]  # one due row -> the follow-up it needs
     cleared: Callable[[Session, datetime], Sequence[tuple[uuid.UUID, str]]]  # (subject, why)
@@ -53,7 +54,11 @@ def run_rule(
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=rule.lock)
     raised = 0
-    for chunk in session.scalars(stmt.execution_options(yield_per=BATCH)).partitions():
+    result = session.execute(stmt.execution_options(yield_per=BATCH))
+    # An entity (or one column) comes as objects; several columns as rows, which skip the
+    # ORM's identity map and attribute instrumentation (a tick may read thousands).
+    due = result.scalars() if len(stmt.column_descriptions) == 1 else result
+    for chunk in due.partitions():
         raised += followups.raise_many(
             session,
             [rule.make(row, as_of) for row in chunk],

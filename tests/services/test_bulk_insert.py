@@ -167,8 +167,10 @@ def test_raising_sends_a_bounded_number_of_statements_whatever_the_batch(
             session, raises, as_of=T0, run_id=None, calendar=BusinessCalendar()
         )
     assert raised == count
-    # The follow-ups (RETURNING), their events, their notices: three, not three per row.
-    assert len(seen) == 3, seen
+    # The follow-ups (RETURNING), their events, their notices: three, not three per row. SQLite
+    # reads the inserted follow-ups back by id (RETURNING cannot ride an executemany): four.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    assert len(seen) == (3 if postgres else 4), seen
     assert session.scalar(
         select(FollowUpEvent.id).where(
             FollowUpEvent.followup_id.in_(
