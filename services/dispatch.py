@@ -14,12 +14,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services import access, followups, idempotency, ongi, residents, vault
+from services import access, followups, history, idempotency, ongi, residents, vault
 from services.care.deadlines import respond_by, rule_for
 from services.cases.lifecycle import new_case
 from services.cases.records import workflow_for
@@ -167,6 +168,7 @@ class DispatchView:
     summary: str | None
     note: str | None
     version: int
+    events: tuple[history.EventView, ...] = ()  # the history, in a single dispatch's view
 
 
 def _check_request(
@@ -287,7 +289,18 @@ def request_dispatch(
         if again is None or mac is None:
             raise
         return _replayed(session, actor, again, mac), False
-    result = _view(session, actor, dispatch, key=key)
+    session.add(
+        dispatch.event(
+            "requested",
+            by=actor.staff_id,
+            at=now,
+            urgency=urgency,
+            requester_kind=requester_kind,
+            requester_partner=requester_partner,
+        )
+    )
+    session.flush()
+    result = _view(session, actor, dispatch, key=key, with_events=True)
     access.commit_recorded(session, actor=actor, action="create", resident_ids=[resident_id])
     return result, True
 
@@ -304,7 +317,7 @@ def _replayed(session: Session, actor: Actor, existing: Dispatch, mac: bytes) ->
     if not idempotency.same_request(existing.request_mac, mac):
         raise idempotency.IdempotencyKeyReused
     dispatch = load(session, actor, existing.id)
-    result = _view(session, actor, dispatch)
+    result = _view(session, actor, dispatch, with_events=True)
     access.commit_recorded(session, actor=actor, action="read", resident_ids=[dispatch.resident_id])
     return result
 
@@ -337,7 +350,7 @@ def _load_for_change(
 
 def get_dispatch(session: Session, *, actor: Actor, dispatch_id: uuid.UUID) -> DispatchView:
     dispatch = load(session, actor, dispatch_id)
-    result = _view(session, actor, dispatch)
+    result = _view(session, actor, dispatch, with_events=True)
     access.commit_recorded(session, actor=actor, action="read", resident_ids=[dispatch.resident_id])
     return result
 
@@ -387,7 +400,14 @@ def assign(
         raise InvalidInput(
             {"staff_id": ["지금 이 동의 당번 상담관이 아닙니다 (not a counselor on duty here)"]}
         )
+    before = dispatch.assignee_id
     dispatch.assign(to=staff_id, at=now)
+    detail: dict[str, Any] = {"staff_id": str(staff_id)}
+    if before is not None:
+        detail["from_staff_id"] = str(before)
+    session.add(
+        dispatch.event("reassigned" if before else "assigned", by=actor.staff_id, at=now, **detail)
+    )
     return _commit(session, actor, dispatch)
 
 
@@ -405,6 +425,7 @@ def move(
         raise InvalidInput({"to": ["en_route, on_site 중 하나 (unknown move)"]})
     dispatch = _load_for_change(session, actor, dispatch_id, expected_version)
     dispatch.move(to=DispatchState(to), at=now)
+    session.add(dispatch.event(to, by=actor.staff_id, at=now))
     if to == DispatchState.ON_SITE:
         followups.resolve_live(
             session, subject_id=dispatch.id, reason=REASON, outcome="arrived", now=now, actor=actor
@@ -489,6 +510,15 @@ def finish(
         now=now,
         actor=actor,
     )
+    session.add(
+        dispatch.event(
+            "done",
+            by=actor.staff_id,
+            at=now,
+            outcome=outcome,
+            case_id=str(dispatch.case_id) if dispatch.case_id else None,
+        )
+    )
     return _commit(session, actor, dispatch)
 
 
@@ -522,7 +552,7 @@ def _link(
 
 def _commit(session: Session, actor: Actor, dispatch: Dispatch) -> DispatchView:
     session.flush()
-    result = _view(session, actor, dispatch)
+    result = _view(session, actor, dispatch, with_events=True)
     access.commit_recorded(
         session, actor=actor, action="update", resident_ids=[dispatch.resident_id]
     )
@@ -560,9 +590,10 @@ def _view(
     *,
     key: bytes | None = None,
     opened: bool = True,
+    with_events: bool = False,
 ) -> DispatchView:
     """The address and summary for whoever may go (every casework role); the note for note
-    readers; neither in a list."""
+    readers; neither in a list. The history comes with a single dispatch."""
     return DispatchView(
         id=dispatch.id,
         dong=dispatch.dong_code,
@@ -588,4 +619,5 @@ def _view(
         if opened and access.may_read_notes(actor)
         else None,
         version=dispatch.version,
+        events=history.of_dispatch(session, dispatch.id) if with_events else (),
     )

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.partners import ConsentScope, Partner, PartnerBook, load_partners
-from services import access, followups, idempotency, residents, vault
+from services import access, followups, history, idempotency, residents, vault
 from services.pagination import KeyKind, Keyset, Page, paginate
 from welfare.errors import InvalidInput
 from welfare.models import Actor, Case, ExternalReferral, FollowUpReason, ReferralState
@@ -78,6 +78,7 @@ class ExternalReferralView:
     completed_at: datetime | None
     note: str | None
     version: int
+    events: tuple[history.EventView, ...] = ()  # the history, in a single referral's view
 
 
 def _partner(code: str, now: datetime) -> Partner:
@@ -219,7 +220,13 @@ def refer(
         if again is None or mac is None:
             raise
         return _replayed(session, actor, again, mac), False
-    view = _view(session, actor, referral, key=key)
+    session.add(
+        referral.event(
+            "sent", by=actor.staff_id, at=now, partner=chosen.code, consent_scope=scope.code
+        )
+    )
+    session.flush()
+    view = _view(session, actor, referral, key=key, with_events=True)
     # What left the system is recorded as an export of the resident's data.
     access.commit_recorded(
         session,
@@ -245,7 +252,7 @@ def _replayed(
     if not idempotency.same_request(existing.request_mac, mac):
         raise idempotency.IdempotencyKeyReused
     referral = load(session, actor, existing.id)
-    view = _view(session, actor, referral)
+    view = _view(session, actor, referral, with_events=True)
     _record_shown(session, actor, referral)
     return view
 
@@ -289,7 +296,7 @@ def load(
 
 def get_referral(session: Session, *, actor: Actor, referral_id: uuid.UUID) -> ExternalReferralView:
     referral = load(session, actor, referral_id)
-    view = _view(session, actor, referral)
+    view = _view(session, actor, referral, with_events=True)
     _record_shown(session, actor, referral)
     return view
 
@@ -338,6 +345,7 @@ def answer(
         resident_id_of=lambda r: r.resident_id,
     )
     referral.answer(accepted=accepted, by=actor.staff_id, at=now)
+    session.add(referral.event(referral.state, by=actor.staff_id, at=now))
     _note(session, referral, note)
     followups.resolve_live(
         session,
@@ -349,7 +357,7 @@ def answer(
         detail={"state": referral.state},
     )
     session.flush()
-    view = _view(session, actor, referral)
+    view = _view(session, actor, referral, with_events=True)
     access.commit_recorded(
         session, actor=actor, action="update", resident_ids=[referral.resident_id]
     )
@@ -374,9 +382,10 @@ def complete(
         resident_id_of=lambda r: r.resident_id,
     )
     referral.complete(at=now)
+    session.add(referral.event("completed", by=actor.staff_id, at=now))
     _note(session, referral, note)
     session.flush()
-    view = _view(session, actor, referral)
+    view = _view(session, actor, referral, with_events=True)
     access.commit_recorded(
         session, actor=actor, action="update", resident_ids=[referral.resident_id]
     )
@@ -397,6 +406,7 @@ def _view(
     *,
     key: bytes | None = None,
     opened: bool = True,
+    with_events: bool = False,
 ) -> ExternalReferralView:
     readable = opened and access.may_read_notes(actor)
 
@@ -439,4 +449,5 @@ def _view(
         completed_at=referral.completed_at,
         note=value("note"),
         version=referral.version,
+        events=history.of_referral(session, referral.id) if with_events else (),
     )

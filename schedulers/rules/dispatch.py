@@ -74,7 +74,14 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
         .where(
             FollowUp.reason == REASON,
             in_literals(FollowUp.state, LIVE_STATES),
-            in_literals(Dispatch.state, (DispatchState.ON_SITE.value, DispatchState.DONE.value)),
+            in_literals(
+                Dispatch.state,
+                (
+                    DispatchState.ON_SITE.value,
+                    DispatchState.DONE.value,
+                    DispatchState.CANCELLED.value,
+                ),
+            ),
         )
     ).all()
     return [(subject_id, f"dispatch_{state}") for subject_id, state in rows]

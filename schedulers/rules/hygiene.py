@@ -69,16 +69,25 @@ def chase(visit: HygieneVisit, as_of: datetime) -> Raise:
 
 
 def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]]:
+    """Live follow-ups of visits recorded since (done, refused, cancelled), or of residents
+    no longer active (ending a resident cancels them at once; this catches any left)."""
     rows = session.execute(
-        select(FollowUp.subject_id, HygieneVisit.state)
+        select(FollowUp.subject_id, HygieneVisit.state, Resident.status)
         .join(HygieneVisit, HygieneVisit.id == FollowUp.subject_id)
+        .join(Resident, Resident.id == HygieneVisit.resident_id)
         .where(
             FollowUp.reason == REASON,
             in_literals(FollowUp.state, LIVE_STATES),
-            and_(HygieneVisit.state != "missed", HygieneVisit.state != "scheduled"),
+            or_(
+                and_(HygieneVisit.state != "missed", HygieneVisit.state != "scheduled"),
+                Resident.status != ResidentStatus.ACTIVE.value,
+            ),
         )
     ).all()
-    return [(subject_id, f"visit_{state}") for subject_id, state in rows]
+    return [
+        (subject_id, f"resident_{status}" if status != "active" else f"visit_{state}")
+        for subject_id, state, status in rows
+    ]
 
 
 HYGIENE_VISIT_MISSED = FollowUpRule(

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, or_, select, update
+from sqlalchemy import case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from services import access, erasure_ledger, followups, vault
@@ -28,6 +28,8 @@ from welfare.database import checkpoint_after_erasure, session_keyring
 from welfare.errors import Forbidden, InvalidInput
 from welfare.identity import IdentityError, normalize_name, normalize_phone
 from welfare.models import (
+    OPEN_DISPATCH_STATES,
+    OPEN_REFERRAL_STATES,
     Actor,
     AllocationStatus,
     CareRequest,
@@ -36,17 +38,22 @@ from welfare.models import (
     Contact,
     DataKey,
     DeliveryAttempt,
+    Dispatch,
     Eligibility,
     EnrollmentStatus,
     ExternalReferral,
     FollowUp,
     FollowUpReason,
+    HygieneEnrollment,
+    HygieneEnrollmentStatus,
+    HygieneVisit,
     KimchiAllocation,
     KimchiCampaign,
     KimchiStop,
     OngiEnrollment,
     RecurringException,
     RecurringRide,
+    Referral,
     Resident,
     ResidentStatus,
     Ride,
@@ -55,6 +62,7 @@ from welfare.models import (
     SignalSource,
     Staff,
     StopState,
+    VisitState,
 )
 from welfare.models.base import eq_literal, in_literals
 from welfare.models.resident import ENCRYPTED_FIELDS
@@ -63,6 +71,26 @@ OPEN_CARE_STATES = tuple(s.value for s in CareState if s.is_open)
 CARE_REQUEST_SUBJECT = "care_request"
 SETTABLE_STATUSES = frozenset(
     {ResidentStatus.ACTIVE, ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED}
+)
+# Every row about a resident carries the dong it is scoped by; these go with the resident to a
+# new dong as they are (care requests and follow-ups are moved by their own rules below).
+# tests/unit/test_follow_resident.py fails when a table with `resident_id` and `dong_code` is
+# in none of them.
+FOLLOW_RESIDENT: tuple[type[Any], ...] = (
+    OngiEnrollment,
+    Contact,
+    Case,
+    Referral,
+    SignalSource,
+    Eligibility,
+    Ride,
+    RecurringRide,
+    KimchiAllocation,
+    DeliveryAttempt,
+    ExternalReferral,
+    Dispatch,
+    HygieneEnrollment,
+    HygieneVisit,
 )
 
 
@@ -148,7 +176,7 @@ def change_status(
     resident.status = status
     resident.updated_at = now
     if status != ResidentStatus.ACTIVE:
-        end_programs(session, resident.id, now)
+        end_programs(session, resident.id, now, why=f"resident_{status}", by=actor.staff_id)
     session.flush()
     result = view(session, actor, resident)
     access.record(session, actor=actor, action="update", resident_ids=[resident.id])
@@ -240,7 +268,12 @@ def _shred(
     resident.erased_at = erased_at or now
     resident.updated_at = now
     end_programs(
-        session, resident.id, now, close_cases_because="resident_erased", by=actor.staff_id
+        session,
+        resident.id,
+        now,
+        why="resident_erased",
+        close_cases_because="resident_erased",
+        by=actor.staff_id,
     )
     access.record(session, actor=actor, action="erase", resident_ids=[resident.id], reason=reason)
 
@@ -282,18 +315,40 @@ def follow_to_dong(
         .execution_options(synchronize_session=False)
     )
     _leave_routes(session, resident_id, now)
-    for model in (
-        OngiEnrollment,
-        Contact,
-        Case,
-        SignalSource,
-        Eligibility,
-        Ride,
-        RecurringRide,
-        KimchiAllocation,
-        DeliveryAttempt,
-        ExternalReferral,
-    ):
+    for dispatch in session.scalars(
+        select(Dispatch)
+        .where(
+            Dispatch.resident_id == resident_id,
+            in_literals(Dispatch.state, OPEN_DISPATCH_STATES),
+            Dispatch.dong_code != dong,
+        )
+        .order_by(Dispatch.id)
+        .with_for_update()
+    ).all():
+        keep = dispatch.assignee_id is None or _works_in(session, dispatch.assignee_id, dong)
+        session.add(
+            dispatch.follow_resident(to_dong=dong, keep_assignee=keep, by=actor.staff_id, at=now)
+        )
+    for referral in session.scalars(
+        select(ExternalReferral)
+        .where(
+            ExternalReferral.resident_id == resident_id,
+            in_literals(ExternalReferral.state, OPEN_REFERRAL_STATES),
+            ExternalReferral.dong_code != dong,
+        )
+        .order_by(ExternalReferral.id)
+    ).all():
+        session.add(
+            referral.event(
+                "moved",
+                by=actor.staff_id,
+                at=now,
+                why="resident_moved",
+                from_dong=referral.dong_code,
+                to_dong=dong,
+            )
+        )
+    for model in FOLLOW_RESIDENT:
         session.execute(
             update(model)
             .where(model.resident_id == resident_id)
@@ -321,13 +376,17 @@ def end_programs(
     resident_id: uuid.UUID,
     now: datetime,
     *,
+    why: str,
     close_cases_because: str | None = None,
     by: uuid.UUID | None = None,
 ) -> None:
     """A resident who died, moved away or was erased is no longer watched, and no longer rides
     (live rides cancelled, recurring rides stopped); the next tick cancels what was raised,
-    naming why. With `close_cases_because`, open cases and care
-    requests close too, each with a history entry naming why (`end_with_resident`)."""
+    naming why. Nobody visits or refers them any more either: hygiene enrollments end (visits
+    not yet due removed, those due but unrecorded cancelled), open dispatches are cancelled and
+    open external referrals withdrawn, each with a history entry naming `why`, and their live
+    follow-ups are cancelled now. With `close_cases_because`, open cases and care requests
+    close too, each with a history entry naming why (`end_with_resident`)."""
     session.execute(
         update(OngiEnrollment)
         .where(
@@ -387,6 +446,99 @@ def end_programs(
         for request in open_requests:
             session.add(request.end_with_resident(why=close_cases_because, by=by, at=now))
     _end_allocations(session, resident_id, now)
+    _end_visits_and_referrals(session, resident_id, now, why=why, by=by)
+
+
+def _end_visits_and_referrals(
+    session: Session, resident_id: uuid.UUID, now: datetime, *, why: str, by: uuid.UUID | None
+) -> None:
+    """The district plan's other services stop for a resident who is no longer ours: hygiene
+    visits not yet made are cancelled and the enrollment ends, open dispatches are cancelled,
+    open external referrals withdrawn (staff tell the partner by its own channel). Live
+    follow-ups they raised are cancelled in the same transaction, naming `why`."""
+    for enrollment in session.scalars(
+        select(HygieneEnrollment)
+        .where(
+            HygieneEnrollment.resident_id == resident_id,
+            eq_literal(HygieneEnrollment.status, HygieneEnrollmentStatus.ACTIVE.value),
+        )
+        .with_for_update()
+    ).all():
+        enrollment.end(at=now)
+    # As ending an enrollment does (services/hygiene.py): visits not yet due never happen;
+    # those due but not recorded are cancelled, so nobody chases a visit to someone gone.
+    session.execute(
+        delete(HygieneVisit)
+        .where(
+            HygieneVisit.resident_id == resident_id,
+            eq_literal(HygieneVisit.state, VisitState.SCHEDULED.value),
+            HygieneVisit.scheduled_at > now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(HygieneVisit)
+        .where(
+            HygieneVisit.resident_id == resident_id,
+            eq_literal(HygieneVisit.state, VisitState.SCHEDULED.value),
+        )
+        .values(
+            state=VisitState.CANCELLED.value,
+            recorded_at=now,
+            recorded_by=by,
+            version=HygieneVisit.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    missed_visits = select(HygieneVisit.id).where(HygieneVisit.resident_id == resident_id)
+    for visit_id in session.scalars(
+        select(FollowUp.subject_id).where(
+            FollowUp.reason == FollowUpReason.HYGIENE_VISIT_MISSED.value,
+            FollowUp.subject_id.in_(missed_visits),
+            in_literals(FollowUp.state, followups.LIVE_STATES),
+        )
+    ).all():
+        followups.cancel_live(
+            session,
+            subject_id=visit_id,
+            reason=FollowUpReason.HYGIENE_VISIT_MISSED.value,
+            why=why,
+            now=now,
+        )
+    for dispatch in session.scalars(
+        select(Dispatch)
+        .where(
+            Dispatch.resident_id == resident_id,
+            in_literals(Dispatch.state, OPEN_DISPATCH_STATES),
+        )
+        .order_by(Dispatch.id)
+        .with_for_update()
+    ).all():
+        session.add(dispatch.cancel(why=why, by=by, at=now))
+        followups.cancel_live(
+            session,
+            subject_id=dispatch.id,
+            reason=FollowUpReason.DISPATCH_OVERDUE.value,
+            why=why,
+            now=now,
+        )
+    for referral in session.scalars(
+        select(ExternalReferral)
+        .where(
+            ExternalReferral.resident_id == resident_id,
+            in_literals(ExternalReferral.state, OPEN_REFERRAL_STATES),
+        )
+        .order_by(ExternalReferral.id)
+        .with_for_update()
+    ).all():
+        session.add(referral.withdraw(why=why, by=by, at=now))
+        followups.cancel_live(
+            session,
+            subject_id=referral.id,
+            reason=FollowUpReason.PARTNER_UNANSWERED.value,
+            why=why,
+            now=now,
+        )
 
 
 def _leave_routes(session: Session, resident_id: uuid.UUID, now: datetime) -> None:

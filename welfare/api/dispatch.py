@@ -14,7 +14,7 @@ from services import dispatch
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import CASEWORK, allow
-from welfare.api.schemas import Instant, PageArgs, StrictSchema
+from welfare.api.schemas import HistoryEventOut, Instant, PageArgs, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import DispatchOutcome, DispatchState, Program, RequesterKind, Role
 from welfare.web import db_session, now
@@ -76,6 +76,13 @@ class OutreachDispatchOut(StrictSchema):
     summary = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
     version = fields.Integer()
+
+
+class OutreachDispatchDetail(OutreachDispatchOut):
+    events = fields.List(
+        fields.Nested(HistoryEventOut),
+        metadata={"description": "What happened to it, oldest first (not in a list)"},
+    )
 
 
 class OutreachDispatchList(StrictSchema):
@@ -159,7 +166,7 @@ def shift_body(shift: Any) -> dict[str, Any]:
 class Dispatches(MethodView):
     @allow(*CASEWORK)
     @blp.arguments(OutreachDispatchIn)
-    @blp.response(201, OutreachDispatchOut)
+    @blp.response(201, OutreachDispatchDetail)
     @blp.alt_response(200, description="Same client_ref again: the first request")
     def post(self, payload: dict[str, Any]) -> Any:
         """Ask for an on-site counselor visit (for a dong center, the care center or a
@@ -183,7 +190,7 @@ class Dispatches(MethodView):
 @blp.route("/dispatches/<uuid:dispatch_id>")
 class DispatchItem(MethodView):
     @allow(*CASEWORK)
-    @blp.response(200, OutreachDispatchOut)
+    @blp.response(200, OutreachDispatchDetail)
     def get(self, dispatch_id: uuid.UUID) -> Any:
         """One dispatch, with where to go."""
         view = dispatch.get_dispatch(db_session(), actor=current_actor(), dispatch_id=dispatch_id)
@@ -194,7 +201,7 @@ class DispatchItem(MethodView):
 class DispatchAssign(MethodView):
     @allow(Role.SUPERVISOR, Role.COUNSELOR)
     @blp.arguments(OutreachDispatchAssignIn)
-    @blp.response(200, OutreachDispatchOut)
+    @blp.response(200, OutreachDispatchDetail)
     def post(self, payload: dict[str, Any], dispatch_id: uuid.UUID) -> Any:
         """Give it to a counselor on duty in its dong."""
         view = dispatch.assign(
@@ -212,7 +219,7 @@ class DispatchAssign(MethodView):
 class DispatchMove(MethodView):
     @allow(*CASEWORK)
     @blp.arguments(OutreachDispatchMoveIn)
-    @blp.response(200, OutreachDispatchOut)
+    @blp.response(200, OutreachDispatchDetail)
     def post(self, payload: dict[str, Any], dispatch_id: uuid.UUID) -> Any:
         """On the way (`en_route`), or arrived (`on_site`)."""
         view = dispatch.move(
@@ -230,7 +237,7 @@ class DispatchMove(MethodView):
 class DispatchDone(MethodView):
     @allow(*CASEWORK)
     @blp.arguments(OutreachDispatchDoneIn)
-    @blp.response(200, OutreachDispatchOut)
+    @blp.response(200, OutreachDispatchDetail)
     def post(self, payload: dict[str, Any], dispatch_id: uuid.UUID) -> Any:
         """Done, with an outcome; meeting the person is an Ongi contact (visit)."""
         view = dispatch.finish(

@@ -14,7 +14,7 @@ from services import partners
 from welfare.api.blueprint import Blueprint
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import ANY_STAFF, CASEWORK, allow
-from welfare.api.schemas import Instant, PageArgs, StrictSchema
+from welfare.api.schemas import HistoryEventOut, Instant, PageArgs, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import ReferralState, Role
 from welfare.web import db_session, now
@@ -107,6 +107,13 @@ class ExternalReferralOut(StrictSchema):
     version = fields.Integer()
 
 
+class ExternalReferralDetail(ExternalReferralOut):
+    events = fields.List(
+        fields.Nested(HistoryEventOut),
+        metadata={"description": "What happened to it, oldest first (not in a list)"},
+    )
+
+
 class ExternalReferralList(StrictSchema):
     items = fields.List(fields.Nested(ExternalReferralOut))
     next_cursor = fields.String(allow_none=True)
@@ -167,7 +174,7 @@ class Partners(MethodView):
 class ResidentExternalReferrals(MethodView):
     @allow(Role.COUNSELOR, Role.SUPERVISOR)
     @blp.arguments(ExternalReferralIn)
-    @blp.response(201, ExternalReferralOut)
+    @blp.response(201, ExternalReferralDetail)
     @blp.alt_response(200, description="Same client_ref again: the first referral")
     def post(self, payload: dict[str, Any], resident_id: uuid.UUID) -> Any:
         """Refer the resident to a partner with recorded consent: answers the referral sheet
@@ -194,7 +201,7 @@ class ExternalReferrals(MethodView):
 @blp.route("/external-referrals/<uuid:referral_id>")
 class ExternalReferralItem(MethodView):
     @allow(*CASEWORK)
-    @blp.response(200, ExternalReferralOut)
+    @blp.response(200, ExternalReferralDetail)
     def get(self, referral_id: uuid.UUID) -> Any:
         """One referral; counselors and supervisors see the sheet sent (an export)."""
         view = partners.get_referral(db_session(), actor=current_actor(), referral_id=referral_id)
@@ -205,7 +212,7 @@ class ExternalReferralItem(MethodView):
 class ExternalReferralAnswer(MethodView):
     @allow(Role.COUNSELOR, Role.SUPERVISOR)
     @blp.arguments(AnswerIn)
-    @blp.response(200, ExternalReferralOut)
+    @blp.response(200, ExternalReferralDetail)
     def post(self, payload: dict[str, Any], referral_id: uuid.UUID) -> Any:
         """Record the partner's answer: accepted or declined."""
         view = partners.answer(
@@ -224,7 +231,7 @@ class ExternalReferralAnswer(MethodView):
 class ExternalReferralComplete(MethodView):
     @allow(Role.COUNSELOR, Role.SUPERVISOR)
     @blp.arguments(CompleteIn)
-    @blp.response(200, ExternalReferralOut)
+    @blp.response(200, ExternalReferralDetail)
     def post(self, payload: dict[str, Any], referral_id: uuid.UUID) -> Any:
         """The partner's service is done (an accepted referral only)."""
         view = partners.complete(

@@ -177,6 +177,15 @@ class AssigneeIn(StrictSchema):
         return data
 
 
+class HistoryEventOut(StrictSchema):
+    """One entry of a dispatch's or a referral's history: codes, states and staff ids only."""
+
+    at = fields.DateTime()
+    kind = fields.String()
+    actor_staff_id = fields.UUID(allow_none=True)
+    detail = fields.Dict(metadata={"description": "The state after it, and what changed"})
+
+
 class PageArgs(StrictSchema):
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))

@@ -31,7 +31,9 @@ from welfare.models.case import (
     Referral,
 )
 from welfare.models.dispatch import (
+    OPEN_DISPATCH_STATES,
     Dispatch,
+    DispatchEvent,
     DispatchOutcome,
     DispatchState,
     DutyShift,
@@ -86,13 +88,20 @@ from welfare.models.ongi import (
     Outcome,
     SignalSource,
 )
-from welfare.models.partner import ExternalReferral, ReferralState
+from welfare.models.partner import (
+    OPEN_REFERRAL_STATES,
+    ExternalReferral,
+    ReferralEvent,
+    ReferralState,
+)
 from welfare.models.reference import Dong
 from welfare.models.resident import DataKey, HouseholdType, Resident, ResidentStatus
 from welfare.models.staff import ApiToken, Staff, StaffDong, StaffSession, TokenIssuer
 from welfare.models.system import SchedulerLease, SchedulerRun, SystemMarker
 
 __all__ = [
+    "OPEN_DISPATCH_STATES",
+    "OPEN_REFERRAL_STATES",
     "AccessRightChange",
     "Actor",
     "AllocationStatus",
@@ -122,6 +131,7 @@ __all__ = [
     "DataKey",
     "DeliveryAttempt",
     "Dispatch",
+    "DispatchEvent",
     "DispatchOutcome",
     "DispatchState",
     "Dong",
@@ -155,6 +165,7 @@ __all__ = [
     "RecurringException",
     "RecurringRide",
     "Referral",
+    "ReferralEvent",
     "ReferralState",
     "RequesterKind",
     "Resident",

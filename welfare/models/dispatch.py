@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from welfare.errors import RuleViolation
@@ -20,6 +21,15 @@ class DispatchState(StrEnum):
     EN_ROUTE = "en_route"
     ON_SITE = "on_site"
     DONE = "done"
+    CANCELLED = "cancelled"  # the resident died, moved away or was erased before anyone went
+
+
+OPEN_DISPATCH_STATES = (
+    DispatchState.REQUESTED.value,
+    DispatchState.ASSIGNED.value,
+    DispatchState.EN_ROUTE.value,
+    DispatchState.ON_SITE.value,
+)
 
 
 class DispatchOutcome(StrEnum):
@@ -47,6 +57,7 @@ MOVES: dict[str, tuple[str, ...]] = {
     DispatchState.EN_ROUTE: (DispatchState.ON_SITE,),
     DispatchState.ON_SITE: (),
     DispatchState.DONE: (),
+    DispatchState.CANCELLED: (),
 }
 NOT_ON_SITE = text("state IN ('requested', 'assigned', 'en_route')")
 
@@ -139,6 +150,66 @@ class Dispatch(Base):
         self.outcome = outcome.value
         self.done_at = at
         self.updated_at = at
+
+    def cancel(self, *, why: str, by: uuid.UUID | None, at: datetime) -> DispatchEvent:
+        """Nobody goes any more (the resident died, moved away or was erased): an open dispatch
+        ends without an outcome. Returns the history entry naming why, for the caller to add."""
+        if self.state not in OPEN_DISPATCH_STATES:
+            raise RuleViolation(
+                "이미 끝난 출동입니다 (this dispatch is already over)", code="dispatch_state"
+            )
+        before = self.state
+        self.state = DispatchState.CANCELLED.value
+        self.done_at = at
+        self.updated_at = at
+        return self.event("cancelled", by=by, at=at, why=why, from_state=before)
+
+    def follow_resident(
+        self, *, to_dong: str, keep_assignee: bool, by: uuid.UUID | None, at: datetime
+    ) -> DispatchEvent:
+        """Go with the resident to their new dong while still open: the new dong's team goes.
+        An assignee who does not work there is released and the dispatch waits for one of its
+        counselors on duty (its deadline stays). Returns the history entry, for the caller to
+        add."""
+        detail: dict[str, Any] = {"why": "resident_moved", "from_dong": self.dong_code}
+        if not keep_assignee and self.assignee_id is not None:
+            detail["released_staff_id"] = str(self.assignee_id)
+            self.assignee_id = None
+            self.assigned_at = self.en_route_at = None
+            self.state = DispatchState.REQUESTED.value
+        self.dong_code = to_dong
+        self.updated_at = at
+        detail["to_dong"] = to_dong
+        return self.event("moved", by=by, at=at, **detail)
+
+    def event(
+        self, kind: str, *, by: uuid.UUID | None, at: datetime, **detail: Any
+    ) -> DispatchEvent:
+        """A history entry for this dispatch: codes, states and staff ids only (never an
+        address, a name or a note), so it needs no sealing and outlives an erasure."""
+        return DispatchEvent(
+            id=uuid.uuid4(),
+            dispatch_id=self.id,
+            at=at,
+            kind=kind,
+            actor_staff_id=by,
+            detail={"state": self.state, **detail},
+        )
+
+
+class DispatchEvent(Base):
+    """One thing that happened to a dispatch (requested, assigned, en_route, on_site, done,
+    moved, cancelled); never updated or deleted."""
+
+    __tablename__ = "dispatch_events"
+    __table_args__ = (Index("ix_dispatch_events_dispatch_id_at", "dispatch_id", "at"),)
+
+    id: Mapped[UUIDPk]
+    dispatch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispatches.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    actor_staff_id: Mapped[uuid.UUID | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class DutyShift(Base):

@@ -25,6 +25,7 @@ class VisitState(StrEnum):
     DONE = "done"
     MISSED = "missed"
     REFUSED = "refused"
+    CANCELLED = "cancelled"  # the resident died, moved away or was erased before it came
 
 
 ACTIVE_HYGIENE = text("status = 'active'")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from welfare.errors import RuleViolation
@@ -24,6 +25,10 @@ class ReferralState(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     COMPLETED = "completed"
+    WITHDRAWN = "withdrawn"  # the resident died, moved away or was erased before it ended
+
+
+OPEN_REFERRAL_STATES = (ReferralState.SENT.value, ReferralState.ACCEPTED.value)
 
 
 AWAITING = text("state = 'sent'")
@@ -90,3 +95,44 @@ class ExternalReferral(Base):
             )
         self.state = ReferralState.COMPLETED.value
         self.completed_at = at
+
+    def withdraw(self, *, why: str, by: uuid.UUID | None, at: datetime) -> ReferralEvent:
+        """The person is no longer ours to refer (died, moved away, erased): a referral still
+        open is withdrawn; staff tell the partner by its own channel. Returns the history
+        entry, for the caller to add."""
+        if self.state not in OPEN_REFERRAL_STATES:
+            raise RuleViolation(
+                "이미 끝난 의뢰입니다 (this referral is already over)", code="referral_over"
+            )
+        before = self.state
+        self.state = ReferralState.WITHDRAWN.value
+        self.completed_at = at
+        return self.event("withdrawn", by=by, at=at, why=why, from_state=before)
+
+    def event(
+        self, kind: str, *, by: uuid.UUID | None, at: datetime, **detail: Any
+    ) -> ReferralEvent:
+        """A history entry: codes, states and staff ids only, never what the sheet holds."""
+        return ReferralEvent(
+            id=uuid.uuid4(),
+            referral_id=self.id,
+            at=at,
+            kind=kind,
+            actor_staff_id=by,
+            detail={"state": self.state, **detail},
+        )
+
+
+class ReferralEvent(Base):
+    """One thing that happened to an external referral (sent, accepted, declined, completed,
+    moved, withdrawn); never updated or deleted."""
+
+    __tablename__ = "referral_events"
+    __table_args__ = (Index("ix_referral_events_referral_id_at", "referral_id", "at"),)
+
+    id: Mapped[UUIDPk]
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("external_referrals.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    actor_staff_id: Mapped[uuid.UUID | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
