@@ -35,6 +35,7 @@ from services import staff as staff_service
 from services.demo import casework as demo_casework
 from services.demo import kimchi as demo_kimchi
 from services.demo import mobility as demo_mobility
+from services.demo import plan_services as demo_plan_services
 from services.demo.casework import Team
 from services.resident_import import ImportRow
 from services.residents import RRN_INDEX
@@ -471,3 +472,10 @@ def _seed_casework(
         }
     )
     district.details["kimchi delivery outcomes"] = delivered.outcomes
+    district.details["district plan services"] = demo_plan_services.seed_plan_services(
+        session,
+        supervisor=team.supervisor,
+        counselors=team.counselors,
+        resident_ids=resident_ids,
+        now=now,
+    )

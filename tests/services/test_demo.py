@@ -19,6 +19,7 @@ from schedulers.registry import Job
 from schedulers.runner import run_job
 from services import care, cases, demo, residents
 from services.demo import casework as demo_casework
+from services.demo import seed as demo_seed
 from services.demo import stories as demo_stories
 from welfare.calendar import BusinessCalendar
 from welfare.cli import demo as demo_command
@@ -34,6 +35,8 @@ from welfare.models import (
     CaseEvent,
     CaseNote,
     Contact,
+    Dispatch,
+    ExternalReferral,
     FollowUp,
     OngiEnrollment,
     RecurringRide,
@@ -396,3 +399,41 @@ def test_the_seed_builds_a_mobility_center_with_a_dispatched_day_and_its_outcome
     assert seed(db) is None
     with db.new_session() as s:
         assert Counter(s.scalars(select(Ride.state))) == before
+
+
+def test_the_seed_works_the_district_plans_other_services_and_the_tick_chases_them(
+    db: Database,
+) -> None:
+    district = seed(db)
+    assert district is not None
+    plan = district.details["district plan services"]
+    staffed = len(demo_seed.STAFFED_DONGS)
+    assert plan["duty_shifts"] == 2 * staffed
+    for state in ("done", "en_route", "requested"):
+        assert plan[f"dispatches_{state}"] == staffed
+    assert plan["hygiene_enrollments"] >= staffed
+    assert plan["hygiene_visits_missed"] >= 1 and plan["hygiene_visits_done"] >= 3
+    assert plan["partner_referrals"] == 2 * staffed
+    with db.new_session() as s:
+        dispatches = Counter(s.scalars(select(Dispatch.state)))
+        referrals = Counter(s.scalars(select(ExternalReferral.state)))
+        visit_contacts = s.scalar(
+            select(func.count()).select_from(Contact).where(Contact.program == "hygiene_care")
+        )
+        concerns = s.scalar(
+            select(func.count())
+            .select_from(FollowUp)
+            .where(FollowUp.reason == "welfare_concern", FollowUp.program == "hygiene_care")
+        )
+        now = database_now(s)
+    assert dispatches == {"done": staffed, "en_route": staffed, "requested": staffed}
+    assert referrals == {"accepted": staffed, "sent": staffed}
+    assert visit_contacts == plan["hygiene_visits_done"]  # every visit met is an Ongi contact
+    assert concerns >= 1
+    result = run_job(db, Job("followups", run_followups), as_of=now + timedelta(minutes=1))
+    assert result.status == "succeeded", result
+    assert result.counts["hygiene_missed_raised"] == plan["hygiene_visits_missed"]
+    assert result.counts["partner_unanswered_raised"] == staffed
+    assert seed(db) is None
+    with db.new_session() as s:
+        assert Counter(s.scalars(select(Dispatch.state))) == dispatches
