@@ -42,6 +42,7 @@ STATES = {
     DispatchState.EN_ROUTE.value: "이동 중",
     DispatchState.ON_SITE.value: "현장 도착",
     DispatchState.DONE.value: "끝남",
+    DispatchState.CANCELLED.value: "취소 (주민 사망·전출·파기)",
 }
 OUTCOMES = {
     DispatchOutcome.CASE_OPENED.value: "만남 · 사례 개시",

@@ -29,6 +29,7 @@ VISIT_STATES = {
     VisitState.DONE.value: "완료",
     VisitState.MISSED.value: "불발",
     VisitState.REFUSED.value: "거부",
+    VisitState.CANCELLED.value: "취소 (주민 사망·전출·파기)",
 }
 RECORDABLE = {k: VISIT_STATES[k] for k in hygiene.RECORDABLE}
 

@@ -27,6 +27,7 @@ STATES = {
     ReferralState.ACCEPTED.value: "수락",
     ReferralState.DECLINED.value: "거절",
     ReferralState.COMPLETED.value: "완료",
+    ReferralState.WITHDRAWN.value: "철회 (주민 사망·전출·파기)",
 }
 ANSWERS = {"accepted": "수락", "declined": "거절"}
 
