@@ -171,6 +171,35 @@ def test_log_a_contact_on_a_phone(browser: Any, site: Site, screenshots: Path) -
     assert problems(browser) == []
 
 
+def test_record_a_kimchi_delivery_on_a_phone(browser: Any, site: Site) -> None:
+    """The deliverer's round on a 360 px phone: the campaign, the route, a failed stop's form
+    with the six outcomes as large buttons, delivered on the second try, recorded once."""
+    log_in(browser, site, "demo.outreach.gasan")
+    screen(browser, PHONE)
+    browser.get(f"{site.url}/kimchi")
+    browser.find_element(By.CSS_SELECTOR, ".queue .item a.reason").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "routes-title")))
+    browser.find_element(By.CSS_SELECTOR, ".queue .item a.reason").click()
+    wait(browser, ec.presence_of_element_located((By.LINK_TEXT, "인쇄용 경로표")))
+    assert no_sideways_scroll(browser)
+    # The stop where nobody was home (services/demo/kimchi.py): tried again today.
+    failed = browser.find_element(By.CSS_SELECTOR, ".queue .item.overdue")
+    failed.find_element(By.LINK_TEXT, "다시 시도").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "occurred_at")))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "input[name=outcome]")) == 6
+    assert no_sideways_scroll(browser)
+    browser.find_element(By.XPATH, "//label[contains(., '직접 전달')]").click()
+    browser.find_element(By.XPATH, "//label[normalize-space()='본인']").click()
+    browser.find_element(By.ID, "observation").send_keys("건강해 보이심")
+    browser.find_element(By.XPATH, "//button[normalize-space()='기록']").click()
+    wait_for_text(browser, "저장했습니다.")
+    wait_for_text(browser, "건강해 보이심")
+    assert browser.page_source.count("건강해 보이심") == 1
+    assert not browser.find_elements(By.CSS_SELECTOR, "input[name=outcome]")  # delivered
+    assert no_sideways_scroll(browser)
+    assert problems(browser) == []
+
+
 def _path(url: str | None) -> str:
     assert url
     return re.sub(r"^https?://[^/]+", "", url)

@@ -153,6 +153,8 @@ def test_an_attempt_from_the_phone_form_is_recorded_once(app: Flask, login_as: A
     shown = client.get(path).get_data(as_text=True)
     assert "부재 (다시 방문)" in shown and "문이 잠김" in shown
     assert counselor.get(f"/api/v1/kimchi/routes/{made['id']}").get_json()["status"] == "done"
+    route_page = client.get(f"/kimchi/routes/{made['id']}").get_data(as_text=True)
+    assert "다시 시도" in route_page and "결과 기록</a>" not in route_page  # failed: try again
     assert ("create", [rid]) in _events(app, outreach.staff.id)
 
 
