@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -333,6 +334,60 @@ EVENT_KINDS = {
     "moved": "전출로 이관",
 }
 
+# Why a dispatch was cancelled, a referral withdrawn, or either moved to another dong (the
+# `why` of their history entries, written by services/residents/changes.py).
+ENDED_BECAUSE = {
+    "resident_deceased": "주민 사망",
+    "resident_moved_out": "전출",
+    "resident_erased": "파기",
+    "resident_moved": "동 이동",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One entry of a dispatch's or a referral's history as the page shows it."""
+
+    at: datetime
+    label: str
+    why: str | None
+    who: str
+    detail: str | None
+
+
+def history_rows(
+    events: Iterable[Any],
+    kinds: Mapping[str, str],
+    names: Mapping[uuid.UUID, str],
+    details: Callable[[Any], str | None] = lambda e: None,
+) -> list[HistoryRow]:
+    """A record's history (services/history.py's views) with Korean labels: what happened,
+    why (for an entry that names it), and who did it by display name (a colleague outside my
+    dongs is `다른 동 직원`; an entry without a person is the system's)."""
+    rows = []
+    for e in events:
+        why = e.detail.get("why")
+        who = "시스템" if e.actor_staff_id is None else names.get(e.actor_staff_id, "다른 동 직원")
+        rows.append(
+            HistoryRow(
+                at=e.at,
+                label=kinds.get(e.kind, e.kind),
+                why=ENDED_BECAUSE.get(why, why) if why else None,
+                who=who,
+                detail=details(e),
+            )
+        )
+    return rows
+
+
+def moved_between(detail: Mapping[str, Any]) -> str:
+    """`가산동 → 독산1동`: the dongs of a `moved` history entry."""
+    dongs = dong_names()
+    return (
+        f"{dongs.get(detail.get('from_dong', ''), '')} → {dongs.get(detail.get('to_dong', ''), '')}"
+    )
+
+
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("console.home.queue", "내 업무", frozenset({Role.COUNSELOR, Role.OUTREACH, Role.SUPERVISOR})),
     (
@@ -416,7 +471,7 @@ def page_context() -> dict[str, Any]:
         "csrf_token": principal.csrf_token if signed_in else None,
         "nav": [(e, label) for e, label, roles in NAV if role in roles and e in pages],
         "pages": pages,
-        "dong_names": _dong_names() if signed_in else {},
+        "dong_names": dong_names() if signed_in else {},
         "event_kinds": EVENT_KINDS,
         "case_statuses": CASE_STATUSES,
         "resident_statuses": RESIDENT_STATUSES,
@@ -439,7 +494,7 @@ def page_context() -> dict[str, Any]:
     }
 
 
-def _dong_names() -> dict[str, str]:
+def dong_names() -> dict[str, str]:
     """Dong codes to Korean names, read once per request."""
     if "dong_names" not in g:
         g.dong_names = {d.code: d.name for d in reference.list_dongs(db_session())}

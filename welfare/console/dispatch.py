@@ -23,8 +23,10 @@ from welfare.console.base import (
     URGENCIES,
     back_to,
     form_version,
+    history_rows,
     load_form,
     me,
+    moved_between,
     query,
     render,
 )
@@ -54,6 +56,16 @@ REQUESTERS = {
     RequesterKind.DONG_CENTER.value: "동 주민센터",
     RequesterKind.CARE_CENTER.value: "24시간 돌봄센터",
     RequesterKind.PARTNER.value: "협력기관",
+}
+EVENTS = {  # the kinds of a dispatch's history entries (services/dispatch.py, models/dispatch.py)
+    "requested": "요청",
+    "assigned": "배정",
+    "reassigned": "다시 배정",
+    "en_route": "출발",
+    "on_site": "현장 도착",
+    "done": "끝남",
+    "moved": "동 이동",
+    "cancelled": "취소",
 }
 MOVES = {DispatchState.EN_ROUTE.value: "출발", DispatchState.ON_SITE.value: "현장 도착"}
 
@@ -149,16 +161,31 @@ def show(dispatch_id: uuid.UUID) -> Any:
             session, actor=actor, dong=item.dong, on_duty_at=now(), limit=50
         ).items
         on_duty = sorted({s.staff_id for s in shifts}, key=str)
+    names = {c.id: c.name for c in colleagues}
     return render(
         "console/dispatch.html",
         item=item,
-        names={c.id: c.name for c in colleagues},
+        history=history_rows(item.events, EVENTS, names, lambda e: _detail(e, names)),
+        names=names,
         on_duty=on_duty,
         can_assign=actor.role in ASSIGNERS,
         moves=MOVES,
         here=request.path,
         **_labels(),
     )
+
+
+def _detail(event: Any, names: dict[uuid.UUID, str]) -> str | None:
+    """What a history entry adds to its kind: to whom, the outcome, from which dong."""
+    detail = event.detail
+    if event.kind in ("assigned", "reassigned") and detail.get("staff_id"):
+        return f"→ {names.get(uuid.UUID(detail['staff_id']), '다른 동 직원')}"
+    if event.kind == "done" and detail.get("outcome"):
+        return str(OUTCOMES.get(detail["outcome"], detail["outcome"]))
+    if event.kind == "moved":
+        released = " (담당 해제)" if detail.get("released_staff_id") else ""
+        return moved_between(detail) + released
+    return None
 
 
 @bp.post("/<uuid:dispatch_id>/assign")

@@ -11,10 +11,19 @@ from typing import Any
 from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from services import partners
+from services import partners, team
 from welfare.api.partners import AnswerIn, CompleteIn
 from welfare.api.policy import CASEWORK, page
-from welfare.console.base import back_to, form_version, load_form, me, query, render
+from welfare.console.base import (
+    back_to,
+    form_version,
+    history_rows,
+    load_form,
+    me,
+    moved_between,
+    query,
+    render,
+)
 from welfare.models import ReferralState, Role
 from welfare.web import db_session, now
 
@@ -28,6 +37,14 @@ STATES = {
     ReferralState.DECLINED.value: "거절",
     ReferralState.COMPLETED.value: "완료",
     ReferralState.WITHDRAWN.value: "철회 (주민 사망·전출·파기)",
+}
+EVENTS = {  # the kinds of a referral's history entries (services/partners.py, models/partner.py)
+    "sent": "보냄",
+    "accepted": "수락",
+    "declined": "거절",
+    "completed": "완료",
+    "moved": "동 이동",
+    "withdrawn": "철회",
 }
 ANSWERS = {"accepted": "수락", "declined": "거절"}
 
@@ -65,15 +82,25 @@ def index() -> Any:
 @page(*CASEWORK)
 @query()
 def show(referral_id: uuid.UUID) -> Any:
-    item = partners.get_referral(db_session(), actor=me().actor(), referral_id=referral_id)
+    session, actor = db_session(), me().actor()
+    item = partners.get_referral(session, actor=actor, referral_id=referral_id)
+    names = {c.id: c.name for c in team.directory(session, actor=actor, limit=100).items}
     return render(
         "console/referral.html",
         item=item,
+        history=history_rows(item.events, EVENTS, names, _detail),
         answers=ANSWERS,
         can_answer=me().role in ANSWERERS,
         here=request.path,
         **_labels(),
     )
+
+
+def _detail(event: Any) -> str | None:
+    """What a history entry adds to its kind: from which dong to which."""
+    if event.kind != "moved":
+        return None
+    return moved_between(event.detail)
 
 
 @bp.post("/<uuid:referral_id>/answer")
