@@ -73,6 +73,9 @@ DEFAULT_API_TOKEN_LIFETIME: Final = timedelta(days=90)
 MAX_API_TOKEN_LIFETIME: Final = timedelta(days=730)  # a forgotten token must die some day
 
 
+WEB_LANES = ("all", "staff", "gateway")
+
+
 class SettingsError(RuntimeError):
     """A setting is missing or unsafe; the message names the variable and what to do."""
 
@@ -105,6 +108,9 @@ class Settings:
     scheduler_stale_after: timedelta = timedelta(seconds=600)
     trusted_proxies: int = 0
     argon2_profile: str = "standard"
+    # Which requests this web node serves (docs/operations.md, "Lanes"): every one ("all"),
+    # staff only ("staff": gateway-only routes answer 421), or gateways only ("gateway").
+    web_lane: str = "all"
     api_token_lifetime: timedelta = DEFAULT_API_TOKEN_LIFETIME
     risk_levels_file: Path | None = None  # None: the file shipped in config/
     ladders_file: Path | None = None  # None: the file shipped in config/
@@ -192,6 +198,7 @@ class Settings:
             ),
             trusted_proxies=_int(env, "WELFARE_TRUSTED_PROXIES", 0),
             argon2_profile=env.get("WELFARE_ARGON2_PROFILE", "standard"),
+            web_lane=env.get("WELFARE_WEB_LANE", "all"),
             api_token_lifetime=timedelta(
                 days=_int(env, "WELFARE_API_TOKEN_DAYS", DEFAULT_API_TOKEN_LIFETIME.days)
             ),
@@ -221,6 +228,8 @@ class Settings:
         """Refuse settings that are unsafe for the chosen environment."""
         if self.argon2_profile not in ("standard", "fast"):
             raise SettingsError("WELFARE_ARGON2_PROFILE must be 'standard' or 'fast'.")
+        if self.web_lane not in WEB_LANES:
+            raise SettingsError(f"WELFARE_WEB_LANE must be one of {', '.join(WEB_LANES)}.")
         if not timedelta(days=1) <= self.api_token_lifetime <= MAX_API_TOKEN_LIFETIME:
             raise SettingsError(
                 f"WELFARE_API_TOKEN_DAYS must lie between 1 and {MAX_API_TOKEN_LIFETIME.days}."

@@ -356,6 +356,60 @@ def resolve_live(
     )
 
 
+def resolve_live_many(
+    session: Session,
+    *,
+    details: Mapping[uuid.UUID, Mapping[str, Any]],
+    reason: str,
+    outcome: str,
+    now: datetime,
+    actor: Actor | None = None,
+) -> int:
+    """`resolve_live` for many subjects in two statements (a signal batch): one UPDATE of
+    their live follow-ups of `reason`, returning what it closed (a follow-up closed meanwhile
+    by someone else is not touched), and one INSERT of their `resolved` events, each with its
+    subject's `details`."""
+    if not details:
+        return 0
+    closed = session.execute(
+        update(FollowUp)
+        .where(
+            FollowUp.subject_id.in_(sorted(details)),
+            FollowUp.reason == reason,
+            in_literals(FollowUp.state, LIVE_STATES),
+        )
+        .values(
+            state=FollowUpState.RESOLVED.value,
+            outcome=outcome,
+            resolved_at=now,
+            resolved_by=actor.staff_id if actor else None,
+            next_escalation_at=None,
+            version=FollowUp.version + 1,
+        )
+        .returning(FollowUp.id, FollowUp.subject_id, FollowUp.step)
+        .execution_options(synchronize_session=False)
+    ).all()
+    insert_rows(
+        session,
+        FOLLOWUP_EVENTS,
+        [
+            {
+                "id": uuid.uuid4(),
+                "followup_id": followup_id,
+                "at": now,
+                "kind": FollowUpState.RESOLVED.value,
+                "step": step,
+                "actor_staff_id": actor.staff_id if actor else None,
+                "run_id": None,
+                "detail": {"outcome": outcome, **details[subject_id]},
+                "note_enc": None,
+            }
+            for followup_id, subject_id, step in closed
+        ],
+    )
+    return len(closed)
+
+
 def _close_live(
     session: Session,
     *,

@@ -9,11 +9,13 @@ leaves a stale follow-up open.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,10 @@ from welfare.models import (
     ResidentStatus,
 )
 from welfare.models.base import in_literals
+from welfare.models.bulk import insert_rows
 
+CONTACTS = cast(Table, Contact.__table__)
+ENROLLMENTS = cast(Table, OngiEnrollment.__table__)
 CLOCK_SKEW = timedelta(minutes=2)  # a phone's clock may run slightly ahead of ours
 LIVE_STATUSES = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.PAUSED.value)
 NEWEST_FIRST = Keyset.of(
@@ -391,6 +396,122 @@ def record_contact(
             )
     session.flush()
     return contact
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One gateway event accepted as a contact (`record_signals`)."""
+
+    resident: Resident
+    channel: str
+    outcome: str
+    occurred_at: datetime
+    client_ref: str
+    request_mac: bytes
+
+
+def record_signals(
+    session: Session, *, actor: Actor, signals: Sequence[Signal], now: datetime
+) -> set[uuid.UUID]:
+    """`record_contact`'s rules for a batch of gateway signals, in a fixed number of statements:
+    the residents' enrollments locked in one SELECT (in resident-id order), the contacts in
+    one INSERT, the enrollments' new due times in one flush, and the lapse follow-ups they
+    resolve in one UPDATE and one INSERT. Signals apply in the order given, as one by one
+    would. The residents written for."""
+    if not signals:
+        return set()
+    ids = sorted({signal.resident.id for signal in signals})
+    enrollments = {
+        enrollment.resident_id: enrollment
+        for enrollment in session.scalars(
+            select(OngiEnrollment)
+            .where(
+                OngiEnrollment.resident_id.in_(ids),
+                in_literals(OngiEnrollment.status, LIVE_STATUSES),
+            )
+            .order_by(OngiEnrollment.resident_id)
+            .with_for_update()
+        )
+    }
+    rows = []
+    moved: dict[uuid.UUID, dict[str, Any]] = {}  # enrollment id -> its new last success, due
+    resolved: dict[uuid.UUID, dict[str, str]] = {}
+    for signal in signals:
+        Channel(signal.channel)
+        result = Outcome(signal.outcome)
+        resident = signal.resident
+        contact_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": contact_id,
+                "resident_id": resident.id,
+                "dong_code": resident.dong_code,
+                "program": "ongi",
+                "channel": signal.channel,
+                "outcome": signal.outcome,
+                "occurred_at": signal.occurred_at,
+                "recorded_at": now,
+                "staff_id": actor.staff_id,
+                "source": "gateway",
+                "note_enc": None,
+                "client_ref": signal.client_ref,
+                "request_mac": signal.request_mac,
+            }
+        )
+        enrollment = enrollments.get(resident.id)
+        if not result.is_success or enrollment is None:
+            continue
+        change = moved.get(enrollment.id)
+        last = change["b_last"] if change else enrollment.last_success_at
+        due = change["b_due"] if change else enrollment.next_due_at
+        if last is None or signal.occurred_at > last:
+            last, due = signal.occurred_at, enrollment.due_after(signal.occurred_at)
+            moved[enrollment.id] = {
+                "b_id": enrollment.id,
+                "b_version": enrollment.version,
+                "b_last": last,
+                # Whose proof of life this was: a silent gateway's dependents are found by it.
+                "b_gateway": actor.staff_id,
+                "b_due": due,
+            }
+        if (due is None or due > now) and resident.id not in resolved:
+            resolved[resident.id] = {"contact_id": str(contact_id), "channel": signal.channel}
+    if moved:
+        # One executemany for every enrollment (the ORM would send one UPDATE each); the rows
+        # are locked above, and the version still guards them as the ORM's would.
+        done = session.execute(
+            update(ENROLLMENTS)
+            .where(
+                ENROLLMENTS.c.id == bindparam("b_id"),
+                ENROLLMENTS.c.version == bindparam("b_version"),
+            )
+            .values(
+                last_success_at=bindparam("b_last"),
+                last_success_gateway_id=bindparam("b_gateway"),
+                next_due_at=bindparam("b_due"),
+                version=ENROLLMENTS.c.version + 1,
+            ),
+            list(moved.values()),
+        )
+        if cast(CursorResult[Any], done).rowcount not in {len(moved), -1}:
+            raise Conflict(
+                "다른 기록과 겹쳤습니다. 다시 보내 주세요 (enrollment changed; retry)",
+                code="enrollment_changed",
+            )
+        for enrollment in enrollments.values():
+            if enrollment.id in moved:
+                session.expire(enrollment)
+    insert_rows(session, CONTACTS, rows)
+    followups.resolve_live_many(
+        session,
+        details=resolved,
+        reason=FollowUpReason.CONTACT_LAPSED,
+        outcome="contact_made",
+        now=now,
+        actor=actor,
+    )
+    session.flush()
+    return set(ids)
 
 
 def _level(code: str) -> RiskLevel:

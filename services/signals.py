@@ -103,46 +103,106 @@ def ingest(
     Every event naming a source goes through the same one lookup, which says in SQL whether the
     source is the caller's: an unknown source and another gateway's (or another dong's) both
     answer `unknown_source` and both add to one `access_denied` record of the batch.
+
+    A batch costs a fixed number of statements whatever its size (tests/api/
+    test_signal_batches.py counts them): one lookup each for the sources, the event ids already
+    seen, the residents, and their enrollments (locked in one statement, in resident-id order,
+    so two batches or a batch and a contact that share residents queue instead of
+    deadlocking); one INSERT of the contacts, one UPDATE of the enrollments, and the lapse
+    follow-ups they resolve in one UPDATE and one INSERT of events.
     """
     batch = list(events)
-    results: list[SignalResult | None] = [None] * len(batch)
-    touched: list[uuid.UUID] = []
+    for _attempt in range(_RETRIES):
+        try:
+            with session.begin_nested():
+                results, touched, refused, refused_residents = _ingest(session, actor, batch, now)
+            break
+        except IntegrityError:
+            # Another request stored one of these event ids after our lookup (its transaction
+            # committed while we waited on its row): look again, and it reads as a duplicate.
+            continue
+    else:
+        raise Conflict("잠시 후 다시 보내 주세요 (concurrent batch; retry)", code="signal_conflict")
+    if touched:
+        if actor.role is Role.GATEWAY and actor.staff_id is not None:
+            gateway_silence.note_signals(session, gateway_id=actor.staff_id, now=now)
+        access.record(session, actor=actor, action="create", resident_ids=sorted(touched))
+    if refused:
+        access.record(
+            session,
+            actor=actor,
+            action="access_denied",
+            resident_ids=sorted(refused_residents),
+            outcome="denied",
+        )
+    session.commit()
+    return results
+
+
+_RETRIES = 3
+
+
+def _ingest(
+    session: Session, actor: Actor, batch: list[Mapping[str, Any]], now: datetime
+) -> tuple[list[SignalResult], set[uuid.UUID], bool, set[uuid.UUID]]:
+    """The batch's reads and writes (see `ingest`): its results in the batch's order, the
+    residents it wrote for, whether any source was refused, and the refused residents."""
+    count = len(batch)
+    results: list[SignalResult | None] = [None] * count
+    indexes = [_source_index(session, e["kind"], e["source_ref"]) for e in batch]
+    refs = [signal_ref(actor, str(e["event_id"])) for e in batch]
+    scope = access.gateway_scope(actor, SignalSource.dong_code, SignalSource.gateway_id)
+    found_sources = (
+        {
+            row.source_index: row
+            for row in session.execute(
+                select(
+                    SignalSource.source_index, SignalSource.resident_id, scope.label("in_scope")
+                ).where(SignalSource.source_index.in_(sorted(set(indexes))))
+            )
+        }
+        if batch
+        else {}
+    )
+    sources = [found_sources.get(index) for index in indexes]
+    seen: dict[str, bytes | None] = (
+        {
+            row.client_ref: row.request_mac
+            for row in session.execute(
+                select(Contact.client_ref, Contact.request_mac).where(
+                    Contact.staff_id == actor.staff_id, Contact.client_ref.in_(sorted(set(refs)))
+                )
+            )
+        }
+        if batch
+        else {}
+    )
+    wanted = sorted(
+        {found.resident_id for found in sources if found is not None and found.in_scope}
+    )
+    people = (
+        {r.id: r for r in session.scalars(select(Resident).where(Resident.id.in_(wanted)))}
+        if wanted
+        else {}
+    )
     refused = False
     refused_residents: set[uuid.UUID] = set()
-    scope = access.gateway_scope(actor, SignalSource.dong_code, SignalSource.gateway_id)
-    sources = [
-        session.execute(
-            select(SignalSource.resident_id, scope.label("in_scope")).where(
-                SignalSource.source_index
-                == _source_index(session, event["kind"], event["source_ref"])
-            )
-        ).first()
-        for event in batch
-    ]
-    # Each accepted event locks its resident's enrollment until the batch commits. Taking them in
-    # one order (by resident id) means two batches, or a batch and a contact, that share
-    # residents queue behind each other instead of deadlocking; results keep the batch's order.
+    accepted: list[tuple[int, Resident, bytes]] = []
+    # Results are decided in resident-id order (as the events are applied), then returned in
+    # the batch's order; a repeated event id within the batch reads as its first use did.
     order = sorted(
-        range(len(batch)),
+        range(count),
         key=lambda i: (str(found.resident_id) if (found := sources[i]) is not None else "", i),
     )
     for index in order:
         event, found = batch[index], sources[index]
-        event_id = str(event["event_id"])
-        client_ref = signal_ref(actor, event_id)
+        event_id, ref = str(event["event_id"]), refs[index]
         mac = idempotency.request_mac(
-            session,
-            "signal",
-            {k: event[k] for k in ("kind", "source_ref", "occurred_at")},
+            session, "signal", {k: event[k] for k in ("kind", "source_ref", "occurred_at")}
         )
-        seen = session.execute(
-            select(Contact.request_mac).where(
-                Contact.staff_id == actor.staff_id, Contact.client_ref == client_ref
-            )
-        ).first()
-        if seen is not None:
+        if ref in seen:
             # The same event id again: a retry, or (another body) an id reused for another event.
-            same = idempotency.same_request(seen.request_mac, mac)
+            same = idempotency.same_request(seen[ref], mac)
             results[index] = SignalResult(event_id, "duplicate" if same else "key_reused")
             continue
         if event["occurred_at"] > now + ongi.CLOCK_SKEW:
@@ -154,44 +214,28 @@ def ingest(
                 refused_residents.add(found.resident_id)
             results[index] = SignalResult(event_id, "unknown_source")
             continue
-        resident = session.get(Resident, found.resident_id)
+        resident = people.get(found.resident_id)
         if resident is None or resident.status != ResidentStatus.ACTIVE:
             # The caller's own source of someone who moved away, died or was erased.
             results[index] = SignalResult(event_id, "unknown_source")
             continue
-        channel, outcome = SIGNAL_KINDS[event["kind"]]
-        try:
-            with session.begin_nested():
-                ongi.record_contact(
-                    session,
-                    resident=resident,
-                    actor=actor,
-                    channel=channel,
-                    outcome=outcome,
-                    occurred_at=event["occurred_at"],
-                    now=now,
-                    program="ongi",
-                    note=None,
-                    client_ref=client_ref,
-                    source="gateway",
-                    request_mac=mac,
-                )
-        except IntegrityError:
-            results[index] = SignalResult(event_id, "duplicate")
-            continue
-        touched.append(resident.id)
+        seen[ref] = mac
+        accepted.append((index, resident, mac))
         results[index] = SignalResult(event_id, "accepted")
-    if touched:
-        if actor.role is Role.GATEWAY and actor.staff_id is not None:
-            gateway_silence.note_signals(session, gateway_id=actor.staff_id, now=now)
-        access.record(session, actor=actor, action="create", resident_ids=sorted(set(touched)))
-    if refused:
-        access.record(
-            session,
-            actor=actor,
-            action="access_denied",
-            resident_ids=sorted(refused_residents),
-            outcome="denied",
-        )
-    session.commit()
-    return [result for result in results if result is not None]
+    touched = ongi.record_signals(
+        session,
+        actor=actor,
+        signals=[
+            ongi.Signal(
+                resident=resident,
+                channel=SIGNAL_KINDS[batch[index]["kind"]][0],
+                outcome=SIGNAL_KINDS[batch[index]["kind"]][1],
+                occurred_at=batch[index]["occurred_at"],
+                client_ref=refs[index],
+                request_mac=mac,
+            )
+            for index, resident, mac in accepted
+        ],
+        now=now,
+    )
+    return [r for r in results if r is not None], touched, refused, refused_residents

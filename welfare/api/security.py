@@ -19,8 +19,9 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services import auth, tokens
-from welfare.api.policy import policy_for
+from welfare.api.policy import Policy, policy_for
 from welfare.crypto.passwords import make_hasher
+from welfare.errors import DomainError
 from welfare.errors import Forbidden as DomainForbidden
 from welfare.models import Actor, Role
 from welfare.web import db_session, get_settings, now, request_id
@@ -197,6 +198,7 @@ def _enforce_policy() -> None:
         raise Forbidden
     if policy.public:
         return
+    _enforce_lane(policy)
     principal = current_user
     if not getattr(principal, "is_authenticated", False):
         raise Unauthorized
@@ -210,6 +212,27 @@ def _enforce_policy() -> None:
         # As bytes: compare_digest raises TypeError on str with non-ASCII characters.
         if not sent or not secrets.compare_digest(sent.encode(), expected.encode()):
             raise CsrfFailed
+
+
+class WrongLane(DomainError):
+    """This node serves another lane (WELFARE_WEB_LANE): the load balancer sent it elsewhere."""
+
+    status = 421
+    code = "wrong_lane"
+    title = "이 서버는 이 요청을 받지 않습니다 (misdirected request: wrong lane for this node)"
+
+
+def _enforce_lane(policy: Policy) -> None:
+    """Gateways get web nodes of their own, so their batches never queue behind staff
+    requests for a thread or a database connection (docs/operations.md, "Lanes"). Decided
+    from the route alone, before any authentication or database work: a gateway lane
+    serves the routes gateways may call, a staff lane every route but those only gateways
+    call (public routes, health and login, are served on every lane)."""
+    lane = get_settings(current_app).web_lane
+    if lane == "gateway" and Role.GATEWAY not in policy.roles:
+        raise WrongLane
+    if lane == "staff" and policy.roles == frozenset({Role.GATEWAY}):
+        raise WrongLane
 
 
 def init_app(app: Flask) -> None:

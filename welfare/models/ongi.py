@@ -102,10 +102,13 @@ class OngiEnrollment(Base):
 
     def recompute_due(self) -> None:
         """Due one interval after the last success (or enrollment); none unless active."""
+        self.next_due_at = self.due_after(self.last_success_at)
+
+    def due_after(self, last_success_at: datetime | None) -> datetime | None:
+        """When this enrollment would be due with `last_success_at` as its last success."""
         if self.status != EnrollmentStatus.ACTIVE:
-            self.next_due_at = None
-            return
-        self.next_due_at = (self.last_success_at or self.enrolled_at) + self.interval
+            return None
+        return (last_success_at or self.enrolled_at) + self.interval
 
 
 class Contact(Base):
