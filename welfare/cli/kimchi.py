@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,10 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from services import kimchi
-from services import resident_import as import_service
-from welfare.cli.errors import fail
-from welfare.errors import DomainError
-from welfare.web import get_database
+from welfare.cli import bulk
 
 
 @click.group("kimchi")
@@ -54,39 +50,26 @@ def kimchi_import(  # noqa: PLR0917 - click passes each parameter by position
     number and reason (unknown resident, household already allocated and by which agency, out
     of stock); running the same file again changes nothing. Exits 1 when a line was skipped.
     """
-    try:
-        with file.open(encoding="utf-8-sig", newline="") as stream:
-            lines = kimchi.read_allocation_csv(stream)
-    except import_service.CsvFormatError as exc:
-        click.echo(f"welfare: {file.name}: {exc.detail}", err=True)
-        sys.exit(2)
-    try:
-        with get_database().new_session() as session:
-            actor = import_service.importing_actor(session, username=username)
-            with click.progressbar(length=len(lines), label="allocating") as bar:
-                result = kimchi.import_allocations(
-                    session,
-                    actor=actor,
-                    campaign_id=campaign_id,
-                    agency=agency,
-                    lines=lines,
-                    now=datetime.now(UTC),
-                    dry_run=dry_run,
-                    batch_size=batch_size,
-                    on_progress=bar.update,
-                )
-    except import_service.NotResidentDataStaff as exc:
-        click.echo(f"welfare: {exc.username} does not work with resident data", err=True)
-        sys.exit(2)
-    except DomainError as exc:
-        fail(exc)
-    for skipped in result.skipped:
-        click.echo(f"line {skipped.line}: {skipped.reason}")
-    verb = "would allocate" if dry_run else "allocated"
-    click.echo(
-        f"{'dry run: ' if dry_run else ''}{verb} {result.allocated:,}, skipped "
-        f"{len(result.skipped):,} (of {result.rows:,} lines)"
-        + ("; nothing was written" if dry_run else "")
+    lines = bulk.read_csv(file, kimchi.read_allocation_csv)
+    result = bulk.run_with_progress(
+        label="allocating",
+        length=len(lines),
+        username=username,
+        work=lambda session, actor, on_progress: kimchi.import_allocations(
+            session,
+            actor=actor,
+            campaign_id=campaign_id,
+            agency=agency,
+            lines=lines,
+            now=datetime.now(UTC),
+            dry_run=dry_run,
+            batch_size=batch_size,
+            on_progress=on_progress,
+        ),
     )
-    if result.skipped:
-        sys.exit(1)
+    verb = "would allocate" if dry_run else "allocated"
+    bulk.report(
+        result.skipped,
+        f"{verb} {result.allocated:,}, skipped {len(result.skipped):,} (of {result.rows:,} lines)",
+        dry_run=dry_run,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,9 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from services import resident_import as import_service
-from welfare.cli.errors import fail
-from welfare.errors import DomainError
-from welfare.web import get_database
+from welfare.cli import bulk
 
 
 @click.group()
@@ -41,37 +38,25 @@ def residents_import(file: Path, dry_run: bool, username: str | None, batch_size
     Bad rows are reported by line number and reason and skipped; residents already registered
     are skipped, so running a file again is safe. Exits 1 when any row was bad.
     """
-    try:
-        with file.open(encoding="utf-8-sig", newline="") as stream:
-            rows = import_service.read_csv(stream)
-    except import_service.CsvFormatError as exc:
-        click.echo(f"welfare: {file.name}: {exc.detail}", err=True)
-        sys.exit(2)
-    try:
-        with get_database().new_session() as session:
-            actor = import_service.importing_actor(session, username=username)
-            with click.progressbar(length=len(rows), label="importing residents") as bar:
-                summary = import_service.import_residents(
-                    session,
-                    actor=actor,
-                    rows=rows,
-                    now=datetime.now(UTC),
-                    dry_run=dry_run,
-                    batch_size=batch_size,
-                    on_progress=bar.update,
-                )
-    except import_service.NotResidentDataStaff as exc:
-        click.echo(f"welfare: {exc.username} does not work with resident data", err=True)
-        sys.exit(2)
-    except DomainError as exc:
-        fail(exc)
-    for bad in summary.bad:
-        click.echo(f"line {bad.line}: {bad.reason}")
-    verb = "would import" if dry_run else "imported"
-    click.echo(
-        f"{'dry run: ' if dry_run else ''}{verb} {summary.imported:,}, skipped as already "
-        f"registered {summary.already_registered:,}, bad rows {len(summary.bad):,} "
-        f"(of {summary.rows:,} rows)" + ("; nothing was written" if dry_run else "")
+    rows = bulk.read_csv(file, import_service.read_csv)
+    summary = bulk.run_with_progress(
+        label="importing residents",
+        length=len(rows),
+        username=username,
+        work=lambda session, actor, on_progress: import_service.import_residents(
+            session,
+            actor=actor,
+            rows=rows,
+            now=datetime.now(UTC),
+            dry_run=dry_run,
+            batch_size=batch_size,
+            on_progress=on_progress,
+        ),
     )
-    if summary.bad:
-        sys.exit(1)
+    verb = "would import" if dry_run else "imported"
+    bulk.report(
+        summary.bad,
+        f"{verb} {summary.imported:,}, skipped as already registered "
+        f"{summary.already_registered:,}, bad rows {len(summary.bad):,} (of {summary.rows:,} rows)",
+        dry_run=dry_run,
+    )
