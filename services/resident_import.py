@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TextIO, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from services.reference import known_dong_codes
 from services.staff import get_staff_by_username
 from welfare.errors import DomainError, Forbidden
 from welfare.models import Actor, DataKey, HouseholdType, Resident
+from welfare.models.bulk import insert_rows
 
 COLUMNS: Final = ("name", "rrn", "dong", "phone", "address", "household_type")
 REQUIRED: Final = ("name", "rrn", "dong")
@@ -284,7 +285,7 @@ def _insert_batch(
     now: datetime,
     summary: ImportSummary,
 ) -> None:
-    """Insert one batch with two multi-row INSERTs (data keys, residents) and one record.
+    """Insert one batch with two bulk INSERTs (data keys, residents) and one record.
 
     The rows are exactly what `residents.build_resident` makes (`residents.resident_row`);
     skipping the ORM's unit of work is what makes the bulk path fast.
@@ -314,9 +315,10 @@ def _insert_batch(
                 )
             )
         try:
-            if rows:
-                session.execute(insert(cast(Table, DataKey.__table__)), keys)
-                session.execute(insert(cast(Table, Resident.__table__)), rows)
+            # welfare.models.bulk: one statement per table (arrays unnested on PostgreSQL, the
+            # driver's executemany on SQLite), not SQLAlchemy's per-row parameter handling.
+            insert_rows(session, cast(Table, DataKey.__table__), keys)
+            insert_rows(session, cast(Table, Resident.__table__), rows)
         except IntegrityError:
             session.rollback()
             if attempt == 2:
