@@ -280,10 +280,14 @@ def statements_of_one_contact(database: Database, resident_id: uuid.UUID) -> str
     sent = [sql for sql, _ in seen]
     locks = [i + 1 for i, sql in enumerate(sent) if "advisory" in sql]
     audit = [i + 1 for i, sql in enumerate(sent) if "audit_" in sql]
+    listing = "".join(
+        f"\n    {i:>2}. {' '.join(sql.split())[:110]}" for i, sql in enumerate(sent, start=1)
+    )
     return (
         f"one log_contact resolving a lapse sends {len(sent)} statements and a COMMIT; "
         f"access records: statement {', '.join(map(str, audit)) or 'none'} "
         f"({'an advisory lock at ' + ', '.join(map(str, locks)) if locks else 'no lock taken'})"
+        + listing
     )
 
 

@@ -387,7 +387,8 @@ def resolve_live_many(
             version=FollowUp.version + 1,
         )
         .returning(FollowUp.id, FollowUp.subject_id, FollowUp.step)
-        .execution_options(synchronize_session=False)
+        # A follow-up this session already holds is refreshed from what the UPDATE returned.
+        .execution_options(synchronize_session="fetch")
     ).all()
     insert_rows(
         session,

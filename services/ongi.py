@@ -385,14 +385,15 @@ def record_contact(
             enrollment.last_success_gateway_id = actor.staff_id if source == "gateway" else None
             enrollment.recompute_due()
         if enrollment.next_due_at is None or enrollment.next_due_at > now:
-            followups.resolve_live(
+            # One UPDATE ... RETURNING (and the event's INSERT when it closed one), not a
+            # SELECT of the live follow-up and then its UPDATE.
+            followups.resolve_live_many(
                 session,
-                subject_id=resident.id,
+                details={resident.id: {"contact_id": str(contact_id), "channel": channel}},
                 reason=FollowUpReason.CONTACT_LAPSED,
                 outcome="contact_made",
                 now=now,
                 actor=actor,
-                detail={"contact_id": str(contact_id), "channel": channel},
             )
     session.flush()
     return contact
