@@ -26,7 +26,7 @@ from services.cases.lifecycle import new_case
 from services.cases.records import workflow_for
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.partners import partner_book
-from welfare.errors import InvalidInput
+from welfare.errors import Conflict, InvalidInput
 from welfare.models import (
     Actor,
     Dispatch,
@@ -69,8 +69,11 @@ def add_shift(
     starts_at: datetime,
     ends_at: datetime,
     now: datetime,
-) -> DutyShift:
-    """Put a counselor of the dong on duty for dispatches (supervisors)."""
+) -> tuple[DutyShift, bool]:
+    """Put a counselor of the dong on duty for dispatches (supervisors); returns the shift and
+    whether it was added. A shift is entered once per dong, counselor and start: the same
+    shift sent again (a resubmitted form, a retried call) returns the first; a different end
+    for that start is a conflict (change the roster, do not stack it)."""
     errors: dict[str, list[str]] = {}
     residents.check_dong(session, actor, dong, errors)
     if not starts_at < ends_at <= starts_at + MAX_SHIFT:
@@ -80,18 +83,49 @@ def add_shift(
     member = access.assignee(session, staff_id, dong, field="staff_id")
     if member.role_enum is not Role.COUNSELOR:
         raise InvalidInput({"staff_id": ["상담관만 당번이 될 수 있습니다 (counselors only)"]})
-    shift = DutyShift(
-        id=uuid.uuid4(),
-        dong_code=dong,
-        staff_id=staff_id,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        created_by=actor.staff_id,
-        created_at=now,
-    )
-    session.add(shift)
+    existing = _same_shift(session, dong, staff_id, starts_at)
+    if existing is None:
+        shift = DutyShift(
+            id=uuid.uuid4(),
+            dong_code=dong,
+            staff_id=staff_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=actor.staff_id,
+            created_at=now,
+        )
+        session.add(shift)
+        try:
+            session.flush()
+        except IntegrityError:
+            # The same shift sent twice at once: the other request won the unique index.
+            session.rollback()
+            existing = _same_shift(session, dong, staff_id, starts_at)
+            if existing is None:
+                raise
+    if existing is not None:
+        if existing.ends_at != ends_at:
+            raise Conflict(
+                "이 상담관은 같은 시각에 시작하는 당번이 이미 있습니다 "
+                "(a shift with this start already exists)",
+                code="shift_exists",
+            )
+        access.commit_recorded(session, actor=actor, action="read", resident_ids=[])
+        return existing, False
     access.commit_recorded(session, actor=actor, action="create", resident_ids=[])
-    return shift
+    return shift, True
+
+
+def _same_shift(
+    session: Session, dong: str, staff_id: uuid.UUID, starts_at: datetime
+) -> DutyShift | None:
+    return session.scalar(
+        select(DutyShift).where(
+            DutyShift.dong_code == dong,
+            DutyShift.staff_id == staff_id,
+            DutyShift.starts_at == starts_at,
+        )
+    )
 
 
 def list_shifts(
@@ -100,14 +134,19 @@ def list_shifts(
     actor: Actor,
     dong: str | None = None,
     on_duty_at: datetime | None = None,
+    ending_after: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[DutyShift]:
+    """The roster of the caller's dongs by start: who is on duty at `on_duty_at`, or the
+    shifts still to end after `ending_after` (today's and the ones to come)."""
     stmt = select(DutyShift).where(access.dong_scope(actor, DutyShift.dong_code))
     if dong is not None:
         stmt = stmt.where(DutyShift.dong_code == dong)
     if on_duty_at is not None:
         stmt = stmt.where(DutyShift.starts_at <= on_duty_at, DutyShift.ends_at > on_duty_at)
+    if ending_after is not None:
+        stmt = stmt.where(DutyShift.ends_at > ending_after)
     page = paginate(session, stmt, SHIFT_ORDER, cursor=cursor, limit=limit)
     access.commit_recorded(session, actor=actor, action="search", resident_ids=[])
     return page

@@ -638,6 +638,9 @@ FACTORIES: dict[str, Factory] = {
     "/dispatches/<uuid:dispatch_id>/move": Factory(dispatch_, {"POST": {"to": "en_route"}}),
     "/dispatches/<uuid:dispatch_id>/done": Factory(dispatch_, {"POST": {"outcome": "not_found"}}),
     "/hygiene/enrollments/<uuid:enrollment_id>": Factory(hygiene_enrollment),
+    "/hygiene/enrollments/<uuid:enrollment_id>/end": Factory(
+        hygiene_enrollment, {"POST": {"confirm": "yes"}}
+    ),
     "/hygiene/visits/<uuid:visit_id>": Factory(hygiene_visit),
     "/hygiene/visits/<uuid:visit_id>/record": Factory(
         hygiene_visit, {"POST": {"outcome": "done", "met": "yes"}}

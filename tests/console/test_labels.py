@@ -3,6 +3,7 @@ outcome added to the models without one would show its English code to staff."""
 
 from __future__ import annotations
 
+from config.partners import SHEET_FIELDS
 from services import followup_queue
 from welfare.console import base, dispatch, hygiene, kimchi, mobility, partners
 from welfare.models import (
@@ -75,3 +76,9 @@ def test_every_state_and_outcome_of_the_district_plans_services_has_a_label() ->
     # what the services record when the work resolves itself, shown on a follow-up's page
     automatic = [f"done_{o}" for o in DispatchOutcome] + ["visit_done", "visit_refused"]
     assert missing(base.OUTCOMES, automatic) == set()
+
+
+def test_every_field_a_referral_sheet_may_carry_has_a_label() -> None:
+    """The referral form lists, under each consent scope, the fields that leave."""
+    assert set(partners.SHEET_FIELDS) == set(SHEET_FIELDS)
+    assert all(not label.isascii() for label in partners.SHEET_FIELDS.values())

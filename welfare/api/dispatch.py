@@ -256,10 +256,15 @@ class DutyShifts(MethodView):
     @allow(Role.SUPERVISOR)
     @blp.arguments(DutyShiftIn)
     @blp.response(201, DutyShiftOut)
+    @blp.alt_response(200, description="The same shift again: the first one")
+    @blp.alt_response(409, description="The counselor has a shift with this start in this dong")
     def post(self, payload: dict[str, Any]) -> Any:
-        """Put a counselor of the dong on duty for dispatches."""
-        shift = dispatch.add_shift(db_session(), actor=current_actor(), now=now(), **payload)
-        return shift_body(shift), 201
+        """Put a counselor of the dong on duty for dispatches. A shift is entered once per dong,
+        counselor and start: sending it again answers the first (200)."""
+        shift, created = dispatch.add_shift(
+            db_session(), actor=current_actor(), now=now(), **payload
+        )
+        return shift_body(shift), 201 if created else 200
 
     @allow(*CASEWORK)
     @blp.arguments(DutyShiftArgs, location="query")

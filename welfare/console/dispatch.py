@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, request, url_for
@@ -13,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from services import dispatch, partners, reference, team
 from welfare.api.dispatch import (
+    DutyShiftIn,
     OutreachDispatchAssignIn,
     OutreachDispatchDoneIn,
     OutreachDispatchIn,
@@ -20,11 +22,13 @@ from welfare.api.dispatch import (
 )
 from welfare.api.policy import CASEWORK, page
 from welfare.console.base import (
+    SEOUL,
     URGENCIES,
     back_to,
     form_version,
     history_rows,
     load_form,
+    local_instant,
     me,
     moved_between,
     query,
@@ -38,6 +42,7 @@ bp = Blueprint("dispatch", __name__, url_prefix="/dispatches")
 
 PAGE_SIZE = 50
 ASSIGNERS = (Role.SUPERVISOR, Role.COUNSELOR)  # as POST /api/v1/dispatches/{id}/assign
+ROSTER = (Role.SUPERVISOR,)  # as POST /api/v1/duty-shifts
 STATES = {
     DispatchState.REQUESTED.value: "요청됨",
     DispatchState.ASSIGNED.value: "배정됨",
@@ -146,6 +151,65 @@ def create() -> BaseResponse:
         db_session(), actor=me().actor(), now=now(), **payload
     )
     return back_to(url_for(".show", dispatch_id=view.id), "saved")
+
+
+@bp.get("/roster")
+@page(*ROSTER)
+@query("dong", "cursor")
+def roster() -> Any:
+    """The duty roster of my dongs: today's shifts (Seoul) and the ones to come, by start, and
+    the form that adds one."""
+    session, actor = db_session(), me().actor()
+    dong = request.args.get("dong", "")
+    if dong not in actor.dongs:
+        dong = ""
+    today = datetime.combine(now().astimezone(SEOUL).date(), time(0, 0), tzinfo=SEOUL)
+    found = dispatch.list_shifts(
+        session,
+        actor=actor,
+        dong=dong or None,
+        ending_after=today,
+        cursor=request.args.get("cursor") or None,
+        limit=PAGE_SIZE,
+    )
+    kept: dict[str, Any] = {"dong": dong} if dong else {}
+    next_url = url_for(".roster", **kept, cursor=found.next_cursor) if found.next_cursor else None
+    counselors = team.directory(session, actor=actor, role=Role.COUNSELOR.value, limit=100).items
+    start = today + timedelta(hours=9)
+    return render(
+        "console/dispatch_roster.html",
+        shifts=found.items,
+        dong=dong,
+        next_url=next_url,
+        dongs=[d for d in reference.list_dongs(session) if d.code in actor.dongs],
+        counselors=counselors,
+        names={c.id: c.name for c in counselors},
+        starts=start.strftime("%Y-%m-%dT%H:%M"),
+        ends=(start + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M"),
+        on_duty_now=now(),
+        here=request.full_path.rstrip("?"),
+    )
+
+
+@bp.post("/roster")
+@page(*ROSTER)
+def add_shift() -> BaseResponse:
+    """Put a counselor on duty; the same shift sent twice is entered once (the service answers
+    the repeat with the first)."""
+    payload = load_form(
+        DutyShiftIn,
+        ("dong", "staff_id"),
+        {
+            k: v
+            for k, v in (
+                ("starts_at", local_instant("starts_at")),
+                ("ends_at", local_instant("ends_at")),
+            )
+            if v
+        },
+    )
+    dispatch.add_shift(db_session(), actor=me().actor(), now=now(), **payload)
+    return back_to(url_for(".roster"), "shift_added")
 
 
 @bp.get("/<uuid:dispatch_id>")

@@ -5,6 +5,7 @@ and the partner's answer and completion. The same use cases as /api/v1/external-
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
@@ -12,18 +13,22 @@ from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import partners, team
-from welfare.api.partners import AnswerIn, CompleteIn
+from welfare.api.partners import AnswerIn, CompleteIn, ExternalReferralIn
 from welfare.api.policy import CASEWORK, page
 from welfare.console.base import (
     back_to,
+    form_uuid,
     form_version,
     history_rows,
     load_form,
+    local_instant,
+    local_now,
     me,
     moved_between,
     query,
     render,
 )
+from welfare.errors import InvalidInput
 from welfare.models import ReferralState, Role
 from welfare.web import db_session, now
 
@@ -45,6 +50,15 @@ EVENTS = {  # the kinds of a referral's history entries (services/partners.py, m
     "completed": "완료",
     "moved": "동 이동",
     "withdrawn": "철회",
+}
+# The resident fields a referral sheet may carry (config/partners.py SHEET_FIELDS), as the form
+# lists them under each consent scope so the counselor sees exactly what leaves.
+SHEET_FIELDS = {
+    "name": "이름",
+    "phone": "전화번호",
+    "address": "주소",
+    "birth_year": "출생연도",
+    "sex": "성별",
 }
 ANSWERS = {"accepted": "수락", "declined": "거절"}
 
@@ -76,6 +90,59 @@ def index() -> Any:
     return render(
         "console/referrals.html", items=found.items, state=state, next_url=next_url, **_labels()
     )
+
+
+@bp.get("/new")
+@page(*ANSWERERS)
+@query("resident_id")
+def new() -> Any:
+    """The referral form, opened from a resident's page (an opaque id): the partners that may
+    be chosen today (one not open yet is shown with the day it opens), who consented, when and
+    to what, each scope with the fields it lets leave, and the reason. Without a resident it
+    says where to start (the resident's page)."""
+    raw = request.args.get("resident_id", "")
+    try:
+        resident_id = uuid.UUID(raw) if raw else None
+    except ValueError:
+        raise InvalidInput(
+            {"resident_id": ["올바른 선택이 아닙니다 (not a valid choice)"]}
+        ) from None
+    book = partners.partner_book()
+    return render(
+        "console/referral_new.html",
+        resident_id=resident_id,
+        choices=partners.list_partners(now()),
+        scopes=list(book.scopes.values()),
+        sheet_fields=SHEET_FIELDS,
+        opened=local_now(),
+        client_ref=secrets.token_urlsafe(18),
+        **_labels(),
+    )
+
+
+@bp.post("/new")
+@page(*ANSWERERS)
+def send() -> BaseResponse:
+    """Send the sheet; the answer is the referral's page with what was sent (each showing
+    recorded as an export, as the API's). The form's `client_ref` makes a resubmission return
+    the first referral instead of sending a second."""
+    consent = {
+        "given_by": request.form.get("given_by", "").strip(),
+        "given_at": local_instant("given_at"),
+        "scope": request.form.get("scope", ""),
+    }
+    payload = load_form(
+        ExternalReferralIn,
+        ("partner", "reason", "client_ref"),
+        {"consent": {k: v for k, v in consent.items() if v}},
+    )
+    resident_id = form_uuid("resident_id")
+    if resident_id is None:
+        raise InvalidInput({"resident_id": ["올바른 선택이 아닙니다 (not a valid choice)"]})
+    view, _created = partners.refer(
+        db_session(), actor=me().actor(), resident_id=resident_id, now=now(), **payload
+    )
+    return back_to(url_for(".show", referral_id=view.id), "sent")
 
 
 @bp.get("/<uuid:referral_id>")

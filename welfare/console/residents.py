@@ -54,13 +54,20 @@ def search() -> Any:
 @bp.post("/residents/search")
 @page(*CASEWORK)
 def search_results() -> Any:
+    found = find_residents()
+    kind = request.form.get("kind", "name")
+    return render("console/residents_search.html", kinds=SEARCH_KINDS, kind=kind, found=found)
+
+
+def find_residents() -> Any:
+    """The search form's (`kind`, `term`) answer: exact matches in my dongs, recorded as a
+    search naming who was found, never the term (the other areas' pickers use it too)."""
     kind = request.form.get("kind", "name")
     if kind not in SEARCH_KINDS:
         raise InvalidInput({"kind": ["이름, 전화번호, 주민등록번호 중 하나 (unknown)"]})
     term = request.form.get("term", "").strip()
     args = load_form(SearchIn, (), {kind: term} if term else {})
-    found = residents.search_residents(db_session(), actor=me().actor(), now=now(), **args)
-    return render("console/residents_search.html", kinds=SEARCH_KINDS, kind=kind, found=found)
+    return residents.search_residents(db_session(), actor=me().actor(), now=now(), **args)
 
 
 @bp.get("/residents/new")

@@ -216,7 +216,13 @@ class DutyShift(Base):
     """A counselor on duty for dispatches in one dong, from `starts_at` to `ends_at`."""
 
     __tablename__ = "duty_shifts"
-    __table_args__ = (Index("ix_duty_shifts_dong_starts", "dong_code", "starts_at", "id"),)
+    __table_args__ = (
+        Index("ix_duty_shifts_dong_starts", "dong_code", "starts_at", "id"),
+        # Entered once: a roster form or an API call sent twice adds no second shift.
+        Index(
+            "uq_duty_shifts_dong_staff_starts", "dong_code", "staff_id", "starts_at", unique=True
+        ),
+    )
 
     id: Mapped[UUIDPk]
     dong_code: Mapped[str] = mapped_column(ForeignKey("dongs.code"))
