@@ -56,6 +56,10 @@ ENVIRONMENT: Final[dict[str, str]] = {
         " scaled default: the audit checkpoint directory)"
     ),
     "WELFARE_AUDIT_LINK_SECONDS": "seconds between runs linking access records into the chain (5)",
+    "WELFARE_CONTACT_RETENTION_DAYS": (
+        "PostgreSQL: days after which contacts go, a month at a time, except on open cases "
+        "(unset: contacts are kept)"
+    ),
     "WELFARE_SCHEDULER_RUNS_KEEP_DAYS": "days scheduler runs are kept (7; failed runs: below)",
     "WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS": "days failed scheduler runs are kept (90)",
     "WELFARE_METRICS_TOKEN": (
@@ -122,6 +126,7 @@ class Settings:
     erasure_ledger: Path | None = None  # None: the default below
     audit_link_interval: timedelta = timedelta(seconds=5)
     scheduler_runs_keep: timedelta = timedelta(days=7)
+    contact_retention: timedelta | None = None  # None: contacts are kept
     scheduler_runs_keep_failed: timedelta = timedelta(days=90)
     metrics_token: str | None = None  # None: GET /metrics answers 404
     outbox_webhook_url: str = ""  # empty: notifications are only logged
@@ -210,6 +215,11 @@ class Settings:
             audit_link_interval=timedelta(seconds=_int(env, "WELFARE_AUDIT_LINK_SECONDS", 5)),
             metrics_token=env.get("WELFARE_METRICS_TOKEN", "").strip() or None,
             scheduler_runs_keep=timedelta(days=_int(env, "WELFARE_SCHEDULER_RUNS_KEEP_DAYS", 7)),
+            contact_retention=(
+                timedelta(days=_int(env, "WELFARE_CONTACT_RETENTION_DAYS", 0))
+                if env.get("WELFARE_CONTACT_RETENTION_DAYS", "").strip()
+                else None
+            ),
             scheduler_runs_keep_failed=timedelta(
                 days=_int(env, "WELFARE_SCHEDULER_RUNS_KEEP_FAILED_DAYS", 90)
             ),
@@ -327,6 +337,11 @@ class Settings:
             raise SettingsError("WELFARE_AUDIT_CHECKPOINT_SECONDS must be at least 1.")
         if self.audit_link_interval < timedelta(seconds=1):
             raise SettingsError("WELFARE_AUDIT_LINK_SECONDS must be at least 1.")
+        if self.contact_retention is not None and self.contact_retention < timedelta(days=365):
+            raise SettingsError(
+                "WELFARE_CONTACT_RETENTION_DAYS must be at least 365 (contacts are case records), "
+                "or unset to keep contacts."
+            )
         if self.scheduler_runs_keep < timedelta(days=1):
             raise SettingsError("WELFARE_SCHEDULER_RUNS_KEEP_DAYS must be at least 1.")
         if self.scheduler_runs_keep_failed < self.scheduler_runs_keep:

@@ -16,6 +16,7 @@ from schedulers.audit_retention import prune_audit_records
 from schedulers.followups import run_followups
 from schedulers.mobility import materialize_recurring_rides
 from schedulers.outbox import deliver_outbox
+from schedulers.partitions import keep_partitions_ahead
 from schedulers.scheduler_runs_retention import prune_scheduler_runs
 
 Counts = Mapping[str, int]
@@ -36,6 +37,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("outbox", deliver_outbox, every=timedelta(seconds=30)),
     # Recurring rides become concrete rides over the rolling horizon (config/mobility.json).
     Job("mobility_rides", materialize_recurring_rides, every=timedelta(minutes=15)),
+    # PostgreSQL: monthly partitions of access records and contacts exist ahead of time.
+    Job("partitions", keep_partitions_ahead, every=timedelta(hours=6)),
     Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
     # Access records appended since the last run join their chain (WELFARE_AUDIT_LINK_SECONDS);
     # after the jobs that write records, before the checkpoint that signs the new heads.
@@ -55,6 +58,9 @@ def configured(settings: Settings, jobs: tuple[Job, ...] | None = None) -> tuple
         "audit_link": settings.audit_link_interval,
     }
     functions: dict[str, JobFunction] = {
+        "audit_retention": partial(
+            prune_audit_records, contact_retention=settings.contact_retention
+        ),
         "scheduler_runs_retention": partial(
             prune_scheduler_runs,
             keep=settings.scheduler_runs_keep,

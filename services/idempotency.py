@@ -9,12 +9,16 @@ MAC (the keyring's index key), so the database never holds a plain digest of a n
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session
 
 from services import vault
@@ -45,6 +49,33 @@ def same_request(stored: bytes | None, mac: bytes) -> bool:
     """Whether a replayed key came with the request it was first used for. A first use recorded
     before MACs were kept (None) counts as the same: it is answered as before."""
     return stored is None or hmac.compare_digest(stored, mac)
+
+
+def lock_refs(session: Session, staff_id: uuid.UUID | None, refs: Iterable[str]) -> None:
+    """Hold each (sender, ref) until the transaction ends, before looking the ref up.
+
+    On PostgreSQL contacts are partitioned by month and their unique index includes
+    `occurred_at`, so it no longer stops the same ref from landing twice with two bodies at
+    once; this lock does (per ref, so no other writer waits). One statement for a whole batch,
+    in one order, so two batches sharing refs queue rather than deadlock. SQLite needs nothing:
+    its write transactions already run one at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({_ref_key(staff_id, ref) for ref in refs})
+    if not keys:
+        return
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER BY k").bindparams(
+            bindparam("keys", type_=ARRAY(BIGINT))
+        ),
+        {"keys": keys},
+    )
+
+
+def _ref_key(staff_id: uuid.UUID | None, ref: str) -> int:
+    digest = hashlib.sha256(f"welfare:client-ref:{staff_id}:{ref}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _plain(value: Any) -> Any:

@@ -287,6 +287,7 @@ def log_contact(
                 "note": note,
             },
         )
+        idempotency.lock_refs(session, actor.staff_id, [client_ref])
         existing = _by_ref(session, actor, client_ref)
         if existing is not None:
             return _replayed(session, actor, existing, mac)

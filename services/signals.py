@@ -194,6 +194,9 @@ def _ingest(
         range(count),
         key=lambda i: (str(found.resident_id) if (found := sources[i]) is not None else "", i),
     )
+    idempotency.lock_refs(
+        session, actor.staff_id, [signal_ref(actor, str(event["event_id"])) for event in batch]
+    )
     for index in order:
         event, found = batch[index], sources[index]
         event_id, ref = str(event["event_id"]), refs[index]

@@ -70,6 +70,7 @@ class ChainProblem(StrEnum):
     BEYOND_HEAD = "beyond_head"  # rows past the head: it was rewound with the rows kept
     ROLLED_BACK = "rolled_back"  # the head is behind an off-site checkpoint (an old head replayed)
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the checkpointed link was replaced
+    REANCHOR_ALTERED = "reanchor_altered"  # a record of a retention drop fails its MAC or the head
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,19 @@
 """Retention of the keyed chains: delete the oldest prefix past the legal period, verified
-first, and move the head's MAC'd anchor past it (2 years for access records, 3 for rights)."""
+first, and move the head's MAC'd anchor past it (2 years for access records, 3 for rights).
+On PostgreSQL the access records are partitioned by month and go a whole month at a time
+(`drop_expired_partitions`), re-anchored with a MAC'd record of what went."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, text
+from sqlalchemy import CursorResult, delete, func, select, text
 from sqlalchemy.orm import Session
 
+from services import partitions
 from services.audit.chain import (
     CHAIN_MODELS,
     AuditChainBroken,
@@ -18,9 +22,10 @@ from services.audit.chain import (
     open_chain,
     table_of,
 )
-from services.audit.verify import walk_chain
+from services.audit.verify import reanchor_fields, walk_chain
+from welfare.crypto.chain import reanchor_mac
 from welfare.database import database_now, session_keyring
-from welfare.models import AuditChain
+from welfare.models import AuditChain, AuditReanchor
 
 
 def prune_chain(session: Session, *, chain: AuditChain | str, older_than: datetime) -> int:
@@ -69,3 +74,118 @@ def prune_chain(session: Session, *, chain: AuditChain | str, older_than: dateti
     new_head = replace(head, anchor_seq=cut, anchor_prev_hash=segment.last_hash)
     move_head(session, head, new_head, key, database_now(session))
     return cast(CursorResult[Any], result).rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What one retention run dropped from a partitioned chain."""
+
+    rows: int
+    months: list[str]
+    held_back: str | None = None  # why older partitions stay (a record not yet linked, ...)
+
+
+def drop_expired_partitions(
+    session: Session, *, chain: AuditChain | str, older_than: datetime
+) -> Dropped:
+    """Drop the chain's monthly partitions whose every record is older than `older_than`
+    (PostgreSQL, services/partitions.py), re-anchoring the chain past them first.
+
+    The records dropped must be exactly the oldest links of the chain, `anchor_seq` up to
+    the one before `cut` (the first link of a record that stays): a partition holding a record
+    not linked yet, one linked after a younger record (appended in one month, committed in the
+    next), or one before the anchor (evidence of tampering) stays, with every younger
+    partition, until that is no longer so; retention then only keeps a month longer, never
+    drops early. The segment is verified before it goes (a tampered one raises
+    AuditChainBroken and nothing is dropped), and in the same transaction as the drop the
+    head's MAC'd anchor moves to `cut` and a MAC'd re-anchor record (AuditReanchor) names the
+    seqs and months that went, so `welfare audit verify` starts from the anchor and names the
+    drop as retention.
+    """
+    chain = AuditChain(chain)
+    model = CHAIN_MODELS[chain]
+    table = str(table_of(model).name)
+    key = session_keyring(session).audit_key
+    head = open_chain(session, chain, key)
+    t = table_of(model)
+    boundary = partitions.month_start(older_than)
+    default = partitions.default_partition(table)
+    held_back: str | None = None
+    while True:
+        first_kept = session.scalar(
+            select(func.min(t.c.seq)).where(t.c.at >= boundary, t.c.seq.is_not(None))
+        )
+        cut = head.last_seq + 1 if first_kept is None else first_kept
+        straggler = session.execute(
+            text(
+                f"SELECT min(at), bool_or(seq IS NULL), bool_or(tableoid = '{default}'::regclass) "  # noqa: S608 - constant names
+                f"FROM {table} WHERE at < :boundary "
+                "AND (seq IS NULL OR seq >= :cut OR seq < :anchor "
+                f"OR tableoid = '{default}'::regclass)"
+            ),
+            {"boundary": boundary, "cut": cut, "anchor": head.anchor_seq},
+        ).one()
+        if straggler[0] is None:
+            break
+        held_back = (
+            "a record not linked yet"
+            if straggler[1]
+            else "a record waiting in the default partition"
+            if straggler[2]
+            else "a record linked out of order or before the anchor"
+        )
+        boundary = partitions.month_start(straggler[0])
+    going = [p for p in partitions.partitions(session, table) if p.upper <= boundary]
+    if not going:
+        return Dropped(rows=0, months=[], held_back=held_back)
+    rows = 0
+    if cut > head.anchor_seq:
+        segment = walk_chain(
+            session,
+            model,
+            key,
+            first_seq=head.anchor_seq,
+            first_prev=head.anchor_prev_hash,
+            last_seq=cut - 1,
+        )
+        if segment.failure is None and segment.next_seq != cut:
+            segment.failure = (
+                ChainProblem.MISSING,
+                segment.next_seq,
+                "records missing before dropping",
+            )
+        if segment.failure is not None:
+            _, seq, problem = segment.failure
+            raise AuditChainBroken(f"{chain.label}: refusing to drop at seq {seq}: {problem}")
+        rows = session.scalar(select(func.count()).select_from(t).where(t.c.at < boundary)) or 0
+        if rows != cut - head.anchor_seq:
+            raise AuditChainBroken(
+                f"{chain.label}: refusing to drop: {rows} records before {boundary:%Y-%m} but "
+                f"seq {head.anchor_seq}–{cut - 1} is {cut - head.anchor_seq} links"
+            )
+        now = database_now(session)
+        months = [p.month for p in going]
+        record = AuditReanchor(
+            id=uuid.uuid4(),
+            chain=chain.value,
+            first_seq=head.anchor_seq,
+            last_seq=cut - 1,
+            last_hash=segment.last_hash,
+            months=months,
+            dropped_before=boundary,
+            at=now,
+            mac="",
+        )
+        record.mac = reanchor_mac(key, reanchor_fields(record))
+        session.add(record)
+        session.flush()
+        move_head(
+            session,
+            head,
+            replace(head, anchor_seq=cut, anchor_prev_hash=segment.last_hash),
+            key,
+            now,
+        )
+    for partition in going:
+        partitions.drop_partition(session, table, partition)
+    return Dropped(rows=rows, months=[p.month for p in going], held_back=held_back)

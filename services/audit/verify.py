@@ -14,9 +14,16 @@ from sqlalchemy.orm import Session
 from services.audit.chain import CHAIN_MODELS, ChainHead, ChainProblem, read_head
 from services.audit.checkpoints import Checkpoint, Finding, compare_head, compare_link
 from services.audit.link import pending, seal_matches
-from welfare.crypto.chain import GENESIS_HASH, canonical_json, link_hash, same_digest
+from welfare.crypto.chain import (
+    GENESIS_HASH,
+    canonical_instant,
+    canonical_json,
+    link_hash,
+    reanchor_mac,
+    same_digest,
+)
 from welfare.database import session_keyring
-from welfare.models import AuditChain
+from welfare.models import AuditChain, AuditReanchor
 from welfare.models.audit import ChainedRecord
 
 VERIFY_BATCH = 5000
@@ -36,6 +43,27 @@ class VerifyResult:
     started_at: datetime | None = None  # when the chain's keyed genesis was written
     unlinked: int = 0  # records appended and sealed, not linked into the chain yet
     oldest_unlinked_at: datetime | None = None  # when the oldest of them was appended
+    # Links retention dropped with their monthly partitions (PostgreSQL), oldest first, each
+    # from a re-anchor record whose MAC matched: not tampering.
+    dropped: tuple[RetentionDrop, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionDrop:
+    """Links a retention run dropped with their months' partitions, from its re-anchor record."""
+
+    first_seq: int
+    last_seq: int
+    months: tuple[str, ...]
+    at: datetime
+
+    def describe(self) -> str:
+        months = self.months[0] if len(self.months) == 1 else f"{self.months[0]}–{self.months[-1]}"
+        count = self.last_seq - self.first_seq + 1
+        return (
+            f"seq {self.first_seq}–{self.last_seq} ({count:,} records of {months}) dropped by "
+            f"retention on {self.at.date().isoformat()}, re-anchored at seq {self.last_seq + 1}"
+        )
 
 
 Progress = Callable[[int, int], None]
@@ -80,6 +108,9 @@ def verify_chain(
     if head.is_pristine:
         return _unstarted(session, model, head, checkpoint)
     failed = _head_failure(head, key, checkpoint)
+    dropped: tuple[RetentionDrop, ...] = ()
+    if failed is None:
+        dropped, failed = _retention_drops(session, head, key)
     if failed is not None:
         kind, seq, problem = failed
         return _failed(chain, 0, kind, seq, problem, head=head)
@@ -130,6 +161,7 @@ def verify_chain(
             _failed(chain, walk.checked, kind, seq, problem, head=head),
             unlinked=waiting.count,
             oldest_unlinked_at=waiting.oldest_at,
+            dropped=dropped,
         )
     return VerifyResult(
         ok=True,
@@ -141,7 +173,49 @@ def verify_chain(
         started_at=head.started_at,
         unlinked=waiting.count,
         oldest_unlinked_at=waiting.oldest_at,
+        dropped=dropped,
     )
+
+
+def _retention_drops(
+    session: Session, head: ChainHead, key: bytes
+) -> tuple[tuple[RetentionDrop, ...], Finding | None]:
+    """The chain's re-anchor records, each checked against its MAC and against the head: the
+    links a record names must lie before the head's anchor, and the latest record's last link
+    is the anchor's `prev_hash` when the anchor has not moved since."""
+    records = session.scalars(
+        select(AuditReanchor)
+        .where(AuditReanchor.chain == head.chain.value)
+        .order_by(AuditReanchor.first_seq)
+    ).all()
+    drops = []
+    for record in records:
+        if not same_digest(record.mac, reanchor_mac(key, reanchor_fields(record))):
+            return (), (
+                ChainProblem.REANCHOR_ALTERED,
+                record.first_seq,
+                f"the re-anchor record of seq {record.first_seq}–{record.last_seq} was altered: "
+                "its MAC does not match",
+            )
+        if record.last_seq >= head.anchor_seq or (
+            record.last_seq == head.anchor_seq - 1
+            and not same_digest(record.last_hash, head.anchor_prev_hash)
+        ):
+            return (), (
+                ChainProblem.REANCHOR_ALTERED,
+                record.first_seq,
+                f"the re-anchor record of seq {record.first_seq}–{record.last_seq} does not "
+                f"agree with the chain's anchor (seq {head.anchor_seq})",
+            )
+        drops.append(
+            RetentionDrop(
+                first_seq=record.first_seq,
+                last_seq=record.last_seq,
+                months=tuple(record.months),
+                at=record.at,
+            )
+        )
+    return tuple(drops), None
 
 
 def _unlinked_failure(
@@ -310,6 +384,15 @@ def _link_matches(
     return same_digest(expected, values["hash"])
 
 
+def _out_of_sequence(seq: int, expected: int, first_seq: int) -> Finding:
+    if seq < expected:
+        # Only PostgreSQL's partitioned table lacks a unique seq (the chain lock keeps it).
+        return (ChainProblem.BROKEN_LINK, seq, f"seq {seq} appears more than once")
+    missing = f"seq {expected}" + (f"–{seq - 1}" if seq - 1 > expected else "")
+    where = "the oldest kept records" if expected == first_seq else "records"
+    return (ChainProblem.MISSING, expected, f"{where} missing: {missing}")
+
+
 def _check_link(
     model: type[ChainedRecord],
     key: bytes,
@@ -319,9 +402,7 @@ def _check_link(
 ) -> Finding | None:
     seq = values["seq"]
     if seq != walk.next_seq:
-        missing = f"seq {walk.next_seq}" + (f"–{seq - 1}" if seq - 1 > walk.next_seq else "")
-        where = "the oldest kept records" if walk.next_seq == first_seq else "records"
-        return (ChainProblem.MISSING, walk.next_seq, f"{where} missing: {missing}")
+        return _out_of_sequence(seq, walk.next_seq, first_seq)
     sealed = values[model.SEAL_FIELD] is not None
     if not _link_matches(model, key, values, sealed=sealed):
         if not sealed and _link_matches(model, key, values, sealed=True):
@@ -343,3 +424,17 @@ def _check_link(
         previous = "the chain's anchor" if seq == first_seq else f"seq {seq - 1}"
         return (ChainProblem.BROKEN_LINK, seq, f"seq {seq} does not link to {previous}")
     return None
+
+
+def reanchor_fields(record: AuditReanchor) -> dict[str, Any]:
+    """What a re-anchor record's MAC covers."""
+    return {
+        "id": str(record.id),
+        "chain": record.chain,
+        "first_seq": record.first_seq,
+        "last_seq": record.last_seq,
+        "last_hash": record.last_hash,
+        "months": list(record.months),
+        "dropped_before": canonical_instant(record.dropped_before),
+        "at": canonical_instant(record.at),
+    }

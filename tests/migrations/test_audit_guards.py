@@ -157,9 +157,10 @@ def test_the_triggers_allow_no_earlier_deletion_than_the_retention_job(session: 
             args = session.execute(
                 text(
                     "SELECT encode(tgargs, 'escape') FROM pg_trigger "
-                    "WHERE tgname = :name AND NOT tgisinternal"
+                    "WHERE tgname = :name AND NOT tgisinternal "
+                    "AND tgrelid = CAST(:table AS regclass)"
                 ),
-                {"name": f"{table}_append_only"},
+                {"name": f"{table}_append_only", "table": table},
             ).scalar_one()
             assert args == f"{days}\\000"
         else:

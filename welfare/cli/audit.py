@@ -55,6 +55,8 @@ def audit_verify(checkpoint_file: Path | None) -> None:
             result = audit_service.verify_chain(
                 session, chain, progress=_progress(chain), checkpoint=checkpoints.get(chain)
             )
+            for drop in result.dropped:
+                click.echo(f"{chain.label}: retention: {drop.describe()}")
             if result.unlinked:
                 click.echo(f"{chain.label}: {_unlinked(result, now)}")
             if result.ok:

@@ -29,6 +29,7 @@ _HEAD_PREFIX = b"head:"
 _SEAL_PREFIX = b"seal:"
 _GENESIS_PREFIX = b"genesis:"
 _CHECKPOINT_PREFIX = b"checkpoint:"
+_REANCHOR_PREFIX = b"reanchor:"
 
 
 def canonical_json(value: Any) -> bytes:
@@ -81,6 +82,12 @@ def genesis_hash(key: bytes, *, chain: str, started_at: datetime) -> str:
 def checkpoint_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a checkpoint line kept outside the database, so a forged line is detected."""
     return hmac.new(key, _CHECKPOINT_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+
+
+def reanchor_mac(key: bytes, fields: Mapping[str, Any]) -> str:
+    """The MAC of a re-anchor record: retention dropped these links, so a forged or edited
+    record (another range, other months) is detected."""
+    return hmac.new(key, _REANCHOR_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
 
 
 def same_digest(a: str | None, b: str | None) -> bool:

@@ -9,6 +9,7 @@ from welfare.models.audit import (
     AuditChainHead,
     AuditEvent,
     AuditOutcome,
+    AuditReanchor,
     RightChange,
 )
 from welfare.models.base import Base, UTCDateTime, utcnow
@@ -113,6 +114,7 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "AuditOutcome",
+    "AuditReanchor",
     "Base",
     "CampaignStatus",
     "CareChannel",

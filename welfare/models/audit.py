@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -135,7 +135,10 @@ class ChainedRecord(Base):
     # sort_order puts the chain position first and the links last in every table.
     id: Mapped[UUIDPk] = mapped_column(sort_order=-3)
     # Null until the linking job places the record in its chain.
-    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, sort_order=-2)
+    # Unique in each table (uq_<table>_seq), except on PostgreSQL's partitioned audit_events,
+    # where a unique constraint would have to include `at`: there the chain lock and the head's
+    # compare-and-set keep seq unique, and verification names any duplicate.
+    seq: Mapped[int | None] = mapped_column(BigInteger, sort_order=-2)
     at: Mapped[datetime] = mapped_column(sort_order=-1)
     ip: Mapped[str | None] = mapped_column(String(45), sort_order=1)
     request_id: Mapped[str | None] = mapped_column(String(64), sort_order=1)
@@ -192,6 +195,10 @@ class AuditEvent(ChainedRecord):
 
     __tablename__ = "audit_events"
     __table_args__ = (
+        # PostgreSQL partitions this table by month of `at` (migration 0018,
+        # services/partitions.py): its primary key is (id, at) there and seq has a plain index.
+        UniqueConstraint("seq").ddl_if(dialect="sqlite"),
+        Index("ix_audit_events_seq", "seq").ddl_if(dialect="postgresql"),
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_staff_id_at", "staff_id", "at"),
         # What the linking job takes next, oldest first; only unlinked rows are in it.
@@ -252,6 +259,7 @@ class AccessRightChange(ChainedRecord):
 
     __tablename__ = "access_right_changes"
     __table_args__ = (
+        UniqueConstraint("seq"),
         Index("ix_access_right_changes_at", "at"),
         Index("ix_access_right_changes_target_staff_id_at", "target_staff_id", "at"),
         Index(
@@ -284,6 +292,39 @@ class AccessRightChange(ChainedRecord):
     change: Mapped[str] = mapped_column(String(40))
     before: Mapped[dict[str, Any]] = mapped_column(JSON)
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditReanchor(Base):
+    """A chain re-anchored past records retention dropped as whole monthly partitions
+    (PostgreSQL): which seqs went, from which months, and the hash of the last link dropped (the
+    anchor the head moved to). Written in the same transaction as the drop, MAC'd with the audit
+    key (`reanchor_mac`), append-only; `welfare audit verify` names these drops as retention.
+    """
+
+    __tablename__ = "audit_reanchors"
+    __table_args__ = (Index("ix_audit_reanchors_chain_first_seq", "chain", "first_seq"),)
+
+    id: Mapped[UUIDPk]
+    chain: Mapped[str] = mapped_column(String(20))
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    # The dropped partitions' months ("2024-01", ...) and the instant everything before went.
+    months: Mapped[list[str]] = mapped_column(JSON)
+    dropped_before: Mapped[datetime]
+    at: Mapped[datetime]
+    mac: Mapped[str] = mapped_column(String(64))
+
+    MAC_FIELDS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "chain",
+        "first_seq",
+        "last_seq",
+        "last_hash",
+        "months",
+        "dropped_before",
+        "at",
+    )
 
 
 class AuditChainHead(Base):

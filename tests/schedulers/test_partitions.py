@@ -1,0 +1,289 @@
+"""Monthly partitions (PostgreSQL): rows for any month are stored, partitions exist ahead,
+retention drops whole months, and the access chain stays verifiable across a dropped month."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from schedulers import registry
+from schedulers.audit_retention import ACCESS_RECORD_RETENTION, prune_audit_records
+from schedulers.partitions import keep_partitions_ahead
+from services import partitions, residents
+from services.audit import ChainProblem, read_head, record_access, verify_chain
+from services.audit.link import link_pending
+from services.partitions import month_start, next_month
+from tests.support.audit import act_as_dba, remove, rewrite, staff_actor
+from tests.support.casework import unique_rrn
+from welfare.database import database_now
+from welfare.models import AuditChain, AuditEvent, AuditReanchor, Case, Contact
+
+pytestmark = pytest.mark.postgres_only
+
+
+def months_back(month: datetime, count: int) -> datetime:
+    """The start of the month `count` months before `month` (a month start)."""
+    for _ in range(count):
+        month = month_start(month - timedelta(days=1))
+    return month
+
+
+def access_at(session: Session, at: datetime) -> int:
+    """An access record appended at `at` and linked; its seq."""
+    event = record_access(
+        session, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()], at=at
+    )
+    link_pending(session, AuditChain.ACCESS)
+    session.refresh(event)
+    assert event.seq is not None
+    return event.seq
+
+
+def home(session: Session, table: str, key: str, value: datetime) -> str:
+    """The partition a row of `table` with that key value sits in."""
+    return str(
+        session.execute(
+            text(f"SELECT tableoid::regclass::text FROM {table} WHERE {key} = :v"),
+            {"v": value},
+        ).scalar_one()
+    )
+
+
+def exists(session: Session, name: str) -> bool:
+    return bool(session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
+
+
+@pytest.fixture
+def boundary(session: Session) -> datetime:
+    """The first month start whose month is not wholly past access-record retention today."""
+    return month_start(database_now(session) - ACCESS_RECORD_RETENTION)
+
+
+def test_a_record_for_a_month_without_a_partition_is_stored_then_moved_to_its_month(
+    session: Session,
+) -> None:
+    now = database_now(session)
+    at = months_back(month_start(now), 40) + timedelta(days=9, hours=3)
+    seq = access_at(session, at)
+    assert home(session, "audit_events", "at", at) == "audit_events_default"
+
+    counts = keep_partitions_ahead(session, now)
+
+    assert counts["audit_events_moved"] == 1
+    assert home(session, "audit_events", "at", at) == f"audit_events_p{at:%Y%m}"
+    assert session.scalar(select(AuditEvent.seq).where(AuditEvent.at == at)) == seq
+    assert verify_chain(session, AuditChain.ACCESS).ok
+    assert keep_partitions_ahead(session, now)["audit_events_moved"] == 0
+
+
+def test_a_contact_for_a_month_without_a_partition_is_stored(session: Session) -> None:
+    now = database_now(session)
+    resident = residents.register_resident(
+        session, actor=staff_actor(), name="분할", rrn=unique_rrn(), dong="1154551000", now=now
+    )
+    occurred = months_back(month_start(now), 30) + timedelta(days=2)
+    contact = _contact(session, resident.id, occurred)
+    assert home(session, "contacts", "occurred_at", occurred) == "contacts_default"
+    keep_partitions_ahead(session, now)
+    assert home(session, "contacts", "occurred_at", occurred) == f"contacts_p{occurred:%Y%m}"
+    assert session.get(Contact, contact.id) is not None
+
+
+def test_partitions_exist_for_this_month_and_three_ahead_and_are_made_once(
+    session: Session,
+) -> None:
+    later = database_now(session) + timedelta(days=400)  # months nobody has made yet
+    counts = keep_partitions_ahead(session, later)
+    assert (counts["audit_events_created"], counts["contacts_created"]) == (4, 4)
+    month = month_start(later)
+    for _ in range(4):
+        for table in partitions.PARTITIONED:
+            assert exists(session, partitions.partition_name(table, month))
+        month = next_month(month)
+    again = keep_partitions_ahead(session, later)
+    assert (again["audit_events_created"], again["contacts_created"]) == (0, 0)
+    (job,) = [j for j in registry.SCHEDULE if j.name == "partitions"]
+    assert job.every <= timedelta(days=1)
+
+
+def test_retention_drops_whole_months_and_verify_names_them(
+    session: Session, boundary: datetime
+) -> None:
+    now = database_now(session)
+    oldest, older = months_back(boundary, 3), months_back(boundary, 1)
+    first = access_at(session, oldest + timedelta(days=4))
+    access_at(session, older + timedelta(days=4))
+    # Past retention or not, a record in the month holding the cut-off stays with its month.
+    kept_at = boundary + timedelta(minutes=1)
+    kept = access_at(session, kept_at)
+    access_at(session, now)
+
+    counts = prune_audit_records(session, now)
+
+    assert (counts["access_pruned"], counts["access_partitions_dropped"]) == (2, 2)
+    for month in (oldest, older):
+        assert not exists(session, partitions.partition_name("audit_events", month))
+    assert exists(session, partitions.partition_name("audit_events", boundary))
+    assert session.scalar(select(AuditEvent.seq).where(AuditEvent.at == kept_at)) == kept
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None
+    assert head.anchor_seq == kept
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert result.ok, result.problem
+    (drop,) = result.dropped
+    assert (drop.first_seq, drop.last_seq) == (first, kept - 1)
+    assert drop.months == (f"{oldest:%Y-%m}", f"{older:%Y-%m}")
+    assert "dropped by retention" in drop.describe()
+    assert prune_audit_records(session, now)["access_partitions_dropped"] == 0
+
+
+@pytest.mark.parametrize("tampering", ["altered", "deleted", "truncated"])
+def test_after_a_drop_tampering_with_what_remains_is_still_caught(
+    session: Session, boundary: datetime, tampering: str
+) -> None:
+    now = database_now(session)
+    access_at(session, months_back(boundary, 2) + timedelta(days=1))
+    kept = access_at(session, boundary + timedelta(days=3))
+    middle = access_at(session, now - timedelta(days=1))
+    newest = access_at(session, now)
+    assert prune_audit_records(session, now)["access_partitions_dropped"] == 1
+    act_as_dba(session)
+    if tampering == "altered":
+        rewrite(session, AuditEvent, kept, ip="192.0.2.99")
+        expected = (ChainProblem.ALTERED, kept)
+    elif tampering == "deleted":
+        remove(session, AuditEvent, middle)
+        expected = (ChainProblem.MISSING, middle)
+    else:
+        remove(session, AuditEvent, newest)
+        expected = (ChainProblem.TRUNCATED, newest)
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind, result.first_bad_seq) == (False, *expected)
+
+
+def test_a_month_dropped_behind_retentions_back_is_tampering(
+    session: Session, boundary: datetime
+) -> None:
+    now = database_now(session)
+    old = months_back(boundary, 2)
+    first = access_at(session, old + timedelta(days=1))
+    access_at(session, now)
+    keep_partitions_ahead(session, now)
+    session.execute(text(f"DROP TABLE audit_events_p{old:%Y%m}"))
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind, result.first_bad_seq) == (False, ChainProblem.MISSING, first)
+    assert result.dropped == ()
+
+
+def test_an_altered_reanchor_record_is_caught(session: Session, boundary: datetime) -> None:
+    now = database_now(session)
+    access_at(session, months_back(boundary, 2) + timedelta(days=1))
+    access_at(session, now)
+    prune_audit_records(session, now)
+    session.execute(text("ALTER TABLE audit_reanchors DISABLE TRIGGER USER"))
+    session.execute(text("""UPDATE audit_reanchors SET months = '["1999-01"]'"""))
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind) == (False, ChainProblem.REANCHOR_ALTERED)
+
+
+def test_reanchor_records_are_append_only(session: Session, boundary: datetime) -> None:
+    now = database_now(session)
+    access_at(session, months_back(boundary, 2) + timedelta(days=1))
+    prune_audit_records(session, now)
+    assert session.scalar(select(AuditReanchor.id)) is not None
+    for statement in ("DELETE FROM audit_reanchors", "UPDATE audit_reanchors SET chain = 'x'"):
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text(statement))
+
+
+def test_an_old_record_linked_after_a_younger_one_holds_its_month_back(
+    session: Session, boundary: datetime
+) -> None:
+    """Dropping its month would cut a hole in the chain: the month waits (kept longer, never
+    dropped early), and the chain still verifies."""
+    now = database_now(session)
+    young = access_at(session, now)
+    late = access_at(session, months_back(boundary, 2) + timedelta(days=1))
+    assert late > young
+    counts = prune_audit_records(session, now)
+    assert (counts["access_pruned"], counts["access_partitions_dropped"]) == (0, 0)
+    assert counts["access_partitions_held_back"] == 1
+    assert verify_chain(session, AuditChain.ACCESS).ok
+
+
+def test_a_partition_cannot_be_truncated(session: Session) -> None:
+    now = database_now(session)
+    keep_partitions_ahead(session, now + timedelta(days=800))
+    for name in (
+        partitions.partition_name("audit_events", month_start(now)),  # made by the migration
+        partitions.partition_name("audit_events", month_start(now + timedelta(days=800))),
+        "audit_events_default",
+    ):
+        with pytest.raises(DBAPIError, match="TRUNCATE"), session.begin_nested():
+            session.execute(text(f"TRUNCATE {name}"))
+
+
+def test_contact_months_past_a_configured_retention_go_except_on_open_cases(
+    session: Session,
+) -> None:
+    now = database_now(session)
+    actor = staff_actor()
+    on_case = residents.register_resident(
+        session, actor=actor, name="사례", rrn=unique_rrn(), dong="1154551000", now=now
+    )
+    other = residents.register_resident(
+        session, actor=actor, name="일반", rrn=unique_rrn(), dong="1154551000", now=now
+    )
+    retention = timedelta(days=1095)
+    cut = month_start(now - retention)
+    held_month, gone_month = months_back(cut, 2), months_back(cut, 4)
+    _contact(session, on_case.id, held_month + timedelta(days=1))
+    _contact(session, other.id, held_month + timedelta(days=2))
+    _contact(session, other.id, gone_month + timedelta(days=1))
+    young = _contact(session, other.id, now - timedelta(days=1))
+    session.add(
+        Case(
+            id=uuid.uuid4(),
+            resident_id=on_case.id,
+            dong_code="1154551000",
+            program="care_center",
+            status="open",
+            opened_at=now,
+            updated_at=now,
+        )
+    )
+    session.flush()
+
+    counts = prune_audit_records(session, now, contact_retention=retention)
+
+    assert counts["contacts_pruned"] == 1
+    assert counts["contact_partitions_dropped"] == 1
+    assert counts["contact_partitions_held"] == 1
+    assert not exists(session, partitions.partition_name("contacts", gone_month))
+    assert exists(session, partitions.partition_name("contacts", held_month))
+    assert session.get(Contact, young.id) is not None
+    # Without a configured retention contacts are kept, as they always were.
+    assert "contacts_pruned" not in prune_audit_records(session, now)
+
+
+def _contact(session: Session, resident_id: uuid.UUID, occurred_at: datetime) -> Contact:
+    contact = Contact(
+        id=uuid.uuid4(),
+        resident_id=resident_id,
+        dong_code="1154551000",
+        program="ongi",
+        channel="phone",
+        outcome="reached",
+        occurred_at=occurred_at,
+        recorded_at=occurred_at,
+        staff_id=None,
+        source="staff",
+    )
+    session.add(contact)
+    session.flush()
+    return contact
