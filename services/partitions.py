@@ -16,7 +16,8 @@ later, rather than queueing every writer of the district behind it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -97,7 +98,11 @@ def ensure_partitions(
     {"<table>_created": n, "<table>_moved": m}. Idempotent; a no-op on SQLite."""
     if not is_partitioned(session):
         return {}
-    session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    with ddl_lock_timeout(session):
+        return _ensure(session, now, months_ahead)
+
+
+def _ensure(session: Session, now: datetime, months_ahead: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in PARTITIONED:
         wanted = []
@@ -125,15 +130,16 @@ def _move_out_of_default(session: Session, table: str) -> tuple[int, int]:
     transaction) and DEFAULT attached again. Returns (partitions created, rows moved)."""
     key = PARTITIONED[table]
     default = default_partition(table)
+    if not session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {default})")):  # noqa: S608
+        return 0, 0
+    session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {default}"))
+    # Read after detaching: no row can join DEFAULT from here on.
     months = [
         month_start(m)
         for m in session.scalars(
             text(f"SELECT DISTINCT date_trunc('month', {key}, 'UTC') FROM {default}")  # noqa: S608 - constant names
         )
     ]
-    if not months:
-        return 0, 0
-    session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {default}"))
     for month in months:
         _create(session, table, month)
     session.execute(text(f"INSERT INTO {table} SELECT * FROM {default}"))  # noqa: S608 - constant names
@@ -163,9 +169,19 @@ def _create(session: Session, table: str, month: datetime) -> None:
 def drop_partition(session: Session, table: str, partition: Partition) -> None:
     """Detach and drop one month's partition (retention: the caller decided it may go)."""
     _check(table)
+    with ddl_lock_timeout(session):
+        session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {partition.name}"))
+        session.execute(text(f"DROP TABLE {partition.name}"))
+
+
+@contextmanager
+def ddl_lock_timeout(session: Session) -> Iterator[None]:
+    """DDL in this block waits at most LOCK_TIMEOUT for the parent table's lock; after it, the
+    transaction's other waits (the chain lock) are as before."""
     session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {partition.name}"))
-    session.execute(text(f"DROP TABLE {partition.name}"))
+    yield
+    # Not in a `finally`: after a failure the transaction rolls back, and the setting with it.
+    session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
 
 
 def _check(table: str) -> None:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from schedulers import registry
+from schedulers.audit_retention import ACCESS_RECORD_RETENTION
 from schedulers.runner import run_job
 from services.audit import link_chains, record_access, record_right_change
 from services.audit.sinks import SyslogSink
+from services.partitions import month_start
 from tests.support.audit import (
     PRISTINE_HEAD,
     act_as_dba,
@@ -25,7 +28,7 @@ from tests.support.audit import (
     rewrite_head,
     staff_actor,
 )
-from welfare.database import Database
+from welfare.database import Database, database_now
 from welfare.models import AuditChainHead, AuditEvent, Role
 
 OCTOBER_NIGHT = datetime(2026, 10, 7, 14, 30, tzinfo=UTC)  # 23:30 in Seoul
@@ -266,3 +269,24 @@ def test_verify_fails_on_a_record_altered_before_it_was_linked(
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1, result.output
     assert "not linked yet, was altered: its seal does not match" in result.output
+
+
+@pytest.mark.postgres_only
+def test_verify_names_the_months_retention_dropped(runner: FlaskCliRunner, db: Database) -> None:
+    with db.transaction() as s:
+        now = database_now(s)
+        old = month_start(now - ACCESS_RECORD_RETENTION) - timedelta(days=20)
+        for at in (old, now):
+            record_access(s, actor=staff_actor(), action="read", resident_ids=[uuid.uuid4()], at=at)
+    with db.transaction() as s:
+        link_chains(s)
+    (job,) = [j for j in registry.SCHEDULE if j.name == "audit_retention"]
+    assert run_job(db, job).counts["access_partitions_dropped"] == 1
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        rf"access records: retention: seq (\d+)–\1 \(1 record of {old:%Y-%m}\) dropped by "
+        r"retention on \S+, re-anchored at seq \d+",
+        result.output,
+    ), result.output
+    assert "access records: 1 link verified" in result.output

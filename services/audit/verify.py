@@ -61,7 +61,8 @@ class RetentionDrop:
         months = self.months[0] if len(self.months) == 1 else f"{self.months[0]}–{self.months[-1]}"
         count = self.last_seq - self.first_seq + 1
         return (
-            f"seq {self.first_seq}–{self.last_seq} ({count:,} records of {months}) dropped by "
+            f"seq {self.first_seq}–{self.last_seq} ({count:,} record{'s' * (count != 1)} of "
+            f"{months}) dropped by "
             f"retention on {self.at.date().isoformat()}, re-anchored at seq {self.last_seq + 1}"
         )
 

@@ -55,7 +55,9 @@ def raw_database_text(app: Flask, url: str) -> bytes:
     try:
         cursor = raw.cursor()
         for table in inspect(engine).get_table_names():
-            with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:
+            # A query, not the table: a partitioned table (access records, contacts) cannot be
+            # copied directly; its partitions are listed and copied too.
+            with cursor.copy(f'COPY (SELECT * FROM "{table}") TO STDOUT') as copy:
                 for block in copy:
                     dump += bytes(block)
     finally:
