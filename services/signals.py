@@ -151,6 +151,9 @@ def _ingest(
     results: list[SignalResult | None] = [None] * count
     indexes = [_source_index(session, e["kind"], e["source_ref"]) for e in batch]
     refs = [signal_ref(actor, str(e["event_id"])) for e in batch]
+    # Before the lookup of seen ids: on PostgreSQL the contacts' unique index includes
+    # occurred_at (monthly partitions), so the refs' locks keep a reused id out (one statement).
+    idempotency.lock_refs(session, actor.staff_id, refs)
     scope = access.gateway_scope(actor, SignalSource.dong_code, SignalSource.gateway_id)
     found_sources = (
         {
@@ -193,9 +196,6 @@ def _ingest(
     order = sorted(
         range(count),
         key=lambda i: (str(found.resident_id) if (found := sources[i]) is not None else "", i),
-    )
-    idempotency.lock_refs(
-        session, actor.staff_id, [signal_ref(actor, str(event["event_id"])) for event in batch]
     )
     for index in order:
         event, found = batch[index], sources[index]
