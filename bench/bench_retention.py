@@ -1,6 +1,6 @@
 """Access-record retention on PostgreSQL: deleting the expired prefix row by row (`prune_chain`,
 what SQLite still does) beside dropping whole monthly partitions (`drop_expired_partitions`,
-what the job does on PostgreSQL since migration 0019), on the same chain in two fresh databases.
+what the job does on PostgreSQL since migration 0020), on the same chain in two fresh databases.
 
 Each database gets the same `--records` linked access records: 90 % spread over three months
 wholly past the 730-day retention, 10 % from the last week. Both runs verify the expired

@@ -30,7 +30,7 @@ def _for_this_dialect(dialect: str) -> Any:
     return include_object
 
 
-# PostgreSQL's monthly partitions of audit_events and contacts (migration 0019,
+# PostgreSQL's monthly partitions of audit_events and contacts (migration 0020,
 # services/partitions.py): made and dropped by the `partitions` and retention jobs, never
 # declared in the models, so the comparison leaves them (and their indexes) out. Their parents
 # are compared like any table; what differs there from SQLite is declared with `ddl_if`.

@@ -1,4 +1,4 @@
-"""Monthly partitions of access records and contacts on PostgreSQL (migration 0019).
+"""Monthly partitions of access records and contacts on PostgreSQL (migration 0020).
 
 `audit_events` is partitioned by RANGE on `at` and `contacts` on `occurred_at`, one partition per
 calendar month in UTC (`<table>_pYYYYMM`), plus a DEFAULT partition (`<table>_default`). A row

@@ -195,7 +195,7 @@ class AuditEvent(ChainedRecord):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        # PostgreSQL partitions this table by month of `at` (migration 0019,
+        # PostgreSQL partitions this table by month of `at` (migration 0020,
         # services/partitions.py): its primary key is (id, at) there and seq has a plain index.
         UniqueConstraint("seq").ddl_if(dialect="sqlite"),
         Index("ix_audit_events_seq", "seq").ddl_if(dialect="postgresql"),

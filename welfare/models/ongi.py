@@ -119,7 +119,7 @@ class Contact(Base):
         Index("ix_contacts_resident_id_occurred_at", "resident_id", "occurred_at"),
         # Idempotency keys belong to whoever sent them (a staff member or a gateway): another
         # team's ref never collides with mine. PostgreSQL partitions contacts by month of
-        # `occurred_at` (migration 0019), and a unique index there must include it: the same
+        # `occurred_at` (migration 0020), and a unique index there must include it: the same
         # ref with the same body (a retry) still collides, and a ref's first use takes a
         # transaction lock on the ref (services/idempotency.py) so two bodies never both land.
         Index("uq_contacts_staff_client_ref", "staff_id", "client_ref", unique=True).ddl_if(

@@ -23,8 +23,8 @@ nothing else changes there.
 
 The downgrade copies the rows back into plain tables (refusing if a seq is duplicated).
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-11-30
 """
 
@@ -36,8 +36,8 @@ from alembic import op
 
 import welfare.models.base
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -46,7 +46,7 @@ PARTITIONED = {"audit_events": "at", "contacts": "occurred_at"}
 MONTHS_AHEAD = 3
 AUDIT_RETENTION_DAYS = 730  # as revision 0003 froze it
 
-# Indexes of each table as revision 0018 left them (dropped from the old table, made again).
+# Indexes of each table as revision 0019 left them (dropped from the old table, made again).
 AUDIT_INDEXES = (
     "CREATE INDEX ix_audit_events_at ON audit_events (at)",
     "CREATE INDEX ix_audit_events_staff_id_at ON audit_events (staff_id, at)",
@@ -169,7 +169,7 @@ def _partition(table: str) -> None:
 
 
 def _unpartition(table: str) -> None:
-    """Copy a partitioned table back into a plain one, as revision 0018 left it."""
+    """Copy a partitioned table back into a plain one, as revision 0019 left it."""
     old = f"{table}_partitioned"
     op.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
     if table == "audit_events":

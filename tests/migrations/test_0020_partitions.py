@@ -1,4 +1,4 @@
-"""0019: access records and contacts partitioned by month on PostgreSQL, every row kept and the
+"""0020: access records and contacts partitioned by month on PostgreSQL, every row kept and the
 chain still verifying; a no-op for the record tables on SQLite; and back again."""
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ MONTHS = [datetime(2024, 3, 9, tzinfo=UTC), datetime(2025, 1, 31, 23, 59, tzinfo
 
 
 @pytest.fixture
-def engine_at_0018(tmp_path: Path) -> Iterator[Engine]:
-    with fresh_database(tmp_path, "p0019") as url:
+def engine_at_0019(tmp_path: Path) -> Iterator[Engine]:
+    with fresh_database(tmp_path, "p0020") as url:
         engine = make_engine(url)
-        upgrade(engine, "0018")
+        upgrade(engine, "0019")
         yield engine
         engine.dispose()
 
@@ -67,13 +67,13 @@ def fill(engine: Engine, keyring: Keyring) -> tuple[set[uuid.UUID], set[uuid.UUI
         return set(s.scalars(select(AuditEvent.id))), set(s.scalars(select(Contact.id)))
 
 
-def test_0019_keeps_every_row_and_the_chain_and_back(
-    engine_at_0018: Engine, keyring: Keyring
+def test_0020_keeps_every_row_and_the_chain_and_back(
+    engine_at_0019: Engine, keyring: Keyring
 ) -> None:
-    events, contacts = fill(engine_at_0018, keyring)
-    upgrade(engine_at_0018, "0019")
-    postgresql = engine_at_0018.dialect.name == "postgresql"
-    with Session(bind=engine_at_0018, info={KEYRING_INFO: keyring}) as s:
+    events, contacts = fill(engine_at_0019, keyring)
+    upgrade(engine_at_0019, "0020")
+    postgresql = engine_at_0019.dialect.name == "postgresql"
+    with Session(bind=engine_at_0019, info={KEYRING_INFO: keyring}) as s:
         assert set(s.scalars(select(AuditEvent.id))) == events
         assert set(s.scalars(select(Contact.id))) == contacts
         links = {r.id: r.hash for r in s.execute(select(AuditEvent.id, AuditEvent.hash))}
@@ -91,11 +91,11 @@ def test_0019_keeps_every_row_and_the_chain_and_back(
             for ahead in range(4):
                 month = (this_month + timedelta(days=32 * ahead)).replace(day=1)
                 assert s.scalar(text(f"SELECT to_regclass('contacts_p{month:%Y%m}')"))
-    downgrade(engine_at_0018, "0018")
-    with Session(bind=engine_at_0018, info={KEYRING_INFO: keyring}) as s:
+    downgrade(engine_at_0019, "0019")
+    with Session(bind=engine_at_0019, info={KEYRING_INFO: keyring}) as s:
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == len(events)
         assert set(s.scalars(select(Contact.id))) == contacts
-        # (0018's code verifies the chain; this one reads re-anchor records 0018 lacks.)
+        # (0019's code verifies the chain; this one reads re-anchor records 0019 lacks.)
         assert {r.id: r.hash for r in s.execute(select(AuditEvent.id, AuditEvent.hash))} == links
         if postgresql:
             kind = s.scalar(text("SELECT relkind FROM pg_class WHERE relname = 'audit_events'"))
