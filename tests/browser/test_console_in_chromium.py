@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -167,6 +169,47 @@ def test_log_a_contact_on_a_phone(browser: Any, site: Site, screenshots: Path) -
     wait_for_text(browser, "연락을 기록했습니다.")
     wait_for_text(browser, "현관에서 인사, 건강하심")
     assert browser.page_source.count("현관에서 인사, 건강하심") == 1
+    assert no_sideways_scroll(browser)
+    assert problems(browser) == []
+
+
+def test_the_menu_folds_on_a_phone_and_opens_without_a_script(
+    browser: Any, site: Site, screenshots: Path
+) -> None:
+    """At 360 px the main menu is one 메뉴 button (a <details>, no script): reached with Tab,
+    its focus visible, opened with Enter, a link followed; on a desktop the row of links as
+    before, and no 메뉴 button."""
+    log_in(browser, site, "demo.counselor.gasan")
+    browser.get(f"{site.url}/")
+    wide = browser.find_element(By.CSS_SELECTOR, "nav .menu-wide")
+    assert wide.is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, "nav .menu-phone").is_displayed()
+
+    screen(browser, PHONE)
+    browser.get(f"{site.url}/")
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, ".queue")))
+    assert not browser.find_element(By.CSS_SELECTOR, "nav .menu-wide").is_displayed()
+    summary = browser.find_element(By.CSS_SELECTOR, "nav .menu-phone summary")
+    assert summary.is_displayed() and "내 업무" in summary.text  # where I am
+    link = browser.find_element(By.XPATH, "//details[contains(@class,'menu-phone')]//a[.='출동']")
+    assert not link.is_displayed()  # folded
+    # By keyboard: Tab from the top of the page (skip link, brand, then the menu).
+    tabs = []
+    for _ in range(3):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        tabs.append(browser.switch_to.active_element.text)
+    focused = browser.switch_to.active_element
+    assert focused == summary, tabs
+    assert focused.value_of_css_property("outline-style") == "solid"  # focus is visible
+    focused.send_keys(Keys.ENTER)
+    wait(browser, lambda d: link.is_displayed())
+    assert no_sideways_scroll(browser)
+    shot(browser, screenshots, "menu-360")
+    link.click()
+    wait(browser, lambda d: d.current_url.endswith("/dispatches"))
+    wait_for_text(browser, "복지상담관 출동")
+    summary = browser.find_element(By.CSS_SELECTOR, "nav .menu-phone summary")
+    assert "출동" in summary.text  # the new page's menu, folded again
     assert no_sideways_scroll(browser)
     assert problems(browser) == []
 

@@ -235,7 +235,10 @@ def test_each_role_sees_the_new_areas_it_may_use_in_the_menu(app: Flask, login_a
             "/admin/staff" if role == "admin" else "/"
         )
         nav = page.get_data(as_text=True).split('<nav aria-label="주 메뉴">')[1].split("</nav>")[0]
-        menus[role] = set(re.findall(r'href="(/[a-z]*)"', nav))
+        wide, phone = nav.split('<details class="menu-phone">')
+        menus[role] = set(re.findall(r'href="(/[a-z]*)"', wide))
+        # The phone's folded menu has the same links, in the same order.
+        assert re.findall(r'href="(/[a-z]*)"', phone) == re.findall(r'href="(/[a-z]*)"', wide)
     for role in ("counselor", "outreach", "supervisor"):
         assert {"/kimchi", "/dispatches", "/hygiene", "/referrals"} <= menus[role], role
     assert "/incidents" in menus["supervisor"] and "/incidents" in menus["admin"]
