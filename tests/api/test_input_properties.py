@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from tests.support.clock import Clock
 from tests.support.staff import DOKSAN1, GASAN, PASSWORD
 from welfare.identity import IdentityError, normalize_phone, parse_rrn
 from welfare.models import (
@@ -238,6 +239,14 @@ def grew(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 RESIDENT = {"name": "김영희", "rrn": "900101-1234568", "dong": GASAN, "phone": "010-2345-6789"}
+
+
+@pytest.fixture(autouse=True)
+def clock(app: Flask) -> Clock:
+    """The app's clock stands at NOW, the instant the strategies' "recent" and "future" are
+    measured from: a slow run (or a leg that starts long after collection) must not turn a
+    "future" time into a past one."""
+    return Clock(NOW).install(app)
 
 
 @pytest.fixture
