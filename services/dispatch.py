@@ -26,6 +26,7 @@ from services.cases.lifecycle import new_case
 from services.cases.records import workflow_for
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.partners import partner_book
+from services.residents.labels import Labelled, label_page
 from welfare.errors import Conflict, InvalidInput
 from welfare.models import (
     Actor,
@@ -404,17 +405,49 @@ def list_dispatches(
     limit: int = 50,
 ) -> Page[DispatchView]:
     """Dispatches of the caller's dongs, newest first (no address or summary in a list)."""
-    stmt = select(Dispatch).where(access.dong_scope(actor, Dispatch.dong_code))
-    if state is not None:
-        stmt = stmt.where(Dispatch.state == state)
-    if dong is not None:
-        stmt = stmt.where(Dispatch.dong_code == dong)
-    page = paginate(session, stmt, LIST_ORDER, cursor=cursor, limit=limit)
+    page = _dispatch_page(session, actor, state=state, dong=dong, cursor=cursor, limit=limit)
     views = page.map(lambda d: _view(session, actor, d, opened=False))
     access.commit_recorded(
         session, actor=actor, action="search", resident_ids=[d.resident_id for d in page.items]
     )
     return views
+
+
+def list_dispatches_labelled(
+    session: Session,
+    *,
+    actor: Actor,
+    state: str | None = None,
+    dong: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Labelled[DispatchView]]:
+    """The same page with each dispatch's resident label (display name, masked phone; None
+    for an address not registered yet), as the queues show them: one batch, one record."""
+    page = _dispatch_page(session, actor, state=state, dong=dong, cursor=cursor, limit=limit)
+    views = page.map(lambda d: _view(session, actor, d, opened=False))
+    result = label_page(session, actor, views, lambda v: v.resident_id)
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[d.resident_id for d in page.items]
+    )
+    return result
+
+
+def _dispatch_page(
+    session: Session,
+    actor: Actor,
+    *,
+    state: str | None,
+    dong: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Dispatch]:
+    stmt = select(Dispatch).where(access.dong_scope(actor, Dispatch.dong_code))
+    if state is not None:
+        stmt = stmt.where(Dispatch.state == state)
+    if dong is not None:
+        stmt = stmt.where(Dispatch.dong_code == dong)
+    return paginate(session, stmt, LIST_ORDER, cursor=cursor, limit=limit)
 
 
 def assign(

@@ -30,6 +30,7 @@ from services.conflicts import flush_or_conflict
 from services.followups import Raise
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.partners import partner_book
+from services.residents.labels import Labelled, label_page
 from welfare.calendar import SEOUL
 from welfare.errors import Conflict, InvalidInput
 from welfare.models import (
@@ -383,6 +384,62 @@ def list_visits(
     limit: int = 50,
 ) -> Page[VisitView]:
     """Visits of the caller's dongs by time (no observation in a list)."""
+    page = _visit_page(
+        session,
+        actor,
+        state=state,
+        dong=dong,
+        scheduled_from=scheduled_from,
+        scheduled_to=scheduled_to,
+        cursor=cursor,
+        limit=limit,
+    )
+    views = page.map(lambda v: _visit_view(session, actor, v, opened=False))
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[v.resident_id for v in page.items]
+    )
+    return views
+
+
+def list_visits_labelled(
+    session: Session,
+    *,
+    actor: Actor,
+    state: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Labelled[VisitView]]:
+    """The same page with each visit's resident label (display name, masked phone), as the
+    queues show them: one batch, one record."""
+    page = _visit_page(
+        session,
+        actor,
+        state=state,
+        dong=None,
+        scheduled_from=None,
+        scheduled_to=None,
+        cursor=cursor,
+        limit=limit,
+    )
+    views = page.map(lambda v: _visit_view(session, actor, v, opened=False))
+    result = label_page(session, actor, views, lambda v: v.resident_id)
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[v.resident_id for v in page.items]
+    )
+    return result
+
+
+def _visit_page(
+    session: Session,
+    actor: Actor,
+    *,
+    state: str | None,
+    dong: str | None,
+    scheduled_from: datetime | None,
+    scheduled_to: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[HygieneVisit]:
     stmt = select(HygieneVisit).where(access.dong_scope(actor, HygieneVisit.dong_code))
     if state is not None:
         stmt = stmt.where(HygieneVisit.state == state)
@@ -392,12 +449,7 @@ def list_visits(
         stmt = stmt.where(HygieneVisit.scheduled_at >= scheduled_from)
     if scheduled_to is not None:
         stmt = stmt.where(HygieneVisit.scheduled_at < scheduled_to)
-    page = paginate(session, stmt, VISIT_ORDER, cursor=cursor, limit=limit)
-    views = page.map(lambda v: _visit_view(session, actor, v, opened=False))
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[v.resident_id for v in page.items]
-    )
-    return views
+    return paginate(session, stmt, VISIT_ORDER, cursor=cursor, limit=limit)
 
 
 def record_visit(

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from config.partners import ConsentScope, Partner, PartnerBook, load_partners
 from services import access, followups, history, idempotency, residents, vault
 from services.pagination import KeyKind, Keyset, Page, paginate
+from services.residents.labels import Labelled, label_page
 from welfare.errors import InvalidInput
 from welfare.models import Actor, Case, ExternalReferral, FollowUpReason, ReferralState
 
@@ -311,17 +312,49 @@ def list_referrals(
     limit: int = 50,
 ) -> Page[ExternalReferralView]:
     """Referrals of the caller's dongs, newest first; no sheet or personal detail in a list."""
-    stmt = select(ExternalReferral).where(access.dong_scope(actor, ExternalReferral.dong_code))
-    if state is not None:
-        stmt = stmt.where(ExternalReferral.state == state)
-    if partner is not None:
-        stmt = stmt.where(ExternalReferral.partner_code == partner)
-    page = paginate(session, stmt, LIST_ORDER, cursor=cursor, limit=limit)
+    page = _referral_page(session, actor, state=state, partner=partner, cursor=cursor, limit=limit)
     views = page.map(lambda r: _view(session, actor, r, opened=False))
     access.commit_recorded(
         session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]
     )
     return views
+
+
+def list_referrals_labelled(
+    session: Session,
+    *,
+    actor: Actor,
+    state: str | None = None,
+    partner: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Labelled[ExternalReferralView]]:
+    """The same page with each referral's resident label (display name, masked phone), as the
+    queues show them: one batch, one record."""
+    page = _referral_page(session, actor, state=state, partner=partner, cursor=cursor, limit=limit)
+    views = page.map(lambda r: _view(session, actor, r, opened=False))
+    result = label_page(session, actor, views, lambda v: v.resident_id)
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]
+    )
+    return result
+
+
+def _referral_page(
+    session: Session,
+    actor: Actor,
+    *,
+    state: str | None,
+    partner: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[ExternalReferral]:
+    stmt = select(ExternalReferral).where(access.dong_scope(actor, ExternalReferral.dong_code))
+    if state is not None:
+        stmt = stmt.where(ExternalReferral.state == state)
+    if partner is not None:
+        stmt = stmt.where(ExternalReferral.partner_code == partner)
+    return paginate(session, stmt, LIST_ORDER, cursor=cursor, limit=limit)
 
 
 def answer(

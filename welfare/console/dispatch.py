@@ -91,7 +91,7 @@ def index() -> Any:
     state = request.args.get("state", "")
     if state not in STATES:
         state = ""
-    found = dispatch.list_dispatches(
+    found = dispatch.list_dispatches_labelled(
         db_session(),
         actor=me().actor(),
         state=state or None,

@@ -210,7 +210,7 @@ def visits() -> Any:
     state = request.args.get("state", VisitState.SCHEDULED.value)
     if state not in VISIT_STATES:
         state = VisitState.SCHEDULED.value
-    found = hygiene.list_visits(
+    found = hygiene.list_visits_labelled(
         db_session(),
         actor=me().actor(),
         state=state,

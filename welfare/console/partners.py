@@ -78,7 +78,7 @@ def index() -> Any:
     state = request.args.get("state", "")
     if state not in STATES:
         state = ""
-    found = partners.list_referrals(
+    found = partners.list_referrals_labelled(
         db_session(),
         actor=me().actor(),
         state=state or None,
