@@ -156,3 +156,11 @@ def test_the_security_model_keeps_a_section_for_review_findings() -> None:
     assert findings.lstrip().startswith(
         "Sections below record each finding of the 2026-11 security review and its fix."
     )
+
+
+def test_the_readme_shows_every_screenshot_and_only_those_that_exist() -> None:
+    """The browser tests take the screenshots (`make screenshots`); the README's table shows
+    each of them, and names none that is not there."""
+    taken = {p.name for p in (DOCS / "screenshots").glob("*.png")}
+    shown = set(re.findall(r"docs/screenshots/([\w-]+\.png)", (ROOT / "README.md").read_text()))
+    assert taken and shown == taken

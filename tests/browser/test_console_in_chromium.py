@@ -276,6 +276,15 @@ def test_every_page_has_no_console_error_or_csp_violation(
     browser.get(f"{site.url}/kimchi/routes/{found['route_id']}/sheet")
     wait_for_text(browser, "김장 배송 경로표")
     shot(browser, screenshots, "kimchi-sheet")
+    browser.get(f"{site.url}/dispatches/{found['dispatch_id']}")
+    wait_for_text(browser, "경과")
+    shot(browser, screenshots, "dispatch")
+    screen(browser, PHONE)
+    browser.get(f"{site.url}/referrals/new?resident_id={found['resident_id']}")
+    wait_for_text(browser, "보내는 항목")
+    assert problems(browser) == [] and no_sideways_scroll(browser)
+    shot(browser, screenshots, "referral-new-360")
+    screen(browser, DESKTOP)
 
     # The dispatch board, after running dispatch from it (the demo's day is dispatched already).
     browser.get(f"{site.url}/mobility?date={_tomorrow()}")

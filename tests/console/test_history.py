@@ -188,6 +188,6 @@ def test_an_entry_by_someone_outside_my_dongs_or_by_the_system_is_named_so() -> 
     )
     assert [(r.label, r.why, r.who) for r in rows] == [
         ("요청", None, "한상담"),
-        ("동 이동", "동 이동", "다른 동 직원"),
+        ("동 이동", "동 이동", "직원"),
         ("취소", "파기", "시스템"),
     ]

@@ -367,11 +367,11 @@ def history_rows(
 ) -> list[HistoryRow]:
     """A record's history (services/history.py's views) with Korean labels: what happened,
     why (for an entry that names it), and who did it by display name (a colleague outside my
-    dongs is `다른 동 직원`; an entry without a person is the system's)."""
+    dongs, or no longer active, is `직원`; an entry without a person is the system's)."""
     rows = []
     for e in events:
         why = e.detail.get("why")
-        who = "시스템" if e.actor_staff_id is None else names.get(e.actor_staff_id, "다른 동 직원")
+        who = "시스템" if e.actor_staff_id is None else names.get(e.actor_staff_id, "직원")
         rows.append(
             HistoryRow(
                 at=e.at,

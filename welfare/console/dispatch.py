@@ -243,7 +243,7 @@ def _detail(event: Any, names: dict[uuid.UUID, str]) -> str | None:
     """What a history entry adds to its kind: to whom, the outcome, from which dong."""
     detail = event.detail
     if event.kind in ("assigned", "reassigned") and detail.get("staff_id"):
-        return f"→ {names.get(uuid.UUID(detail['staff_id']), '다른 동 직원')}"
+        return f"→ {names.get(uuid.UUID(detail['staff_id']), '직원')}"
     if event.kind == "done" and detail.get("outcome"):
         return str(OUTCOMES.get(detail["outcome"], detail["outcome"]))
     if event.kind == "moved":
