@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.browser.conftest import Site
 from tests.support.casework import unique_rrn
 
+FROM_A_PAGE = ("/dispatches/new", "/hygiene/new", "/referrals/new")
 PHONE = {"width": 360, "height": 780, "deviceScaleFactor": 2, "mobile": True}
 DESKTOP = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
 
@@ -255,6 +256,8 @@ def test_every_page_has_no_console_error_or_csp_violation(
     found = _ids(browser, site)
     pages = _pages(site, found, roles=("supervisor",))
     assert len(pages) >= 25
+    # The forms opened from a resident's page, with the resident named by an opaque id.
+    pages += [f"{p}?resident_id={found['resident_id']}" for p in FROM_A_PAGE]
     for path in ("/kimchi/routes/{route_id}/sheet", "/dispatches/{dispatch_id}", "/incidents"):
         assert path.format(**found) in pages, path
     for metrics in (DESKTOP, PHONE):

@@ -29,6 +29,12 @@ from welfare.api.policy import Policy, policy_for
 from welfare.models import Role
 
 PREFERRED = (Role.COUNSELOR, Role.SUPERVISOR, Role.OUTREACH, Role.ADMIN)
+# Pages that are also opened from a resident's page, with the query they are opened with.
+FROM_A_PAGE = {
+    "/dispatches/new": ("resident_id={resident_id}",),
+    "/hygiene/new": ("resident_id={resident_id}",),
+    "/referrals/new": ("resident_id={resident_id}",),
+}
 NAME, PHONE = "윤모든", "010-7777-1234"
 
 
@@ -82,19 +88,22 @@ def test_every_get_page_renders_for_a_role_it_admits(app: Flask, login_as: Any) 
                 )
             client = clients[role]
         path = re.sub(r"<uuid:(\w+)>", lambda m: str(ids[m.group(1)]), rule)
-        response = client.get(path)
-        assert response.status_code == 200, (rule, response.status_code)
-        body = response.get_data(as_text=True)
-        assert '<html lang="ko">' in body, rule
-        assert "<script>" not in body and "<style" not in body and " style=" not in body, rule
-        assert "unsafe-inline" not in response.headers["Content-Security-Policy"], rule
-        assert response.headers["Cache-Control"] == "no-store", rule
-        # Every form carries the session's own token (a form without it would be refused).
-        tokens = set(re.findall(r'name="csrf_token" value="([^"]*)"', body))
-        if not policy.public:
-            assert tokens <= {csrf_token(client)}, rule
-        assert_no_personal_data_in_urls(response, NAME, PHONE, rrn, PHONE.replace("-", ""))
-        assert unlabelled_controls(response) == [], rule  # every field has its label
+        # A form opened from a resident's page names them by an opaque id: both ways render.
+        variants = [path] + [f"{path}?{q.format(**ids)}" for q in FROM_A_PAGE.get(rule, ())]
+        for shown in variants:
+            response = client.get(shown)
+            assert response.status_code == 200, (shown, response.status_code)
+            body = response.get_data(as_text=True)
+            assert '<html lang="ko">' in body, shown
+            assert "<script>" not in body and "<style" not in body and " style=" not in body, shown
+            assert "unsafe-inline" not in response.headers["Content-Security-Policy"], shown
+            assert response.headers["Cache-Control"] == "no-store", shown
+            # Every form carries the session's own token (a form without it would be refused).
+            tokens = set(re.findall(r'name="csrf_token" value="([^"]*)"', body))
+            if not policy.public:
+                assert tokens <= {csrf_token(client)}, shown
+            assert_no_personal_data_in_urls(response, NAME, PHONE, rrn, PHONE.replace("-", ""))
+            assert unlabelled_controls(response) == [], shown  # every field has its label
         checked.append(rule)
     assert len(checked) >= 12
 
