@@ -6,17 +6,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Table, event, select
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from services import followups
 from services.followups import Raise
 from welfare.calendar import BusinessCalendar
 from welfare.models import FollowUp, FollowUpEvent, OutboxMessage
+from welfare.models.base import UTCDateTime, utc_sqlite_text
 from welfare.models.bulk import insert_rows
 from welfare.models.followup import LIVE
 
@@ -178,3 +182,24 @@ def test_raising_sends_a_bounded_number_of_statements_whatever_the_batch(
             )
         )
     )
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5, minutes=30))]
+        ),
+    )
+)
+def test_the_sqlite_datetime_shortcut_binds_what_the_column_type_binds(moment: datetime) -> None:
+    dialect = sqlite_dialect()
+    chain = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert chain is not None
+    assert utc_sqlite_text(moment) == chain(moment)
+
+
+def test_the_sqlite_datetime_shortcut_refuses_a_naive_datetime() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        utc_sqlite_text(datetime(2026, 11, 2))  # noqa: DTZ001 - the point

@@ -26,6 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
+from welfare.models.base import UTCDateTime, utc_sqlite_text
+
 
 def insert_rows(
     session: Session,
@@ -120,7 +122,10 @@ def _sqlite_statement(
         if list(compiled.positiontup or ()) != list(names):
             raise AssertionError(f"unexpected parameter order for {table.name}")
         processors = [
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+            utc_sqlite_text
+            if isinstance(table.c[name].type, UTCDateTime)
+            else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
         ]
         found = _SQLITE_STATEMENTS[key] = (str(compiled), processors)
     return found
