@@ -7,7 +7,7 @@ import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -505,39 +505,39 @@ def _end_visits_and_referrals(
             why=why,
             now=now,
         )
-    for dispatch in session.scalars(
-        select(Dispatch)
-        .where(
-            Dispatch.resident_id == resident_id,
-            in_literals(Dispatch.state, OPEN_DISPATCH_STATES),
-        )
-        .order_by(Dispatch.id)
+    _end_open(session, Dispatch, OPEN_DISPATCH_STATES, resident_id, why=why, by=by, now=now)
+    _end_open(session, ExternalReferral, OPEN_REFERRAL_STATES, resident_id, why=why, by=by, now=now)
+
+
+_Open = TypeVar("_Open", Dispatch, ExternalReferral)
+# What an open row of each kind raised while it waited, cancelled when it ends with its resident.
+_WAITING_REASON = {
+    Dispatch: FollowUpReason.DISPATCH_OVERDUE.value,
+    ExternalReferral: FollowUpReason.PARTNER_UNANSWERED.value,
+}
+
+
+def _end_open(
+    session: Session,
+    model: type[_Open],
+    states: tuple[str, ...],
+    resident_id: uuid.UUID,
+    *,
+    why: str,
+    by: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """End a resident's open dispatches or referrals, each with its history entry, and cancel
+    the live follow-up each raised while it waited."""
+    for row in session.scalars(
+        select(model)
+        .where(model.resident_id == resident_id, in_literals(model.state, states))
+        .order_by(model.id)
         .with_for_update()
     ).all():
-        session.add(dispatch.cancel(why=why, by=by, at=now))
+        session.add(row.end_with_resident(why=why, by=by, at=now))
         followups.cancel_live(
-            session,
-            subject_id=dispatch.id,
-            reason=FollowUpReason.DISPATCH_OVERDUE.value,
-            why=why,
-            now=now,
-        )
-    for referral in session.scalars(
-        select(ExternalReferral)
-        .where(
-            ExternalReferral.resident_id == resident_id,
-            in_literals(ExternalReferral.state, OPEN_REFERRAL_STATES),
-        )
-        .order_by(ExternalReferral.id)
-        .with_for_update()
-    ).all():
-        session.add(referral.withdraw(why=why, by=by, at=now))
-        followups.cancel_live(
-            session,
-            subject_id=referral.id,
-            reason=FollowUpReason.PARTNER_UNANSWERED.value,
-            why=why,
-            now=now,
+            session, subject_id=row.id, reason=_WAITING_REASON[model], why=why, now=now
         )
 
 

@@ -48,88 +48,81 @@ def shared(tmp_path: Path, keyring: Keyring) -> Iterator[tuple[str, str, Databas
         database.dispose()
 
 
-def _at(start_at: float) -> None:
-    while time.time() < start_at:
-        time.sleep(0.001)
+def _record_visit(database: Database, visit_id: str) -> str:
+    with database.new_session() as session:
+        try:
+            hygiene.record_visit(
+                session,
+                actor=live.COUNSELOR,
+                visit_id=uuid.UUID(visit_id),
+                outcome="done",
+                met=True,
+                now=NOW + timedelta(minutes=30),
+            )
+        except DomainError as exc:
+            return exc.code
+    return "recorded"
 
 
-def record_visit_process(url: str, keyring_json: str, visit_id: str, start_at: float) -> str:
-    database = live.open_database(url, keyring_json)
-    try:
-        _at(start_at)
-        with database.new_session() as session:
-            try:
-                hygiene.record_visit(
-                    session,
-                    actor=live.COUNSELOR,
-                    visit_id=uuid.UUID(visit_id),
-                    outcome="done",
-                    met=True,
-                    now=NOW + timedelta(minutes=30),
-                )
-            except DomainError as exc:
-                return exc.code
-        return "recorded"
-    finally:
-        database.dispose()
-
-
-def finish_process(url: str, keyring_json: str, dispatch_id: str, start_at: float) -> str:
-    database = live.open_database(url, keyring_json)
-    try:
-        _at(start_at)
-        with database.new_session() as session:
-            try:
-                dispatch.finish(
-                    session,
-                    actor=live.COUNSELOR,
-                    dispatch_id=uuid.UUID(dispatch_id),
-                    outcome="no_need",
-                    now=NOW + timedelta(hours=1),
-                )
-            except DomainError as exc:
-                return exc.code
-        return "done"
-    finally:
-        database.dispose()
-
-
-def arrive_process(url: str, keyring_json: str, dispatch_id: str, start_at: float) -> str:
-    database = live.open_database(url, keyring_json)
-    try:
-        _at(start_at)
-        with database.new_session() as session:
-            dispatch.move(
+def _finish(database: Database, dispatch_id: str) -> str:
+    with database.new_session() as session:
+        try:
+            dispatch.finish(
                 session,
                 actor=live.COUNSELOR,
                 dispatch_id=uuid.UUID(dispatch_id),
-                to="on_site",
-                now=NOW + timedelta(hours=5),
+                outcome="no_need",
+                now=NOW + timedelta(hours=1),
             )
-        return "arrived"
-    finally:
-        database.dispose()
+        except DomainError as exc:
+            return exc.code
+    return "done"
 
 
-def tick_process(url: str, keyring_json: str, _subject: str, start_at: float) -> str:
+def _arrive(database: Database, dispatch_id: str) -> str:
+    with database.new_session() as session:
+        dispatch.move(
+            session,
+            actor=live.COUNSELOR,
+            dispatch_id=uuid.UUID(dispatch_id),
+            to="on_site",
+            now=NOW + timedelta(hours=5),
+        )
+    return "arrived"
+
+
+def _tick(database: Database, _subject: str) -> str:
+    run = run_job(database, TICK, as_of=NOW + timedelta(hours=5))
+    return f"tick:{run.counts.get('dispatch_overdue_raised', 0)}"
+
+
+ACTIONS: dict[str, Callable[[Database, str], str]] = {
+    "record_visit": _record_visit,
+    "finish": _finish,
+    "arrive": _arrive,
+    "tick": _tick,
+}
+
+
+def racer(url: str, keyring_json: str, action: str, subject: str, start_at: float) -> str:
+    """One racer in a process of its own: `action` on `subject`, from the common start."""
     database = live.open_database(url, keyring_json)
     try:
-        _at(start_at)
-        run = run_job(database, TICK, as_of=NOW + timedelta(hours=5))
-        return f"tick:{run.counts.get('dispatch_overdue_raised', 0)}"
+        while time.time() < start_at:
+            time.sleep(0.001)
+        return ACTIONS[action](database, subject)
     finally:
         database.dispose()
 
 
-def race(
-    url: str,
-    keyring_json: str,
-    work: list[tuple[Callable[[str, str, str, float], str], str]],
-) -> list[str]:
-    """Run each (function, subject id) in its own process, all from one start."""
+def race(url: str, keyring_json: str, work: list[tuple[str, str]]) -> list[str]:
+    """Run each (action, subject id) in its own process, all from one start."""
     start_at = time.time() + 3.0
     with ProcessPoolExecutor(len(work), mp_context=SPAWN) as pool:
-        futures = [pool.submit(fn, url, keyring_json, subject, start_at) for fn, subject in work]
+        futures = [
+            pool.submit(racer, url, keyring_json, action, subject, start_at)
+            for action, subject in work
+        ]
         return [f.result(timeout=120) for f in futures]
 
 
@@ -190,7 +183,7 @@ def test_four_staff_recording_one_hygiene_visit_record_it_once_as_one_contact(
             select(HygieneVisit.id).where(HygieneVisit.resident_id == rid).order_by("scheduled_at")
         ).first()
     assert first is not None
-    outcomes = race(url, keyring_json, [(record_visit_process, str(first))] * RACERS)
+    outcomes = race(url, keyring_json, [("record_visit", str(first))] * RACERS)
     assert outcomes.count("recorded") == 1, outcomes
     assert set(outcomes) <= {"recorded", "visit_recorded", "conflict"}, outcomes
     assert contacts(database, "hygiene_care") == 1
@@ -202,7 +195,7 @@ def test_four_staff_finishing_one_dispatch_finish_it_once_as_one_contact(
 ) -> None:
     url, keyring_json, database = shared
     dispatch_id = on_site_dispatch(database)
-    outcomes = race(url, keyring_json, [(finish_process, str(dispatch_id))] * RACERS)
+    outcomes = race(url, keyring_json, [("finish", str(dispatch_id))] * RACERS)
     assert outcomes.count("done") == 1, outcomes
     assert set(outcomes) <= {"done", "dispatch_state", "conflict"}, outcomes
     assert contacts(database, "outreach_dispatch") == 1
@@ -214,8 +207,7 @@ def test_the_tick_racing_arrivals_leaves_no_live_overdue_follow_up_for_one_on_si
 ) -> None:
     url, keyring_json, database = shared
     late = [on_site_dispatch(database, state="en_route") for _ in range(RACERS - 1)]
-    work: list[tuple[Callable[[str, str, str, float], str], str]] = [(tick_process, "")]
-    work += [(arrive_process, str(d)) for d in late]
+    work = [("tick", "")] + [("arrive", str(d)) for d in late]
     outcomes = race(url, keyring_json, work)
     assert outcomes.count("arrived") == len(late), outcomes
     with database.new_session() as s:

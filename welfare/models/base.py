@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, String, Uuid, bindparam, literal
+from sqlalchemy import JSON, DateTime, MetaData, String, Uuid, bindparam, literal
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Every constraint gets a predictable name so each migration can drop what it created.
@@ -90,3 +90,16 @@ def in_literals(column: Any, values: Any) -> Any:
 def eq_literal(column: Any, value: Any) -> Any:
     """`column = 'a'` with the value written into the SQL (see `in_literals`)."""
     return column == literal(value, literal_execute=True)
+
+
+class HistoryEntry:
+    """The columns of a history table (`dispatch_events`, `referral_events`): what happened
+    (`kind`), when, by whom, and `detail` — codes, states and staff ids only, never personal
+    data, so an entry needs no sealing and outlives an erasure. Rows are never updated or
+    deleted. The subject's foreign key is the table's own."""
+
+    id: Mapped[UUIDPk]
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    actor_staff_id: Mapped[uuid.UUID | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

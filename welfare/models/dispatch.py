@@ -8,11 +8,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from welfare.errors import RuleViolation
-from welfare.models.base import Base, UUIDPk
+from welfare.models.base import Base, HistoryEntry, UUIDPk
 
 
 class DispatchState(StrEnum):
@@ -151,7 +151,7 @@ class Dispatch(Base):
         self.done_at = at
         self.updated_at = at
 
-    def cancel(self, *, why: str, by: uuid.UUID | None, at: datetime) -> DispatchEvent:
+    def end_with_resident(self, *, why: str, by: uuid.UUID | None, at: datetime) -> DispatchEvent:
         """Nobody goes any more (the resident died, moved away or was erased): an open dispatch
         ends without an outcome. Returns the history entry naming why, for the caller to add."""
         if self.state not in OPEN_DISPATCH_STATES:
@@ -197,19 +197,14 @@ class Dispatch(Base):
         )
 
 
-class DispatchEvent(Base):
+class DispatchEvent(HistoryEntry, Base):
     """One thing that happened to a dispatch (requested, assigned, en_route, on_site, done,
     moved, cancelled); never updated or deleted."""
 
     __tablename__ = "dispatch_events"
     __table_args__ = (Index("ix_dispatch_events_dispatch_id_at", "dispatch_id", "at"),)
 
-    id: Mapped[UUIDPk]
     dispatch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dispatches.id"))
-    at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(20))
-    actor_staff_id: Mapped[uuid.UUID | None]
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class DutyShift(Base):

@@ -13,11 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from welfare.errors import RuleViolation
-from welfare.models.base import Base, UUIDPk
+from welfare.models.base import Base, HistoryEntry, UUIDPk
 
 
 class ReferralState(StrEnum):
@@ -96,7 +96,7 @@ class ExternalReferral(Base):
         self.state = ReferralState.COMPLETED.value
         self.completed_at = at
 
-    def withdraw(self, *, why: str, by: uuid.UUID | None, at: datetime) -> ReferralEvent:
+    def end_with_resident(self, *, why: str, by: uuid.UUID | None, at: datetime) -> ReferralEvent:
         """The person is no longer ours to refer (died, moved away, erased): a referral still
         open is withdrawn; staff tell the partner by its own channel. Returns the history
         entry, for the caller to add."""
@@ -123,16 +123,11 @@ class ExternalReferral(Base):
         )
 
 
-class ReferralEvent(Base):
+class ReferralEvent(HistoryEntry, Base):
     """One thing that happened to an external referral (sent, accepted, declined, completed,
     moved, withdrawn); never updated or deleted."""
 
     __tablename__ = "referral_events"
     __table_args__ = (Index("ix_referral_events_referral_id_at", "referral_id", "at"),)
 
-    id: Mapped[UUIDPk]
     referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("external_referrals.id"))
-    at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(20))
-    actor_staff_id: Mapped[uuid.UUID | None]
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
