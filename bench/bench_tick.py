@@ -405,7 +405,7 @@ def summarize(rounds: Rounds, dialect: str, enrolled: int, lapsed: int) -> None:
         f"  {'second tick, same instant, raising 0':<44}{again:8.3f} s   {idle:.2f}x the scan "
         f"(goal <= {IDLE_GOAL_RATIO:.0f}x): {verdict(idle <= IDLE_GOAL_RATIO)}"
     )
-    print(f"  {'lapse SELECT alone (ORM rows, no lock)':<44}{alone:8.3f} s   {alone / scan:.2f}x")
+    print(f"  {'lapse SELECT alone (rows, no lock)':<44}{alone:8.3f} s   {alone / scan:.2f}x")
     first = rounds.figures[0]
     for label, took, stats in (
         ("tick", first["tick"], rounds.first),
