@@ -138,8 +138,11 @@ def enroll(
     rrule: str,
     dtstart: datetime,
     now: datetime,
-) -> EnrollmentView:
-    """Enroll an elder for recurring visits; the first `schedule_days` of visits are made."""
+) -> tuple[EnrollmentView, bool]:
+    """Enroll an elder for recurring visits; the first `schedule_days` of visits are made.
+    Returns the enrollment and whether it was made: the same enrollment sent again (a
+    resubmitted form, a retried call: the resident's active one has this provider, services,
+    rule and first visit) answers that one; a different one while one is active is a 409."""
     errors: dict[str, list[str]] = {}
     partner = partner_book().partners.get(provider)
     if partner is None or partner.kind != "hygiene_provider":
@@ -154,6 +157,21 @@ def enroll(
         raise InvalidInput(errors)
     parse_rule(rrule, dtstart)
     resident = residents.load(session, actor, resident_id, for_update=True)
+    # The resident's row is locked: a concurrent same request waits here and then finds ours.
+    active = session.scalar(
+        select(HygieneEnrollment).where(
+            HygieneEnrollment.resident_id == resident.id,
+            eq_literal(HygieneEnrollment.status, HygieneEnrollmentStatus.ACTIVE.value),
+        )
+    )
+    if active is not None and (
+        active.provider,
+        sorted(active.services),
+        active.rrule,
+        active.dtstart,
+    ) == (provider, sorted(set(services)), rrule, dtstart):
+        access.commit_recorded(session, actor=actor, action="read", resident_ids=[resident.id])
+        return _enrollment_view(active), False
     enrollment = HygieneEnrollment(
         id=uuid.uuid4(),
         resident_id=resident.id,
@@ -176,7 +194,7 @@ def enroll(
     )
     schedule(session, enrollment, until=now + rules().schedule_ahead)
     access.commit_recorded(session, actor=actor, action="create", resident_ids=[resident.id])
-    return _enrollment_view(enrollment)
+    return _enrollment_view(enrollment), True
 
 
 def schedule(session: Session, enrollment: HygieneEnrollment, *, until: datetime) -> int:

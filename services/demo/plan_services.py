@@ -161,7 +161,7 @@ def _hygiene(
     start = datetime.combine(
         (now - timedelta(days=21)).astimezone(SEOUL).date(), time(10 + n, 0), tzinfo=SEOUL
     )
-    enrolled = hygiene.enroll(
+    enrolled, _made = hygiene.enroll(
         session,
         actor=counselor,
         resident_id=resident_id,

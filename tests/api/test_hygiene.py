@@ -59,7 +59,11 @@ def test_visits_come_from_the_rrule_four_weeks_ahead_and_the_tick_extends_them(
     run_job(get_database(app), TICK, as_of=NOW + timedelta(days=14, minutes=1))
     later = [datetime.fromisoformat(v["scheduled_at"]) for v in visits(login_as("counselor"))]
     assert later == [NOW + timedelta(weeks=k) for k in range(7)]
-    assert enroll(counselor, rid).status_code == 409  # one active enrollment per resident
+    # One active enrollment per resident: the same one sent again answers it, another is refused.
+    again = enroll(counselor, rid)
+    assert again.status_code == 200 and again.get_json()["id"] == enrolled.get_json()["id"]
+    assert len(visits(counselor)) == 7  # nothing made twice
+    assert enroll(counselor, rid, rrule="FREQ=WEEKLY;BYDAY=WE").status_code == 409
 
 
 def test_a_met_visit_is_an_ongi_contact_and_a_concern_raises_welfare_concern(

@@ -342,7 +342,7 @@ class World:
                     rrule="FREQ=WEEKLY",
                     dtstart=self.now - timedelta(days=1),
                     now=self.now,
-                ).id
+                )[0].id
 
         return self.once("hygiene_enrollment", make)
 

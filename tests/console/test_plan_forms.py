@@ -109,8 +109,12 @@ def test_a_counselor_enrolls_a_resident_from_their_page_and_ends_it(
     assert view["dtstart"].startswith("2026-12-07T01:00")  # 10:00 in Seoul
     assert view["services"] == ["bathing", "health_check"]
     assert ("create", [rid]) in _records(app, api.staff.id)
-    again = client.post("/hygiene/new", data=data)  # the form sent twice
-    assert again.status_code == 409 and "이미" in again.get_data(as_text=True)
+    before = len(_records(app, api.staff.id))
+    again = client.post("/hygiene/new", data=data)  # the form sent twice: the first answers
+    assert again.status_code == 303 and again.headers["Location"] == made.headers["Location"]
+    assert _records(app, api.staff.id)[before:] == [("read", [rid])]
+    other = client.post("/hygiene/new", data={**data, "every": "1"})  # a second, different one
+    assert other.status_code == 409 and "이미" in other.get_data(as_text=True)
     assert _count(app, HygieneEnrollment) == 1
 
     page = client.get(path)

@@ -119,10 +119,13 @@ class HygieneEnrollments(MethodView):
     @allow(Role.COUNSELOR, Role.SUPERVISOR)
     @blp.arguments(HygieneEnrollmentIn)
     @blp.response(201, HygieneEnrollmentOut)
+    @blp.alt_response(200, description="The same enrollment again: the active one")
+    @blp.alt_response(409, description="Another enrollment of the resident is active")
     def post(self, payload: dict[str, Any]) -> Any:
-        """Enroll an elder for recurring visits by a provider on an RRULE."""
-        view = hygiene.enroll(db_session(), actor=current_actor(), now=now(), **payload)
-        body, status, headers = set_etag(asdict(view), view.version, 201)
+        """Enroll an elder for recurring visits by a provider on an RRULE. Sending the same
+        enrollment again answers the active one (200)."""
+        view, created = hygiene.enroll(db_session(), actor=current_actor(), now=now(), **payload)
+        body, status, headers = set_etag(asdict(view), view.version, 201 if created else 200)
         headers["Location"] = f"/api/v1/hygiene/enrollments/{view.id}"
         return body, status, headers
 

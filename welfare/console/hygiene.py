@@ -199,7 +199,7 @@ def enroll() -> BaseResponse:
         {"services": request.form.getlist("services"), "rrule": rule}
         | ({"dtstart": first} if first else {}),
     )
-    view = hygiene.enroll(db_session(), actor=me().actor(), now=now(), **payload)
+    view, _created = hygiene.enroll(db_session(), actor=me().actor(), now=now(), **payload)
     return back_to(url_for(".enrollment", enrollment_id=view.id), "enrolled")
 
 
