@@ -147,7 +147,8 @@ def test_history_labels_match_what_the_services_write(app: Flask, login_as: Any)
     assert "→ 두당번" in shown and "→ 한상담" in shown and "만남 · 지원 불필요" in shown
     assert "· 한상담" in shown  # who did it, by display name
     assert "경과순" not in shown  # codes, states and staff only: nobody's name or address
-    first = dispatch_events[0].at.astimezone(base.SEOUL).strftime("%Y-%m-%d %H:%M")
+    requested = min(e.at for e in dispatch_events if str(e.dispatch_id) == made["done"])
+    first = requested.astimezone(base.SEOUL).strftime("%Y-%m-%d %H:%M")
     assert first in shown  # Seoul time
     assert_no_personal_data_in_urls(page, "경과순")
 
