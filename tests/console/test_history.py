@@ -152,7 +152,9 @@ def test_history_labels_match_what_the_services_write(app: Flask, login_as: Any)
     assert first in shown  # Seoul time
     assert_no_personal_data_in_urls(page, "경과순")
 
-    cancelled = _history(client.get(f"/dispatches/{made['moved_dispatch']}").get_data(as_text=True))
+    cancelled_page = client.get(f"/dispatches/{made['moved_dispatch']}").get_data(as_text=True)
+    assert "남음" not in cancelled_page and "지남" not in cancelled_page  # no deadline to meet
+    cancelled = _history(cancelled_page)
     assert "<strong>동 이동</strong> 가산동 → 독산1동" in cancelled
     assert "(동 이동)" in cancelled
     assert "<strong>취소</strong>" in cancelled and "(주민 사망)" in cancelled
