@@ -27,13 +27,13 @@ from config import Settings
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from services import demo, dispatch, followups, hygiene, ongi, partners, residents
+from services import demo, dispatch, hygiene, ongi, partners, residents
 from services import staff as staff_service
 from services.audit import start_chains
-from services.followups import Raise
 from tests.support.casework import with_check_digit
 from tests.support.databases import fresh_database
 from tests.support.live import COUNSELOR, GASAN
+from tests.support.plan import raise_gateway_incident
 from welfare.app import create_app
 from welfare.crypto.keyring import Keyring
 from welfare.crypto.passwords import make_hasher
@@ -184,25 +184,7 @@ def _district_plan_in_gasan(database: Database, resident_id: uuid.UUID, now: dat
             now=now,
             display_name="가산 AI 안부전화 회선",
         )
-        followups.raise_many(
-            session,
-            [
-                Raise(
-                    subject_type="gateway",
-                    subject_id=gateway.id,
-                    resident_id=None,
-                    dong_code=None,
-                    program="system",
-                    reason="gateway_silent",
-                    risk_level=None,
-                    due_at=now,
-                    evidence={"dependents": 8, "dongs": [GASAN]},
-                )
-            ],
-            as_of=now,
-            run_id=None,
-            calendar=followups.business_calendar(session),
-        )
+        raise_gateway_incident(session, gateway.id, GASAN, 8, now)
         session.commit()
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from services import followups, gateway_silence
 from services.followups import Raise
@@ -86,29 +87,35 @@ def external_referral(client: Any, resident_id: str) -> dict[str, Any]:
     return dict(response.get_json())
 
 
+def raise_gateway_incident(
+    session: Session, gateway_id: uuid.UUID, dong: str, dependents: int, now: datetime
+) -> None:
+    """A silent gateway's incident, raised as the tick raises it (not committed)."""
+    followups.raise_many(
+        session,
+        [
+            Raise(
+                subject_type="gateway",
+                subject_id=gateway_id,
+                resident_id=None,
+                dong_code=None,
+                program="system",
+                reason="gateway_silent",
+                risk_level=None,
+                due_at=now,
+                evidence={"dependents": dependents, "dongs": [dong]},
+            )
+        ],
+        as_of=now,
+        run_id=None,
+        calendar=followups.business_calendar(session),
+    )
+
+
 def gateway_incident(app: Flask, dong: str = GASAN, name: str = "AI 안부전화 회선") -> str:
     """A silent gateway of `dong`'s incident, raised as the tick raises it."""
     gateway = make_staff(app, "gateway", (dong,), display_name=name)
-    now = datetime.now(UTC)
     with get_database(app).new_session() as s:
-        followups.raise_many(
-            s,
-            [
-                Raise(
-                    subject_type="gateway",
-                    subject_id=gateway.id,
-                    resident_id=None,
-                    dong_code=None,
-                    program="system",
-                    reason="gateway_silent",
-                    risk_level=None,
-                    due_at=now,
-                    evidence={"dependents": 12, "dongs": [dong]},
-                )
-            ],
-            as_of=now,
-            run_id=None,
-            calendar=followups.business_calendar(s),
-        )
+        raise_gateway_incident(s, gateway.id, dong, 12, datetime.now(UTC))
         s.commit()
         return str(gateway_silence.live_incidents(s, [gateway.id])[0].id)
