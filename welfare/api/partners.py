@@ -12,9 +12,10 @@ from marshmallow import fields, validate
 
 from services import partners
 from welfare.api.blueprint import Blueprint
+from welfare.api.cases import ConsentIn
 from welfare.api.etags import if_match_version, set_etag
 from welfare.api.policy import ANY_STAFF, CASEWORK, allow
-from welfare.api.schemas import HistoryEventOut, Instant, PageArgs, StrictSchema
+from welfare.api.schemas import HistoryEventOut, PageArgs, StrictSchema
 from welfare.api.security import current_actor
 from welfare.models import ReferralState, Role
 from welfare.web import db_session, now
@@ -48,13 +49,9 @@ class PartnerList(StrictSchema):
     answer_business_days = fields.Integer()
 
 
-class PartnerConsentIn(StrictSchema):
-    given_by = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=100),
-        metadata={"description": "Who consented: 본인 (the person) or a guardian"},
-    )
-    given_at = Instant(required=True)
+class PartnerConsentIn(ConsentIn):
+    """A case referral's consent (who, when), with the scope as a code of the partner book."""
+
     scope = fields.String(
         required=True,
         validate=validate.Length(min=1, max=30),
