@@ -24,7 +24,7 @@ from tests.support.staff import GASAN, log_in, make_staff
 from welfare.app import create_app
 from welfare.crypto.keyring import Keyring, KeyState, load_keyring, save_keyring
 from welfare.models import DataKey
-from welfare.web import get_database, get_keyring
+from welfare.web import get_database, get_keyring, get_settings
 
 
 def node(url: str, folder: Path) -> Flask:
@@ -134,9 +134,17 @@ def test_rotation_under_load_fails_no_request_on_either_node(
         time.sleep(0.3)
         old = get_keyring(operator).active.id
         cli(operator, "keys", "rotate")
-        cli(operator, "keys", "rewrap", "--pickup-wait", "0.5", "--batch", "2")
-        time.sleep(0.3)
-        cli(operator, "keys", "retire", old)
+        # A request that read its keyring before the pick-up and commits after the rewrap
+        # leaves a data key under the old key; retire refuses then, and the operator rewraps
+        # again, as its message says (on a loaded machine this happens).
+        for _ in range(3):
+            cli(operator, "keys", "rewrap", "--pickup-wait", "0.5", "--batch", "2")
+            time.sleep(0.3)
+            retired = operator.test_cli_runner().invoke(args=["keys", "retire", old])
+            if retired.exit_code == 0:
+                break
+            assert "keys rewrap" in retired.output, retired.output
+        assert retired.exit_code == 0, retired.output
         time.sleep(0.5)
     finally:
         stop.set()
@@ -145,6 +153,12 @@ def test_rotation_under_load_fails_no_request_on_either_node(
 
     failed = [s for s in statuses if s >= 300]
     assert len(statuses) > 20 and failed == []
-    for app in (first, second):
-        assert app.extensions["welfare.keyring_file"].generation == 2  # rotate, then retire
-        assert get_keyring(app).master(get_keyring(operator).active.id)
+    # Each node took the rotation up while it served (a loaded machine may fold rotate and retire
+    # into one pick-up), and its next request after the check interval holds the final keyring.
+    final = load_keyring(get_settings(operator).keyring_file)
+    for app, client in ((first, clients[0]), (second, clients[2])):
+        assert app.extensions["welfare.keyring_file"].generation >= 1
+        time.sleep(app.extensions["welfare.keyring_file"].interval)
+        assert client.get(f"/api/v1/residents/{rids[0]}").status_code == 200
+        assert get_keyring(app).to_json() == final.to_json()
+        assert get_keyring(app).master(final.active.id)
