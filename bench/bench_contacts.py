@@ -82,6 +82,7 @@ class ClientResult:
     started: float
     ended: float
     latencies: list[float]
+    cpu: float = 0.0  # the client process's own CPU seconds over the measured operations
     error: str | None = None
 
 
@@ -108,13 +109,15 @@ def client(spec: ClientSpec, barrier: multiprocessing.synchronize.Barrier, resul
         barrier.wait()
         latencies: list[float] = []
         started = time.monotonic()
+        cpu_started = time.process_time()
         for n in range(WARMUP, WARMUP + spec.limit):
             if time.monotonic() - started >= spec.seconds:
                 break
             begun = time.perf_counter()
             one(n)
             latencies.append(time.perf_counter() - begun)
-        results.put(ClientResult(spec.index, started, time.monotonic(), latencies))
+        cpu = time.process_time() - cpu_started
+        results.put(ClientResult(spec.index, started, time.monotonic(), latencies, cpu))
     except Exception as exc:  # report it to the parent instead of dying silently
         barrier.abort()
         results.put(ClientResult(spec.index, 0.0, 0.0, [], f"{type(exc).__name__}: {exc}"))
@@ -164,10 +167,16 @@ class RunResult:
     seconds: float
     latencies: list[float]
     waits: dict[str, float]  # mean backends per sample, by what they wait on
+    cpu: float  # the clients' own CPU seconds, all together
 
     @property
     def rate(self) -> float:
         return self.ops / self.seconds
+
+    @property
+    def cpu_per_op(self) -> float:
+        """Client CPU per operation: what the Python side costs, whatever the database does."""
+        return self.cpu / max(self.ops, 1)
 
 
 def run_clients(
@@ -224,7 +233,8 @@ def run_clients(
     latencies = [t for r in collected for t in r.latencies]
     seconds = max(r.ended for r in collected) - min(r.started for r in collected)
     waits = {k: v / max(sample_count, 1) for k, v in samples.items()}
-    return RunResult(len(latencies), seconds, latencies, waits)
+    cpu = sum(r.cpu for r in collected)
+    return RunResult(len(latencies), seconds, latencies, waits, cpu)
 
 
 def link_every(database: Database, every: float, stop: threading.Event) -> None:
@@ -382,6 +392,12 @@ def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace
             f"      active backends by wait (mean), raw INSERT: {describe_waits(reference.waits)}"
         )
         print(f"      active backends by wait (mean), log_contact: {describe_waits(logged.waits)}")
+        print(
+            f"      client CPU per operation: raw INSERT {reference.cpu_per_op * 1e6:,.0f} us, "
+            f"log_contact {logged.cpu_per_op * 1e6:,.0f} us "
+            f"({logged.cpu_per_op / (clients / logged.rate):.0%} of each client's time per "
+            "contact is its own Python)"
+        )
 
     with database.engine.connect() as conn:
         contacts, resolved, audit = conn.execute(
