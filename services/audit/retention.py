@@ -17,9 +17,12 @@ from services import partitions
 from services.audit.chain import (
     CHAIN_MODELS,
     AuditChainBroken,
+    ChainHead,
     ChainProblem,
+    authentic_head,
     move_head,
     open_chain,
+    read_head,
     table_of,
 )
 from services.audit.verify import reanchor_fields, walk_chain
@@ -85,28 +88,22 @@ class Dropped:
     held_back: str | None = None  # why older partitions stay (a record not yet linked, ...)
 
 
-def drop_expired_partitions(
-    session: Session, *, chain: AuditChain | str, older_than: datetime
-) -> Dropped:
-    """Drop the chain's monthly partitions whose every record is older than `older_than`
-    (PostgreSQL, services/partitions.py), re-anchoring the chain past them first.
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which months of a partitioned chain may go, and where the kept chain starts."""
 
-    The records dropped must be exactly the oldest links of the chain, `anchor_seq` up to
-    the one before `cut` (the first link of a record that stays): a partition holding a record
-    not linked yet, one linked after a younger record (appended in one month, committed in the
-    next), or one before the anchor (evidence of tampering) stays, with every younger
-    partition, until that is no longer so; retention then only keeps a month longer, never
-    drops early. The segment is verified before it goes (a tampered one raises
-    AuditChainBroken and nothing is dropped), and in the same transaction as the drop the
-    head's MAC'd anchor moves to `cut` and a MAC'd re-anchor record (AuditReanchor) names the
-    seqs and months that went, so `welfare audit verify` starts from the anchor and names the
-    drop as retention.
-    """
-    chain = AuditChain(chain)
+    boundary: datetime  # the months before it go
+    cut: int  # the first link that stays
+    going: list[partitions.Partition]
+    held_back: str | None
+
+
+def _plan_drop(session: Session, chain: AuditChain, head: ChainHead, older_than: datetime) -> _Plan:
+    """The months that may go: every record before the boundary must be exactly the oldest
+    links, `anchor_seq` up to the one before `cut`; a month that breaks that holds the boundary
+    (and every younger month) back."""
     model = CHAIN_MODELS[chain]
     table = str(table_of(model).name)
-    key = session_keyring(session).audit_key
-    head = open_chain(session, chain, key)
     t = table_of(model)
     boundary = partitions.month_start(older_than)
     default = partitions.default_partition(table)
@@ -136,43 +133,109 @@ def drop_expired_partitions(
         )
         boundary = partitions.month_start(straggler[0])
     going = [p for p in partitions.partitions(session, table) if p.upper <= boundary]
-    if not going:
-        return Dropped(rows=0, months=[], held_back=held_back)
-    rows = 0
-    if cut > head.anchor_seq:
-        segment = walk_chain(
-            session,
-            model,
-            key,
-            first_seq=head.anchor_seq,
-            first_prev=head.anchor_prev_hash,
-            last_seq=cut - 1,
+    return _Plan(boundary=boundary, cut=cut, going=going, held_back=held_back)
+
+
+def _verify_going(
+    session: Session, chain: AuditChain, key: bytes, head: ChainHead, plan: _Plan
+) -> tuple[str, int]:
+    """Walk the links that go (`anchor_seq` .. `cut - 1`) and count the rows before the
+    boundary; returns the last link's hash and the row count, or raises AuditChainBroken."""
+    model = CHAIN_MODELS[chain]
+    t = table_of(model)
+    segment = walk_chain(
+        session,
+        model,
+        key,
+        first_seq=head.anchor_seq,
+        first_prev=head.anchor_prev_hash,
+        last_seq=plan.cut - 1,
+    )
+    if segment.failure is None and segment.next_seq != plan.cut:
+        segment.failure = (ChainProblem.MISSING, segment.next_seq, "records missing before a drop")
+    if segment.failure is not None:
+        _, seq, problem = segment.failure
+        raise AuditChainBroken(f"{chain.label}: refusing to drop at seq {seq}: {problem}")
+    rows = session.scalar(select(func.count()).select_from(t).where(t.c.at < plan.boundary)) or 0
+    if rows != plan.cut - head.anchor_seq:
+        raise AuditChainBroken(
+            f"{chain.label}: refusing to drop: {rows} records before {plan.boundary:%Y-%m} but "
+            f"seq {head.anchor_seq}–{plan.cut - 1} is {plan.cut - head.anchor_seq} links"
         )
-        if segment.failure is None and segment.next_seq != cut:
-            segment.failure = (
-                ChainProblem.MISSING,
-                segment.next_seq,
-                "records missing before dropping",
-            )
-        if segment.failure is not None:
-            _, seq, problem = segment.failure
-            raise AuditChainBroken(f"{chain.label}: refusing to drop at seq {seq}: {problem}")
-        rows = session.scalar(select(func.count()).select_from(t).where(t.c.at < boundary)) or 0
-        if rows != cut - head.anchor_seq:
-            raise AuditChainBroken(
-                f"{chain.label}: refusing to drop: {rows} records before {boundary:%Y-%m} but "
-                f"seq {head.anchor_seq}–{cut - 1} is {cut - head.anchor_seq} links"
-            )
+    return segment.last_hash, rows
+
+
+MOVED_WHILE_VERIFYING = "the chain's anchor moved while its oldest months were verified"
+
+
+def drop_expired_partitions(
+    session: Session, *, chain: AuditChain | str, older_than: datetime
+) -> Dropped:
+    """Drop the chain's monthly partitions whose every record is older than `older_than`
+    (PostgreSQL, services/partitions.py), re-anchoring the chain past them first.
+
+    The records dropped must be exactly the oldest links of the chain, `anchor_seq` up to
+    the one before `cut` (the first link of a record that stays): a partition holding a record
+    not linked yet, one linked after a younger record (appended in one month, committed in the
+    next), or one before the anchor (evidence of tampering) stays, with every younger
+    partition, until that is no longer so; retention then only keeps a month longer, never
+    drops early. The segment is verified before it goes (a tampered one raises
+    AuditChainBroken and nothing is dropped), and in the same transaction as the drop the
+    head's MAC'd anchor moves to `cut` and a MAC'd re-anchor record (AuditReanchor) names the
+    seqs and months that went, so `welfare audit verify` starts from the anchor and names the
+    drop as retention.
+
+    The verifying walk is the long part (a month of a city's access records is many millions
+    of links) and runs without the chain's lock, so linking goes on meanwhile: the links below
+    the head never change (append-only, and appending only adds above the head). The lock is
+    taken for the short end only, where the plan is made again: if the anchor or the cut moved
+    meanwhile (another retention run), nothing is dropped and the next run starts over.
+    """
+    chain = AuditChain(chain)
+    key = session_keyring(session).audit_key
+    peek = read_head(session, chain)
+    if peek is None or peek.is_pristine:
+        # Missing (tampering, refused by open_chain) or never started (nothing to drop).
+        head = open_chain(session, chain, key)
+        plan = _plan_drop(session, chain, head, older_than)
+        verified = (
+            _verify_going(session, chain, key, head, plan)
+            if plan.going and plan.cut > head.anchor_seq
+            else None
+        )
+    else:
+        seen = authentic_head(session, chain, key)  # read without the lock
+        plan = _plan_drop(session, chain, seen, older_than)
+        if not plan.going:
+            return Dropped(rows=0, months=[], held_back=plan.held_back)
+        verified = (
+            _verify_going(session, chain, key, seen, plan) if plan.cut > seen.anchor_seq else None
+        )
+        head = open_chain(session, chain, key)
+        again = _plan_drop(session, chain, head, older_than)
+        if (head.anchor_seq, head.anchor_prev_hash, again.boundary, again.cut) != (
+            seen.anchor_seq,
+            seen.anchor_prev_hash,
+            plan.boundary,
+            plan.cut,
+        ):
+            return Dropped(rows=0, months=[], held_back=MOVED_WHILE_VERIFYING)
+        plan = again
+    if not plan.going:
+        return Dropped(rows=0, months=[], held_back=plan.held_back)
+    rows = 0
+    if verified is not None:
+        last_hash, rows = verified
         now = database_now(session)
-        months = [p.month for p in going]
+        months = [p.month for p in plan.going]
         record = AuditReanchor(
             id=uuid.uuid4(),
             chain=chain.value,
             first_seq=head.anchor_seq,
-            last_seq=cut - 1,
-            last_hash=segment.last_hash,
+            last_seq=plan.cut - 1,
+            last_hash=last_hash,
             months=months,
-            dropped_before=boundary,
+            dropped_before=plan.boundary,
             at=now,
             mac="",
         )
@@ -182,10 +245,11 @@ def drop_expired_partitions(
         move_head(
             session,
             head,
-            replace(head, anchor_seq=cut, anchor_prev_hash=segment.last_hash),
+            replace(head, anchor_seq=plan.cut, anchor_prev_hash=last_hash),
             key,
             now,
         )
-    for partition in going:
+    table = str(table_of(CHAIN_MODELS[chain]).name)
+    for partition in plan.going:
         partitions.drop_partition(session, table, partition)
-    return Dropped(rows=rows, months=[p.month for p in going], held_back=held_back)
+    return Dropped(rows=rows, months=[p.month for p in plan.going], held_back=plan.held_back)

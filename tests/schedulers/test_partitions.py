@@ -4,7 +4,10 @@ retention drops whole months, and the access chain stays verifiable across a dro
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -15,12 +18,16 @@ from schedulers import registry
 from schedulers.audit_retention import ACCESS_RECORD_RETENTION, prune_audit_records
 from schedulers.partitions import keep_partitions_ahead
 from services import partitions, residents
-from services.audit import ChainProblem, read_head, record_access, verify_chain
+from services.audit import ChainProblem, read_head, record_access, retention, verify_chain
+from services.audit.chain import move_head
 from services.audit.link import link_pending
 from services.partitions import month_start, next_month
 from tests.support.audit import act_as_dba, remove, rewrite, staff_actor
 from tests.support.casework import unique_rrn
-from welfare.database import database_now
+from tests.support.databases import fresh_database
+from welfare.crypto.keyring import Keyring
+from welfare.database import Database, database_now, make_engine, session_keyring
+from welfare.migrate import upgrade
 from welfare.models import AuditChain, AuditEvent, AuditReanchor, Case, Contact
 
 pytestmark = pytest.mark.postgres_only
@@ -287,3 +294,83 @@ def _contact(session: Session, resident_id: uuid.UUID, occurred_at: datetime) ->
     session.add(contact)
     session.flush()
     return contact
+
+
+def test_linking_goes_on_while_retention_verifies_the_months_it_drops(
+    tmp_path: Path, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verifying walk over the months that go (hours at a city's scale) holds no chain
+    lock: another node links a record in the middle of it, within a lock timeout, and the
+    drop still happens and verifies."""
+    with fresh_database(tmp_path, "retention") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        database = Database(url, keyring=keyring)
+        try:
+            with database.transaction() as s:
+                now = database_now(s)
+                boundary = month_start(now - ACCESS_RECORD_RETENTION)
+                first = access_at(s, months_back(boundary, 2) + timedelta(days=1))
+                access_at(s, now)
+                keep_partitions_ahead(s, now)
+                partitions.ensure_partitions(s, now)  # the old month's row leaves DEFAULT now
+            linked: list[int] = []
+            walk = retention.walk_chain
+
+            def walk_while_another_node_links(*args: Any, **kwargs: Any) -> Any:
+                with database.transaction() as other:
+                    other.execute(text("SET LOCAL lock_timeout = '5s'"))
+                    linked.append(access_at(other, now))
+                return walk(*args, **kwargs)
+
+            monkeypatch.setattr(retention, "walk_chain", walk_while_another_node_links)
+            with database.transaction() as s:
+                counts = prune_audit_records(s, now)
+            assert counts["access_partitions_dropped"] == 1 and len(linked) == 1
+            with database.transaction() as s:
+                result = verify_chain(s, AuditChain.ACCESS)
+                assert result.ok, result.problem
+                assert [(d.first_seq, d.last_seq) for d in result.dropped] == [(first, first)]
+                head = read_head(s, AuditChain.ACCESS)
+                assert head is not None and head.last_seq == linked[0]
+        finally:
+            database.dispose()
+
+
+def test_a_drop_planned_before_another_run_moved_the_anchor_drops_nothing(
+    session: Session, boundary: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another retention run that re-anchors the chain while this one verifies wins; this one
+    drops nothing and says why (its next run starts over)."""
+    now = database_now(session)
+    access_at(session, months_back(boundary, 2) + timedelta(days=1))
+    access_at(session, now)
+    keep_partitions_ahead(session, now)
+    partitions.ensure_partitions(session, now)
+    walk = retention.walk_chain
+    seen: list[int] = []
+
+    def walk_then_anchor_moves(*args: Any, **kwargs: Any) -> Any:
+        walked = walk(*args, **kwargs)
+        head = read_head(session, AuditChain.ACCESS)
+        assert head is not None
+        seen.append(head.anchor_seq)
+        move_head(
+            session,
+            head,
+            replace(head, anchor_seq=head.anchor_seq + 1, anchor_prev_hash=walked.last_hash),
+            session_keyring(session).audit_key,
+            now,
+        )
+        return walked
+
+    monkeypatch.setattr(retention, "walk_chain", walk_then_anchor_moves)
+    dropped = retention.drop_expired_partitions(
+        session, chain=AuditChain.ACCESS, older_than=now - ACCESS_RECORD_RETENTION
+    )
+    assert (dropped.rows, dropped.months) == (0, [])
+    assert dropped.held_back == retention.MOVED_WHILE_VERIFYING
+    assert exists(session, partitions.partition_name("audit_events", months_back(boundary, 2)))
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None and head.anchor_seq == seen[0] + 1
