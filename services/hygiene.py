@@ -280,14 +280,38 @@ def list_enrollments(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[EnrollmentView]:
-    stmt = select(HygieneEnrollment).where(access.dong_scope(actor, HygieneEnrollment.dong_code))
-    if status is not None:
-        stmt = stmt.where(HygieneEnrollment.status == status)
-    page = paginate(session, stmt, ENROLLMENT_ORDER, cursor=cursor, limit=limit)
+    page = _enrollment_page(session, actor, status=status, cursor=cursor, limit=limit)
     access.commit_recorded(
         session, actor=actor, action="search", resident_ids=[e.resident_id for e in page.items]
     )
     return page.map(_enrollment_view)
+
+
+def list_enrollments_labelled(
+    session: Session,
+    *,
+    actor: Actor,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[Labelled[EnrollmentView]]:
+    """The same page with each enrollment's resident label (display name, masked phone), as
+    the queues show them: one batch, one record."""
+    page = _enrollment_page(session, actor, status=status, cursor=cursor, limit=limit)
+    result = label_page(session, actor, page.map(_enrollment_view), lambda e: e.resident_id)
+    access.commit_recorded(
+        session, actor=actor, action="search", resident_ids=[e.resident_id for e in page.items]
+    )
+    return result
+
+
+def _enrollment_page(
+    session: Session, actor: Actor, *, status: str | None, cursor: str | None, limit: int
+) -> Page[HygieneEnrollment]:
+    stmt = select(HygieneEnrollment).where(access.dong_scope(actor, HygieneEnrollment.dong_code))
+    if status is not None:
+        stmt = stmt.where(HygieneEnrollment.status == status)
+    return paginate(session, stmt, ENROLLMENT_ORDER, cursor=cursor, limit=limit)
 
 
 def end_enrollment(

@@ -1,7 +1,7 @@
-"""The dispatch, hygiene-visit and referral lists name each row's resident as the home queue
-does (services/residents/labels.py: display name and masked phone, decrypted in one batch),
-with the list's one access record naming them all and no second one; the API's lists are
-unchanged."""
+"""The dispatch, hygiene-enrollment, hygiene-visit and referral lists name each row's resident
+as the home queue does (services/residents/labels.py: display name and masked phone, decrypted
+in one batch), with the list's one access record naming them all and no second one; a damaged
+name marks its row and the rest of the page is served; the API's lists are unchanged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Uuid, bindparam, select, text
 
 from tests.support.casework import register
 from tests.support.console import assert_no_personal_data_in_urls, console_login
@@ -47,6 +47,7 @@ def test_the_lists_name_their_residents_with_one_record_per_page(app: Flask, log
     client = console_login(app, api.staff)
     for path, named, ids in (
         ("/dispatches", ["목록순"], {first, gone}),
+        ("/hygiene", ["목록희"], {second}),
         ("/hygiene/visits", ["목록희"], {second}),
         ("/referrals", ["목록순"], {first}),
     ):
@@ -68,7 +69,12 @@ def test_the_lists_name_their_residents_with_one_record_per_page(app: Flask, log
         assert s.scalars(select(FollowUp).where(FollowUp.reason == "data_unreadable")).all() == []
 
     # The API's lists keep their shape: no label in them.
-    for path in ("/api/v1/dispatches", "/api/v1/hygiene/visits", "/api/v1/external-referrals"):
+    for path in (
+        "/api/v1/dispatches",
+        "/api/v1/hygiene/enrollments",
+        "/api/v1/hygiene/visits",
+        "/api/v1/external-referrals",
+    ):
         items = api.get(path).get_json()["items"]
         assert items and all("resident" not in item for item in items), path
 
@@ -77,8 +83,43 @@ def test_another_dongs_lists_name_nobody_of_mine(app: Flask, login_as: Any) -> N
     api = login_as("counselor")
     rid = str(register(api, name="남의동")["id"])
     dispatch_request(api, resident_id=rid)
+    hygiene_enrollment(api, rid)
     external_referral(api, rid)
     theirs = console_login(app, login_as("counselor", dongs=("1154561000",)).staff)
-    for path in ("/dispatches", "/hygiene/visits", "/referrals"):
+    for path in ("/dispatches", "/hygiene", "/hygiene/visits", "/referrals"):
         body = theirs.get(path).get_data(as_text=True)
         assert "남의동" not in body and rid not in body, path
+
+
+def test_a_damaged_name_marks_its_enrollment_row_and_the_rest_of_the_page_is_served(
+    app: Flask, login_as: Any
+) -> None:
+    api = login_as("counselor")
+    ids = [str(register(api, name=n)["id"]) for n in ("온전한분", "손상된분", "멀쩡한분")]
+    enrollments = [hygiene_enrollment(api, rid)["id"] for rid in ids]
+    # Raw SQL, as a bad restore would: one resident's name ciphertext copied onto another,
+    # where it fails authentication.
+    statement = text(
+        "UPDATE residents SET name_enc = (SELECT r.name_enc FROM residents r WHERE r.id = :s)"
+        " WHERE id = :t"
+    ).bindparams(bindparam("s", type_=Uuid()), bindparam("t", type_=Uuid()))
+    with get_database(app).new_session() as s:
+        s.execute(statement, {"s": uuid.UUID(ids[0]), "t": uuid.UUID(ids[1])})
+        s.commit()
+
+    client = console_login(app, api.staff)
+    before = len(_records(app, api.staff.id))
+    page = client.get("/hygiene")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "온전한분" in body and "멀쩡한분" in body and "손상된분" not in body
+    rows = {e: body.split(f"/hygiene/enrollments/{e}")[1].split("</li>")[0] for e in enrollments}
+    assert "읽을 수 없음" in rows[enrollments[1]]
+    assert "읽을 수 없음" not in rows[enrollments[0]] + rows[enrollments[2]]
+    # The page's one search record, and the damage recorded as such (not as a read of it).
+    after = _records(app, api.staff.id)[before:]
+    assert ("search", set(ids)) in after
+    assert [a for a, _ in after if a not in ("search", "decrypt_failed")] == []
+    with get_database(app).new_session() as s:
+        alarms = s.scalars(select(FollowUp).where(FollowUp.reason == "data_unreadable")).all()
+        assert [str(f.resident_id) for f in alarms] == [ids[1]]

@@ -89,7 +89,7 @@ def enrollments() -> Any:
     status = request.args.get("status", HygieneEnrollmentStatus.ACTIVE.value)
     if status not in ENROLLMENT_STATUSES:
         status = HygieneEnrollmentStatus.ACTIVE.value
-    found = hygiene.list_enrollments(
+    found = hygiene.list_enrollments_labelled(
         db_session(),
         actor=me().actor(),
         status=status,
