@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.support.casework import register
+from tests.support.casework import open_case, register
 from tests.support.clock import Clock
 from tests.support.console import (
     assert_no_personal_data_in_urls,
@@ -174,11 +174,15 @@ def test_another_dongs_resident_cannot_be_enrolled_or_referred(app: Flask, login
         },
     )
     assert enrolled.status_code == 404 and NAME not in enrolled.get_data(as_text=True)
+    # The referral form lists the resident's cases: another dong's resident is a 404 page.
     referral_form = theirs.get(f"/referrals/new?resident_id={rid}")
+    assert referral_form.status_code == 404
+    assert NAME not in referral_form.get_data(as_text=True)
     referred = theirs.post(
         "/referrals/new",
         data={
-            **_hidden(referral_form),
+            **_hidden(form),
+            "client_ref": "another-dongs-ref",
             "partner": "welfare_foundation",
             "scope": "contact",
             "given_by": "본인",
@@ -250,6 +254,76 @@ def test_a_referral_is_sent_from_the_resident_page_with_exactly_what_the_consent
 
     outreach = console_login(app, login_as("outreach").staff)
     assert outreach.get(f"/referrals/new?resident_id={rid}").status_code == 403
+
+
+def test_a_referral_is_attached_to_one_of_the_residents_open_cases(
+    app: Flask, login_as: Any
+) -> None:
+    api = login_as("counselor")
+    rid = str(register(api, name=NAME, phone=PHONE)["id"])
+    ongi = open_case(api, rid, "ongi").get_json()["id"]
+    closed = open_case(api, rid, "kimchi").get_json()["id"]
+    asked = api.post(f"/api/v1/cases/{closed}/closure-request", json={"note": "끝남"})
+    assert asked.status_code == 200, asked.get_json()
+    decided = login_as("supervisor").post(
+        f"/api/v1/cases/{closed}/closure-decision", json={"approve": True}
+    )
+    assert decided.status_code == 200, decided.get_json()
+    neighbour = str(register(api, name="이웃주민")["id"])
+    neighbours_case = open_case(api, neighbour, "ongi").get_json()["id"]
+    elsewhere = login_as("counselor", dongs=(DOKSAN1,))
+    far = str(register(elsewhere, dong=DOKSAN1, name="먼동주민")["id"])
+    far_case = open_case(elsewhere, far, "ongi").get_json()["id"]
+    client = console_login(app, api.staff)
+
+    before = len(_records(app, api.staff.id))
+    form = client.get(f"/referrals/new?resident_id={rid}")
+    assert form.status_code == 200
+    body = form.get_data(as_text=True)
+    # Only this resident's open cases are offered, labelled in Korean; none is chosen for them.
+    picker = body.split('<select id="case_id" name="case_id"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]*)"', picker) == ["", ongi]
+    assert "selected" not in picker and "온기 · 접수 · 2026-12-01 개시" in picker
+    assert ("read", [rid]) in _records(app, api.staff.id)[before:]  # their cases were read
+    assert unlabelled_controls(form) == []
+    assert_no_personal_data_in_urls(form, NAME, PHONE, PHONE.replace("-", ""))
+    data = {
+        **_hidden(form),
+        "partner": "welfare_foundation",
+        "scope": "contact",
+        "given_by": "본인",
+        "given_at": "2026-12-01T09:30",
+        "reason": "사례와 함께 연계",
+    }
+    assert (
+        client.post("/referrals/new", data={**data, "case_id": ongi, "csrf_token": ""}).status_code
+        == 403
+    )
+    for case_id, status, says in (
+        (neighbours_case, 422, "이 주민의 사례가 아닙니다"),
+        ("not-a-case", 422, "입력을 확인하세요"),
+        (far_case, 404, "찾을 수 없습니다"),
+    ):
+        refused = client.post("/referrals/new", data={**data, "case_id": case_id})
+        assert refused.status_code == status, (case_id, refused.status_code)
+        assert refused.mimetype == "text/html" and says in refused.get_data(as_text=True)
+        assert "먼동주민" not in refused.get_data(as_text=True)
+    assert _count(app, ExternalReferral) == 0
+    sent = client.post("/referrals/new", data={**data, "case_id": ongi})
+    assert sent.status_code == 303, sent.get_data(as_text=True)
+    referral_id = sent.headers["Location"].split("?")[0].rsplit("/", 1)[1]
+    assert api.get(f"/api/v1/external-referrals/{referral_id}").get_json()["case_id"] == ongi
+    page = client.get(sent.headers["Location"])
+    assert f'href="/cases/{ongi}"' in page.get_data(as_text=True)  # the referral names its case
+
+    # Another dong's resident is a 404 page; one without an open case: the form says so.
+    assert client.get(f"/referrals/new?resident_id={far}").status_code == 404
+    lonely = str(register(api, name="사례없음")["id"])
+    empty = client.get(f"/referrals/new?resident_id={lonely}").get_data(as_text=True)
+    assert "이 주민의 열린 사례가 없습니다" in empty
+    assert re.findall(
+        r'<option value="([^"]*)"', empty.split('id="case_id"')[1].split("</select>")[0]
+    ) == [""]
 
 
 def test_a_supervisor_keeps_the_duty_roster_of_their_dongs(app: Flask, login_as: Any) -> None:

@@ -310,6 +310,7 @@ CASE_STATUSES = {
     "intake": "접수",
     "assessment": "사정",
     "active": "지원 중",
+    "suspended": "일시 중지",
     "closure_requested": "종결 요청",
     "closed": "종결",
 }

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from services import partners, team
+from services import cases, partners, team
 from welfare.api.partners import AnswerIn, CompleteIn, ExternalReferralIn
 from welfare.api.policy import CASEWORK, page
 from welfare.console.base import (
@@ -97,7 +97,9 @@ def index() -> Any:
 @query("resident_id")
 def new() -> Any:
     """The referral form, opened from a resident's page (an opaque id): the partners that may
-    be chosen today (one not open yet is shown with the day it opens), who consented, when and
+    be chosen today (one not open yet is shown with the day it opens), the resident's open
+    cases to attach it to (their cases as the resident's page lists them: in my dongs, recorded
+    as a read of the resident; another dong's resident is a 404 page), who consented, when and
     to what, each scope with the fields it lets leave, and the reason. Without a resident it
     says where to start (the resident's page)."""
     raw = request.args.get("resident_id", "")
@@ -107,10 +109,15 @@ def new() -> Any:
         raise InvalidInput(
             {"resident_id": ["올바른 선택이 아닙니다 (not a valid choice)"]}
         ) from None
+    open_cases = []
+    if resident_id is not None:
+        found = cases.resident_cases(db_session(), actor=me().actor(), resident_id=resident_id)
+        open_cases = [c for c in found if c.is_open]
     book = partners.partner_book()
     return render(
         "console/referral_new.html",
         resident_id=resident_id,
+        open_cases=open_cases,
         choices=partners.list_partners(now()),
         scopes=list(book.scopes.values()),
         sheet_fields=SHEET_FIELDS,
@@ -133,7 +140,7 @@ def send() -> BaseResponse:
     }
     payload = load_form(
         ExternalReferralIn,
-        ("partner", "reason", "client_ref"),
+        ("partner", "reason", "case_id", "client_ref"),
         {"consent": {k: v for k, v in consent.items() if v}},
     )
     resident_id = form_uuid("resident_id")
