@@ -678,6 +678,7 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/admin/staff/<uuid:staff_id>/totp-reset",
         "/admin/staff/<uuid:staff_id>/tokens",
         "/admin/staff/<uuid:staff_id>/tokens/<uuid:token_id>/revoke",
+        "/admin/staff/<uuid:staff_id>/signal-rate",
     )
 } | {
     "/api/v1/outbox/dead-letters/<uuid:message_id>/retry": (
@@ -685,6 +686,8 @@ NOT_DONG_SCOPED: dict[str, str] = {
     ),
     "/api/v1/gateways/<uuid:gateway_id>/signal-rate": "a gateway's signal rhythm is configured "
     "district-wide by admins; no resident data",
+    "/incidents/<uuid:incident_id>/signal-rate": "the console's form for the same use case, "
+    "from the incident naming the gateway (admins see every incident); no resident data",
 }
 
 

@@ -296,12 +296,21 @@ def test_every_page_has_no_console_error_or_csp_violation(
     assert problems(browser) == []
     shot(browser, screenshots, "mobility-board")
 
+
+def test_every_admin_page_has_no_console_error_or_csp_violation(browser: Any, site: Site) -> None:
     log_in(browser, site, "demo.admin")
     browser.get(f"{site.url}/admin/staff")
     match = re.search(r'href="/admin/staff/([0-9a-f-]{36})"', browser.page_source)
     assert match
-    admin_pages = _pages(site, {"staff_id": match.group(1)}, roles=("admin",))
-    assert len(admin_pages) >= 5
+    browser.get(f"{site.url}/incidents")
+    found = re.search(r'href="/incidents/([0-9a-f-]{36})"', browser.page_source)
+    assert found
+    incident = found.group(1)
+    admin_pages = _pages(site, {"staff_id": match.group(1), "incident_id": incident}, ("admin",))
+    assert len(admin_pages) >= 5 and f"/incidents/{incident}" in admin_pages
+    # The silent gateway's account page: both carry the form for its expected signal interval.
+    gateway_page = f"/admin/staff/{_staff_id(site, 'demo.gateway.silent')}"
+    admin_pages.append(gateway_page)
     for metrics in (DESKTOP, PHONE):
         screen(browser, metrics)
         for path in admin_pages:
@@ -311,6 +320,16 @@ def test_every_page_has_no_console_error_or_csp_violation(
             assert problems(browser) == [], path
             if metrics is PHONE:
                 assert no_sideways_scroll(browser), path
+            if path in (gateway_page, f"/incidents/{incident}"):
+                assert browser.find_element(By.ID, "expected_interval_minutes").is_displayed()
+
+
+def _staff_id(site: Site, username: str) -> str:
+    from services import staff as staff_service
+    from welfare.web import get_database
+
+    with get_database(site.app).new_session() as session:
+        return str(staff_service.get_staff_by_username(session, username).id)
 
 
 def _ids(browser: Any, site: Site) -> dict[str, str]:

@@ -16,7 +16,8 @@ from welfare.api.policy import page, policy_for
 from welfare.api.security import hasher
 from welfare.api.staff import StaffCreateIn, StaffUpdateIn, TokenCreateIn
 from welfare.console.base import ROLES, back_to, load_form, me, query, render
-from welfare.errors import PreconditionFailed
+from welfare.console.signal_rate import SETTERS, rate_form, save_rate
+from welfare.errors import InvalidInput, NotFound, PreconditionFailed
 from welfare.models import Role, Staff
 from welfare.web import db_session, get_settings, now
 
@@ -36,7 +37,9 @@ def _version() -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _staff_page(member: Staff, status: int = 200, **extra: Any) -> Any:
+def _staff_page(
+    member: Staff, status: int = 200, rate_errors: dict[str, Any] | None = None, **extra: Any
+) -> Any:
     dongs = reference.list_dongs(db_session())
     return render(
         "console/admin_staff_member.html",
@@ -47,6 +50,8 @@ def _staff_page(member: Staff, status: int = 200, **extra: Any) -> Any:
         roles=[r for r in ROLES if r != "system"],
         tokens=tokens.list_tokens(db_session(), staff_id=member.id),
         own=member.id == me().staff_id,
+        # A gateway's signal rhythm and the form that sets the interval to expect from it.
+        rate=rate_form(member.id, rate_errors) if member.role == Role.GATEWAY.value else None,
         **extra,
     )
 
@@ -157,6 +162,23 @@ def revoke_token(staff_id: uuid.UUID, token_id: uuid.UUID) -> BaseResponse:
         db_session(), actor=me().actor(), staff_id=staff_id, token_id=token_id, now=now()
     )
     return back_to(url_for(".member", staff_id=staff_id), "saved")
+
+
+@bp.post("/staff/<uuid:staff_id>/signal-rate")
+@page(*SETTERS)
+def signal_rate(staff_id: uuid.UUID) -> Any:
+    """Set or clear the interval to expect from a gateway (the same form and use case as on a
+    silent gateway's incident page); another account is a 404 page, as the API answers."""
+    session = db_session()
+    member = staff_service.get_staff(session, staff_id)
+    if member.role != Role.GATEWAY.value:
+        raise NotFound
+    try:
+        msg = save_rate(staff_id)
+    except InvalidInput as exc:
+        session.rollback()
+        return _staff_page(staff_service.get_staff(session, staff_id), 422, exc.errors)
+    return back_to(url_for(".member", staff_id=staff_id), msg)
 
 
 @bp.get("/dongs")

@@ -1,7 +1,8 @@
 """Gateway silence for supervisors and admins: the incidents of silent gateways (the longest
 silence first), each naming its gateway and how many residents depend on it, with the lapse
-follow-ups grouped under it in my dongs, highest risk first. The same use cases as
-/api/v1/gateways/incidents."""
+follow-ups grouped under it in my dongs, highest risk first; admins also see the gateway's
+signal rhythm and set or clear the interval to expect from it. The same use cases as
+/api/v1/gateways/incidents and /api/v1/gateways/{id}/signal-rate."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from flask import Blueprint, request, url_for
 
 from services import gateway_silence
 from welfare.api.policy import page
-from welfare.console.base import me, query, render
+from welfare.console.base import back_to, me, query, render
+from welfare.console.signal_rate import SETTERS, rate_form, save_rate
+from welfare.errors import InvalidInput
 from welfare.models import Role
 from welfare.web import db_session
 
@@ -56,6 +59,10 @@ def index() -> Any:
 @page(*VIEWERS)
 @query("cursor")
 def show(incident_id: uuid.UUID) -> Any:
+    return _incident_page(incident_id)
+
+
+def _incident_page(incident_id: uuid.UUID, status: int = 200, errors: Any = None) -> Any:
     session, actor = db_session(), me().actor()
     view = gateway_silence.get_incident(session, actor=actor, incident_id=incident_id)
     grouped = gateway_silence.incident_followups(
@@ -72,9 +79,28 @@ def show(incident_id: uuid.UUID) -> Any:
     )
     return render(
         "console/incident.html",
+        status,
         view=view,
         facts=_facts(view),
         grouped=grouped.items,
         next_url=next_url,
         can_open=actor.role is Role.SUPERVISOR,
+        rate=rate_form(view.followup.subject_id, errors) if actor.role in SETTERS else None,
     )
+
+
+@bp.post("/<uuid:incident_id>/signal-rate")
+@page(*SETTERS)
+def signal_rate(incident_id: uuid.UUID) -> Any:
+    """Set the interval to expect from the incident's gateway, in minutes, or clear it (the
+    `clear` button) so the gateway's own batches teach it again. A bad number shows the page
+    again with the field's Korean error (422); the form carries the watch's version, so a
+    change made meanwhile is a 412 page, never overwritten."""
+    session = db_session()
+    incident = gateway_silence.load_incident(session, me().actor(), incident_id)
+    try:
+        msg = save_rate(incident.subject_id)
+    except InvalidInput as exc:
+        session.rollback()
+        return _incident_page(incident_id, 422, exc.errors)
+    return back_to(url_for(".show", incident_id=incident_id), msg)
