@@ -3,6 +3,7 @@ outcome added to the models without one would show its English code to staff."""
 
 from __future__ import annotations
 
+from config.casework import load_workflows
 from config.partners import SHEET_FIELDS
 from services import followup_queue
 from welfare.console import base, dispatch, hygiene, kimchi, mobility, partners
@@ -82,3 +83,9 @@ def test_every_field_a_referral_sheet_may_carry_has_a_label() -> None:
     """The referral form lists, under each consent scope, the fields that leave."""
     assert set(partners.SHEET_FIELDS) == set(SHEET_FIELDS)
     assert all(not label.isascii() for label in partners.SHEET_FIELDS.values())
+
+
+def test_every_case_status_of_every_workflow_has_a_label() -> None:
+    """Case pages, the cases queue and the referral form's case picker name a case's status."""
+    statuses = {s for w in load_workflows().values() for s in w.statuses}
+    assert missing(base.CASE_STATUSES, statuses) == set()
