@@ -678,7 +678,6 @@ NOT_DONG_SCOPED: dict[str, str] = {
         "/admin/staff/<uuid:staff_id>/totp-reset",
         "/admin/staff/<uuid:staff_id>/tokens",
         "/admin/staff/<uuid:staff_id>/tokens/<uuid:token_id>/revoke",
-        "/admin/staff/<uuid:staff_id>/signal-rate",
     )
 } | {
     "/api/v1/outbox/dead-letters/<uuid:message_id>/retry": (
@@ -688,6 +687,8 @@ NOT_DONG_SCOPED: dict[str, str] = {
     "district-wide by admins; no resident data",
     "/incidents/<uuid:incident_id>/signal-rate": "the console's form for the same use case, "
     "from the incident naming the gateway (admins see every incident); no resident data",
+    "/admin/gateways/<uuid:gateway_id>/signal-rate": "the console's form for the same use case, "
+    "from the gateway's account page; no resident data",
 }
 
 

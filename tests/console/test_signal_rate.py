@@ -189,14 +189,15 @@ def test_the_gateways_account_page_has_the_same_form(app: Flask, login_as: Any) 
     api = login_as("admin")
     admin = console_login(app, api.staff)
     path = f"/admin/staff/{gateway.id}"
+    action = f"/admin/gateways/{gateway.id}/signal-rate"
     page = admin.get(path)
     assert page.status_code == 200
     body = page.get_data(as_text=True)
-    assert f'action="{path}/signal-rate"' in body and unlabelled_controls(page) == []
+    assert f'action="{action}"' in body and unlabelled_controls(page) == []
     assert " style=" not in body and "<script>" not in body
 
     refused = admin.post(
-        f"{path}/signal-rate",
+        action,
         data={**_form(page), "expected_interval_minutes": "7일", "action": "set"},
     )
     assert refused.status_code == 422
@@ -205,7 +206,7 @@ def test_the_gateways_account_page_has_the_same_form(app: Flask, login_as: Any) 
     assert _watch(app, str(gateway.id)) is None
 
     saved = admin.post(
-        f"{path}/signal-rate",
+        action,
         data={**_form(page), "expected_interval_minutes": "1440", "action": "set"},
     )
     assert saved.status_code == 303 and saved.headers["Location"] == f"{path}?msg=rate_saved"
@@ -215,12 +216,12 @@ def test_the_gateways_account_page_has_the_same_form(app: Flask, login_as: Any) 
     assert watch is not None and watch.expected_interval_seconds == 86400
 
     # A person's account has no rhythm: no form, and posting one anyway is a 404 page.
-    person = f"/admin/staff/{login_as('counselor').staff.id}"
-    assert "signal-rate" not in admin.get(person).get_data(as_text=True)
+    person = login_as("counselor").staff.id
+    assert "signal-rate" not in admin.get(f"/admin/staff/{person}").get_data(as_text=True)
     missing = admin.post(
-        f"{person}/signal-rate",
+        f"/admin/gateways/{person}/signal-rate",
         data={"csrf_token": csrf_in(page), "expected_interval_minutes": "30", "version": "0"},
     )
     assert missing.status_code == 404 and "찾을 수 없습니다" in missing.get_data(as_text=True)
-    no_token = admin.post(f"{path}/signal-rate", data={"expected_interval_minutes": "30"})
+    no_token = admin.post(action, data={"expected_interval_minutes": "30"})
     assert no_token.status_code == 403

@@ -164,21 +164,22 @@ def revoke_token(staff_id: uuid.UUID, token_id: uuid.UUID) -> BaseResponse:
     return back_to(url_for(".member", staff_id=staff_id), "saved")
 
 
-@bp.post("/staff/<uuid:staff_id>/signal-rate")
+@bp.post("/gateways/<uuid:gateway_id>/signal-rate")
 @page(*SETTERS)
-def signal_rate(staff_id: uuid.UUID) -> Any:
-    """Set or clear the interval to expect from a gateway (the same form and use case as on a
-    silent gateway's incident page); another account is a 404 page, as the API answers."""
+def signal_rate(gateway_id: uuid.UUID) -> Any:
+    """Set or clear the interval to expect from a gateway, from its account page (the same
+    form and use case as on a silent gateway's incident page); any other account is a 404
+    page, as the API answers. Not a change of anyone's rights: a gateway's rhythm."""
     session = db_session()
-    member = staff_service.get_staff(session, staff_id)
+    member = staff_service.get_staff(session, gateway_id)
     if member.role != Role.GATEWAY.value:
         raise NotFound
     try:
-        msg = save_rate(staff_id)
+        msg = save_rate(gateway_id)
     except InvalidInput as exc:
         session.rollback()
-        return _staff_page(staff_service.get_staff(session, staff_id), 422, exc.errors)
-    return back_to(url_for(".member", staff_id=staff_id), msg)
+        return _staff_page(staff_service.get_staff(session, gateway_id), 422, exc.errors)
+    return back_to(url_for(".member", staff_id=gateway_id), msg)
 
 
 @bp.get("/dongs")
