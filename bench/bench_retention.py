@@ -38,6 +38,7 @@ from schedulers.audit_retention import ACCESS_RECORD_RETENTION
 from services import partitions
 from services.audit import prune_chain, start_chains
 from services.audit.chain import ChainHead, move_head, read_head
+from services.audit.marks import VERIFY_AHEAD_LINKS, verify_ahead
 from services.audit.retention import drop_expired_partitions
 from services.audit.verify import walk_chain
 from welfare.crypto.chain import canonical_json, link_hash, seal_mac
@@ -141,6 +142,13 @@ def run(pg_url: str, count: int, how: str) -> dict[str, Any]:
                         last_seq=head.anchor_seq + count * 9 // 10 - 1,
                     )
                 session.rollback()
+            ahead_runs = 0
+            with stopwatch() as ahead:
+                while how == "drop_marked":
+                    with database.transaction() as session:
+                        if not verify_ahead(session, AuditChain.ACCESS):
+                            break
+                    ahead_runs += 1
             with database.transaction() as session, stopwatch() as elapsed:
                 if how == "delete":
                     removed = prune_chain(session, chain=AuditChain.ACCESS, older_than=cut)
@@ -160,6 +168,8 @@ def run(pg_url: str, count: int, how: str) -> dict[str, Any]:
                 "removed": removed,
                 "seconds": elapsed(),
                 "walk": walking(),
+                "ahead": ahead(),
+                "ahead_runs": ahead_runs,
                 "before": before,
                 "after": after,
             }
@@ -175,10 +185,16 @@ def main() -> None:
     if not backends(args.backend, args.pg_url):
         return
     print(machine_line())
-    results = {how: run(args.pg_url, args.records, how) for how in ("delete", "drop")}
+    results = {
+        how: run(args.pg_url, args.records, how) for how in ("delete", "drop", "drop_marked")
+    }
     print(results["drop"]["line"])
     print(f"records: {args.records:,}, of which {args.records * 9 // 10:,} past retention")
-    for how, label in (("delete", "row DELETE (prune_chain)"), ("drop", "partition drop")):
+    for how, label in (
+        ("delete", "row DELETE (prune_chain)"),
+        ("drop", "partition drop"),
+        ("drop_marked", "partition drop, verified ahead by the audit_verify_ahead job"),
+    ):
         r = results[how]
         print(
             f"{label}: {int(r['removed']):,} records in {r['seconds']:.2f} s, beside the "
@@ -186,6 +202,12 @@ def main() -> None:
             f"{r['walk']:.2f} s ({r['seconds'] / r['walk']:.2f}x); table on disk "
             f"{r['before'] / 2**20:,.1f} MiB -> {r['after'] / 2**20:,.1f} MiB; the VACUUM after "
             f"it {r['vacuum']:.2f} s"
+            + (
+                f"; the job's {r['ahead_runs']} runs before it (each its own transaction, "
+                f"at most {VERIFY_AHEAD_LINKS:,} links) took {r['ahead']:.2f} s in all"
+                if how == "drop_marked"
+                else ""
+            )
         )
 
 

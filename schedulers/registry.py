@@ -13,6 +13,7 @@ from config import Settings
 from schedulers.audit_checkpoints import write_audit_checkpoints
 from schedulers.audit_link import link_audit_records
 from schedulers.audit_retention import prune_audit_records
+from schedulers.audit_verify import verify_audit_chains_ahead
 from schedulers.followups import run_followups
 from schedulers.mobility import materialize_recurring_rides
 from schedulers.outbox import deliver_outbox
@@ -39,6 +40,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("mobility_rides", materialize_recurring_rides, every=timedelta(minutes=15)),
     # PostgreSQL: monthly partitions of access records and contacts exist ahead of time.
     Job("partitions", keep_partitions_ahead, every=timedelta(hours=6)),
+    # Each chain verified a slice at a time ahead of retention, which then walks only the rest.
+    Job("audit_verify_ahead", verify_audit_chains_ahead, every=timedelta(minutes=5)),
     Job("audit_retention", prune_audit_records, every=timedelta(hours=24)),
     # Access records appended since the last run join their chain (WELFARE_AUDIT_LINK_SECONDS);
     # after the jobs that write records, before the checkpoint that signs the new heads.

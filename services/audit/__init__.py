@@ -4,7 +4,8 @@
 `append` adds a sealed record without waiting for anyone; `link` links sealed records into
 their chain in batches (the `audit_link` job); `verify` walks a chain and names the first bad
 link; `checkpoints` signs heads for a store outside the database and compares them, `sinks` are
-those stores; `retention` prunes what the law no longer requires; `query` and `review` serve
+those stores; `marks` verifies each chain a slice at a time ahead of retention; `retention`
+prunes what the law no longer requires; `query` and `review` serve
 supervisors.
 docs/security-model.md explains what the chains prove and what they do not.
 """

@@ -25,6 +25,7 @@ from services.audit.chain import (
     read_head,
     table_of,
 )
+from services.audit.marks import latest_mark
 from services.audit.verify import reanchor_fields, walk_chain
 from welfare.crypto.chain import reanchor_mac
 from welfare.database import database_now, session_keyring
@@ -139,30 +140,48 @@ def _plan_drop(session: Session, chain: AuditChain, head: ChainHead, older_than:
 def _verify_going(
     session: Session, chain: AuditChain, key: bytes, head: ChainHead, plan: _Plan
 ) -> tuple[str, int]:
-    """Walk the links that go (`anchor_seq` .. `cut - 1`) and count the rows before the
-    boundary; returns the last link's hash and the row count, or raises AuditChainBroken."""
+    """Walk the links that go (`anchor_seq` .. `cut - 1`; only those past the latest valid
+    verified-up-to mark, services/audit/marks.py) and count the rows before the boundary;
+    returns the last link's hash and the row count, or raises AuditChainBroken."""
     model = CHAIN_MODELS[chain]
     t = table_of(model)
-    segment = walk_chain(
-        session,
-        model,
-        key,
-        first_seq=head.anchor_seq,
-        first_prev=head.anchor_prev_hash,
-        last_seq=plan.cut - 1,
-    )
-    if segment.failure is None and segment.next_seq != plan.cut:
-        segment.failure = (ChainProblem.MISSING, segment.next_seq, "records missing before a drop")
-    if segment.failure is not None:
-        _, seq, problem = segment.failure
-        raise AuditChainBroken(f"{chain.label}: refusing to drop at seq {seq}: {problem}")
+    last = plan.cut - 1
+    mark = latest_mark(session, head, key)
+    if mark is not None and mark.seq >= last:
+        # Verified ahead (services/audit/marks.py): the last link that goes was found whole.
+        last_hash = (
+            mark.hash
+            if mark.seq == last
+            else session.scalar(select(t.c.hash).where(t.c.seq == last))
+        )
+        if last_hash is None:
+            raise AuditChainBroken(f"{chain.label}: refusing to drop: seq {last} is missing")
+    else:
+        segment = walk_chain(
+            session,
+            model,
+            key,
+            first_seq=mark.seq + 1 if mark else head.anchor_seq,
+            first_prev=mark.hash if mark else head.anchor_prev_hash,
+            last_seq=last,
+        )
+        if segment.failure is None and segment.next_seq != plan.cut:
+            segment.failure = (
+                ChainProblem.MISSING,
+                segment.next_seq,
+                "records missing before a drop",
+            )
+        if segment.failure is not None:
+            _, seq, problem = segment.failure
+            raise AuditChainBroken(f"{chain.label}: refusing to drop at seq {seq}: {problem}")
+        last_hash = segment.last_hash
     rows = session.scalar(select(func.count()).select_from(t).where(t.c.at < plan.boundary)) or 0
     if rows != plan.cut - head.anchor_seq:
         raise AuditChainBroken(
             f"{chain.label}: refusing to drop: {rows} records before {plan.boundary:%Y-%m} but "
             f"seq {head.anchor_seq}–{plan.cut - 1} is {plan.cut - head.anchor_seq} links"
         )
-    return segment.last_hash, rows
+    return last_hash, rows
 
 
 MOVED_WHILE_VERIFYING = "the chain's anchor moved while its oldest months were verified"

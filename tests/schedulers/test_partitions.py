@@ -21,6 +21,7 @@ from services import partitions, residents
 from services.audit import ChainProblem, read_head, record_access, retention, verify_chain
 from services.audit.chain import move_head
 from services.audit.link import link_pending
+from services.audit.marks import verify_ahead
 from services.partitions import month_start, next_month
 from tests.support.audit import act_as_dba, remove, rewrite, staff_actor
 from tests.support.casework import unique_rrn
@@ -28,7 +29,14 @@ from tests.support.databases import fresh_database
 from welfare.crypto.keyring import Keyring
 from welfare.database import Database, database_now, make_engine, session_keyring
 from welfare.migrate import upgrade
-from welfare.models import AuditChain, AuditEvent, AuditReanchor, Case, Contact
+from welfare.models import (
+    AuditChain,
+    AuditEvent,
+    AuditReanchor,
+    AuditVerifiedMark,
+    Case,
+    Contact,
+)
 
 pytestmark = pytest.mark.postgres_only
 
@@ -374,3 +382,44 @@ def test_a_drop_planned_before_another_run_moved_the_anchor_drops_nothing(
     assert exists(session, partitions.partition_name("audit_events", months_back(boundary, 2)))
     head = read_head(session, AuditChain.ACCESS)
     assert head is not None and head.anchor_seq == seen[0] + 1
+
+
+@pytest.mark.parametrize("ahead", ["caught_up", "partway", "forged"])
+def test_retention_walks_only_what_the_verified_marks_do_not_cover(
+    session: Session, boundary: datetime, monkeypatch: pytest.MonkeyPatch, ahead: str
+) -> None:
+    now = database_now(session)
+    old = months_back(boundary, 2)
+    first = access_at(session, old + timedelta(days=1))
+    second = access_at(session, old + timedelta(days=2))
+    kept = access_at(session, now)
+    keep_partitions_ahead(session, now)
+    partitions.ensure_partitions(session, now)
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None
+    if ahead == "caught_up":
+        verify_ahead(session, AuditChain.ACCESS)  # past the cut: the dropped links are covered
+    elif ahead == "partway":
+        verify_ahead(session, AuditChain.ACCESS, limit=second - head.anchor_seq)  # up to `first`
+    else:
+        forged = AuditVerifiedMark(
+            id=uuid.uuid4(), chain="access", seq=kept, hash="0" * 64, at=now, mac="0" * 64
+        )
+        session.add(forged)
+        session.flush()
+    walked: list[int] = []
+    walk = retention.walk_chain
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        walked.append(kwargs["first_seq"])
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(retention, "walk_chain", spy)
+    counts = prune_audit_records(session, now)
+
+    assert counts["access_partitions_dropped"] == 1
+    expected = {"caught_up": [], "partway": [second], "forged": [head.anchor_seq]}[ahead]
+    assert walked == expected
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert result.ok, result.problem
+    assert [(d.first_seq, d.last_seq) for d in result.dropped][-1] == (first, second)

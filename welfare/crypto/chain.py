@@ -30,6 +30,7 @@ _SEAL_PREFIX = b"seal:"
 _GENESIS_PREFIX = b"genesis:"
 _CHECKPOINT_PREFIX = b"checkpoint:"
 _REANCHOR_PREFIX = b"reanchor:"
+_MARK_PREFIX = b"verified:"
 
 
 def canonical_json(value: Any) -> bytes:
@@ -88,6 +89,11 @@ def reanchor_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a re-anchor record: retention dropped these links, so a forged or edited
     record (another range, other months) is detected."""
     return hmac.new(key, _REANCHOR_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+
+
+def verified_mark_mac(key: bytes, fields: Mapping[str, Any]) -> str:
+    """The MAC of a verified-up-to mark: a forged one would let retention skip a walk."""
+    return hmac.new(key, _MARK_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
 
 
 def same_digest(a: str | None, b: str | None) -> bool:

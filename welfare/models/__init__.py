@@ -10,6 +10,7 @@ from welfare.models.audit import (
     AuditEvent,
     AuditOutcome,
     AuditReanchor,
+    AuditVerifiedMark,
     RightChange,
 )
 from welfare.models.base import Base, UTCDateTime, utcnow
@@ -115,6 +116,7 @@ __all__ = [
     "AuditEvent",
     "AuditOutcome",
     "AuditReanchor",
+    "AuditVerifiedMark",
     "Base",
     "CampaignStatus",
     "CareChannel",

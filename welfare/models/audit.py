@@ -327,6 +327,25 @@ class AuditReanchor(Base):
     )
 
 
+class AuditVerifiedMark(Base):
+    """How far the `audit_verify_ahead` job has verified a chain: links from the anchor up to
+    `seq` were walked and found whole, and link `seq` hashes to `hash`. MAC'd with the audit key
+    over these fields and the chain's genesis (`verified_mark_mac`), so a mark cannot be forged,
+    moved or carried over from a chain started again; append-only on PostgreSQL. Retention walks
+    only the links after the latest valid mark before it drops a month.
+    """
+
+    __tablename__ = "audit_verified_marks"
+    __table_args__ = (Index("ix_audit_verified_marks_chain_seq", "chain", "seq"),)
+
+    id: Mapped[UUIDPk]
+    chain: Mapped[str] = mapped_column(String(20))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    mac: Mapped[str] = mapped_column(String(64))
+
+
 class AuditChainHead(Base):
     """The newest link of a chain and the oldest one kept, MAC'd with the audit key.
 
