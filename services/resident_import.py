@@ -27,7 +27,7 @@ from services.reference import known_dong_codes
 from services.staff import get_staff_by_username
 from welfare.errors import DomainError, Forbidden
 from welfare.models import Actor, DataKey, HouseholdType, Resident
-from welfare.models.bulk import insert_rows
+from welfare.models.bulk import copy_rows
 
 COLUMNS: Final = ("name", "rrn", "dong", "phone", "address", "household_type")
 REQUIRED: Final = ("name", "rrn", "dong")
@@ -315,10 +315,10 @@ def _insert_batch(
                 )
             )
         try:
-            # welfare.models.bulk: one statement per table (arrays unnested on PostgreSQL, the
-            # driver's executemany on SQLite), not SQLAlchemy's per-row parameter handling.
-            insert_rows(session, cast(Table, DataKey.__table__), keys)
-            insert_rows(session, cast(Table, Resident.__table__), rows)
+            # welfare.models.bulk: one statement per table (COPY on PostgreSQL, the driver's
+            # executemany on SQLite), not SQLAlchemy's per-row parameter handling.
+            copy_rows(session, cast(Table, DataKey.__table__), keys)
+            copy_rows(session, cast(Table, Resident.__table__), rows)
         except IntegrityError:
             session.rollback()
             if attempt == 2:

@@ -243,11 +243,7 @@ def resident_row(
     `build_resident` makes the model from them; bulk registration inserts them as they are.
     """
     indexer = vault.indexer(session)
-
-    def sealed(column: str, value: str | None) -> bytes | None:
-        return vault.seal(
-            session, resident_id, TABLE, column, resident_id, plaintext=value, key=key
-        )
+    sealed = vault.sealer(key, TABLE, resident_id)  # the resident's own row, under their key
 
     return {
         "id": resident_id,

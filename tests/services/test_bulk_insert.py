@@ -14,19 +14,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Table, event, select
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services import followups
 from services.followups import Raise
 from welfare.calendar import BusinessCalendar
-from welfare.models import FollowUp, FollowUpEvent, OutboxMessage
+from welfare.models import DataKey, FollowUp, FollowUpEvent, OutboxMessage
 from welfare.models.base import UTCDateTime, utc_sqlite_text
-from welfare.models.bulk import insert_rows
+from welfare.models.bulk import copy_rows, insert_rows
 from welfare.models.followup import LIVE
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 OUTBOX = cast(Table, OutboxMessage.__table__)
 FOLLOWUPS = cast(Table, FollowUp.__table__)
+DATA_KEYS = cast(Table, DataKey.__table__)
 
 
 @contextmanager
@@ -203,3 +205,49 @@ def test_the_sqlite_datetime_shortcut_binds_what_the_column_type_binds(moment: d
 def test_the_sqlite_datetime_shortcut_refuses_a_naive_datetime() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         utc_sqlite_text(datetime(2026, 11, 2))  # noqa: DTZ001 - the point
+
+
+def data_key(n: int) -> dict[str, Any]:
+    return {
+        "subject_id": uuid.uuid4(),
+        "master_key_id": f"mk-{n}" if n % 4 else None,
+        # Every byte value, tabs, new lines and backslashes among them: COPY's text format
+        # escapes them, and they must land unchanged.
+        "wrapped": bytes(range(256))[n % 7 :] + b"\t\n\\\x00" if n % 5 else None,
+        "created_at": T0.astimezone(timezone(timedelta(hours=9))) + timedelta(microseconds=n),
+        "rewrapped_at": None,
+        "destroyed_at": T0 if n % 3 == 0 else None,
+    }
+
+
+@pytest.mark.parametrize("count", [1, 9, 300])
+def test_copied_rows_land_as_the_orm_would_write_them(session: Session, count: int) -> None:
+    rows = [data_key(n) for n in range(count)]
+    copy_rows(session, DATA_KEYS, rows)
+    stored = {
+        k.subject_id: k
+        for k in session.scalars(
+            select(DataKey).where(DataKey.subject_id.in_([r["subject_id"] for r in rows]))
+        )
+    }
+    assert len(stored) == count
+    for row in rows:
+        key = stored[row["subject_id"]]
+        assert (key.master_key_id, key.wrapped) == (row["master_key_id"], row["wrapped"])
+        assert key.created_at == row["created_at"]  # the same instant, microseconds kept
+        assert key.created_at.tzinfo is not None
+        assert (key.rewrapped_at, key.destroyed_at) == (None, row["destroyed_at"])
+
+
+def test_copied_rows_breaking_a_unique_key_raise_integrity_error(session: Session) -> None:
+    first = data_key(1)
+    copy_rows(session, DATA_KEYS, [first])
+    with pytest.raises(IntegrityError):
+        copy_rows(session, DATA_KEYS, [data_key(2), first | {"master_key_id": "mk-again"}])
+    session.rollback()
+
+
+def test_copying_refuses_a_naive_datetime_as_the_column_type_does(session: Session) -> None:
+    row = data_key(1) | {"created_at": datetime(2026, 11, 2)}  # noqa: DTZ001 - the point
+    with pytest.raises(Exception, match="naive datetime"):
+        copy_rows(session, DATA_KEYS, [row])

@@ -90,6 +90,20 @@ def test_column_keys_are_hkdf_sha256_of_the_index_key_with_the_column_as_info() 
     assert BlindIndexer(index_key).full("residents.name", "김민준") == expected
 
 
+@given(column=columns, value=st.text())
+def test_the_index_is_hmac_sha256_under_the_column_key(column: str, value: str) -> None:
+    # full() hashes from the column key's precomputed pads; hmac.digest is the reference.
+    column_key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"welfare-blind-index:" + column.encode("utf-8"),
+    ).derive(INDEX_KEY)
+    expected = hmac.digest(column_key, value.encode("utf-8"), "sha256")
+    assert INDEXER.full(column, value) == expected
+    assert INDEXER.full(column, value) == expected  # the pads are copied, never consumed
+
+
 def test_column_keys_are_derived_once_and_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     derivations: list[bytes] = []
     real_hkdf = blind_index.HKDF
