@@ -11,9 +11,11 @@ transaction with one access record naming the residents it created.
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TextIO, cast
@@ -189,24 +191,42 @@ def import_residents(
         raise ValueError("a batch holds at least one row")
     summary = ImportSummary(dry_run=dry_run)
     validator = _Validator(session, actor, now, summary)
-    for chunk in _batched(rows, batch_size):
-        summary.rows += len(chunk)
-        valid = [v for v in map(validator.check, chunk) if v is not None]
-        if dry_run:
-            fresh = _not_registered(session, valid)
-            summary.already_registered += len(valid) - len(fresh)
-            summary.imported += len(fresh)
-            session.rollback()  # nothing to keep; ends the read (and SQLite's write lock)
-        elif valid:
-            _insert_batch(session, actor, valid, now, summary)
-        if on_progress is not None:
-            on_progress(len(chunk))
+    with _collector_passes_over_what_exists():
+        for chunk in _batched(rows, batch_size):
+            summary.rows += len(chunk)
+            valid = [v for v in map(validator.check, chunk) if v is not None]
+            if dry_run:
+                fresh = _not_registered(session, valid)
+                summary.already_registered += len(valid) - len(fresh)
+                summary.imported += len(fresh)
+                session.rollback()  # nothing to keep; ends the read (and SQLite's write lock)
+            elif valid:
+                _insert_batch(session, actor, valid, now, summary)
+            if on_progress is not None:
+                on_progress(len(chunk))
     if summary.imported >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
         # Fresh planner statistics at once: until autovacuum gets round to it, PostgreSQL may
         # plan searches on the small table it last saw and pass over the blind indexes.
         session.execute(text("ANALYZE residents, data_keys"))
         session.commit()
     return summary
+
+
+@contextmanager
+def _collector_passes_over_what_exists() -> Iterator[None]:
+    """Keep the objects alive before the import (the rows read from the file, two objects
+    each, and the app) out of the cycle collector's sight while it runs.
+
+    The import makes many objects a row (keys, contexts, row dicts), so the collector runs
+    often, and each full pass walked every row of the file again: up to half the import's
+    time. `gc.freeze` moves what exists to a generation the collector skips; what the import
+    makes is collected as usual, and `gc.unfreeze` hands the rest back at the end.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class _Validator:

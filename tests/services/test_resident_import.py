@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 from datetime import UTC, datetime
 from typing import Any
@@ -107,3 +108,22 @@ def test_a_staff_member_who_does_not_work_with_resident_data_may_not_import(
 def test_importing_as_an_unknown_staff_member_is_not_found(session: Session) -> None:
     with pytest.raises(NotFound, match="no such staff member"):
         resident_import.importing_actor(session, username="ghost")
+
+
+def test_the_collector_skips_what_existed_during_the_import_and_gets_it_back_after(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = resident_import.read_csv(io.StringIO(CSV.removeprefix("\ufeff")))
+    real_insert = resident_import._insert_batch
+    frozen_during: list[int] = []
+
+    def watching(*args: Any, **kwargs: Any) -> None:
+        frozen_during.append(gc.get_freeze_count())
+        real_insert(*args, **kwargs)
+        raise RuntimeError("the batch fails after its insert")
+
+    monkeypatch.setattr(resident_import, "_insert_batch", watching)
+    with pytest.raises(RuntimeError):
+        resident_import.import_residents(session, actor=SYSTEM, rows=rows, now=NOW)
+    assert frozen_during and frozen_during[0] > 0  # the rows read, the app: left alone
+    assert gc.get_freeze_count() == 0  # handed back to the collector, even after an error
