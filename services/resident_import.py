@@ -6,6 +6,11 @@ content (it is personal data), and the import goes on. Residents already registe
 through the RRN blind index, looked up a whole batch at a time, and skipped, as is a second row
 with the same RRN inside the file; so running the same file again is safe. Each batch is one
 transaction with one access record naming the residents it created.
+
+With `jobs` above 1 the rows are checked and sealed in that many worker processes, a batch
+each, while this process looks up, inserts and commits the batches before them, in file order:
+the same checks, seals, blind indexes, transactions and access records, and the same report
+(see `_import_pipelined`).
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import csv
 import gc
 import itertools
+import multiprocessing
+import os
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, TextIO, cast
+from datetime import date, datetime
+from typing import Any, Final, TextIO, TypeVar, cast
 
 from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +35,8 @@ from sqlalchemy.orm import Session
 from services import access, residents, vault
 from services.reference import known_dong_codes
 from services.staff import get_staff_by_username
+from welfare.crypto.keyring import Keyring
+from welfare.database import KEYRING_INFO, session_keyring
 from welfare.errors import DomainError, Forbidden
 from welfare.models import Actor, DataKey, HouseholdType, Resident
 from welfare.models.bulk import copy_rows
@@ -38,6 +48,7 @@ MAX_ADDRESS_LENGTH: Final = 300  # as the API's schema
 ANALYZE_AFTER: Final = 1000  # residents imported in one run that call for fresh statistics
 _EXTRA: Final = "\x00extra"  # DictReader's key for fields beyond the header
 HOUSEHOLD_TYPES: Final = frozenset(t.value for t in HouseholdType)
+_V = TypeVar("_V", bound="_Valid | _Sealed")
 
 
 class CsvFormatError(DomainError):
@@ -99,6 +110,27 @@ class _Valid:
     dong: str
     address: str | None
     household_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """A valid row made ready in a worker: its data key's row and its resident row."""
+
+    line: int
+    rrn_index: bytes
+    key_row: dict[str, Any]
+    row: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"_Sealed(line={self.line})"
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on: `welfare residents import --jobs`'s default."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def importing_actor(session: Session, *, username: str | None) -> Actor:
@@ -182,34 +214,182 @@ def import_residents(
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
     on_progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> ImportSummary:
     """Register every good row not registered yet; report the others. One transaction a batch.
 
-    A dry run validates and looks up exactly as a real run, and writes nothing.
+    A dry run validates and looks up exactly as a real run, and writes nothing. With `jobs`
+    above 1 (and not a dry run, which seals nothing), rows are checked and sealed in `jobs`
+    worker processes while this one writes (`_import_pipelined`); the outcome is the same.
     """
     if batch_size < 1:
         raise ValueError("a batch holds at least one row")
+    if jobs < 1:
+        raise ValueError("an import runs at least one job")
     summary = ImportSummary(dry_run=dry_run)
     validator = _Validator(session, actor, now, summary)
     with _collector_passes_over_what_exists():
-        for chunk in _batched(rows, batch_size):
-            summary.rows += len(chunk)
-            valid = [v for v in map(validator.check, chunk) if v is not None]
-            if dry_run:
-                fresh = _not_registered(session, valid)
-                summary.already_registered += len(valid) - len(fresh)
-                summary.imported += len(fresh)
-                session.rollback()  # nothing to keep; ends the read (and SQLite's write lock)
-            elif valid:
-                _insert_batch(session, actor, valid, now, summary)
-            if on_progress is not None:
-                on_progress(len(chunk))
+        if jobs > 1 and not dry_run and _can_fork():
+            _import_pipelined(
+                session,
+                actor=actor,
+                rows=rows,
+                now=now,
+                batch_size=batch_size,
+                jobs=jobs,
+                validator=validator,
+                on_progress=on_progress,
+            )
+        else:
+            _import_here(
+                session,
+                actor=actor,
+                rows=rows,
+                now=now,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                validator=validator,
+                on_progress=on_progress,
+            )
     if summary.imported >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
         # Fresh planner statistics at once: until autovacuum gets round to it, PostgreSQL may
         # plan searches on the small table it last saw and pass over the blind indexes.
         session.execute(text("ANALYZE residents, data_keys"))
         session.commit()
     return summary
+
+
+def _import_here(
+    session: Session,
+    *,
+    actor: Actor,
+    rows: Iterable[ImportRow],
+    now: datetime,
+    dry_run: bool,
+    batch_size: int,
+    validator: _Validator,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Every batch checked, sealed and written in this process."""
+    summary = validator.summary
+    for chunk in _batched(rows, batch_size):
+        summary.rows += len(chunk)
+        valid = [v for v in map(validator.check, chunk) if v is not None]
+        if dry_run:
+            fresh = _not_registered(session, valid)
+            summary.already_registered += len(valid) - len(fresh)
+            summary.imported += len(fresh)
+            session.rollback()  # nothing to keep; ends the read (and SQLite's write lock)
+        elif valid:
+            _insert_batch(session, actor, valid, now, summary)
+        if on_progress is not None:
+            on_progress(len(chunk))
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _import_pipelined(
+    session: Session,
+    *,
+    actor: Actor,
+    rows: Iterable[ImportRow],
+    now: datetime,
+    batch_size: int,
+    jobs: int,
+    validator: _Validator,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Batches checked and sealed in `jobs` worker processes, written here in file order.
+
+    A worker gets a batch of rows and returns, row by row, why it is bad or its data key's row
+    and resident row, made by the same code as here (`_Validator.checked`, `_sealed_rows`):
+    every check, seal and blind index. What needs the whole file or the database stays here:
+    a repeated RRN is reported against the line it first appeared on (the rows come back in
+    file order), known residents are looked up and skipped, and each batch is inserted and
+    committed with its access record as `_import_here` does, while the workers seal the next
+    batches (at most two a worker ahead, so memory stays bounded). Bad rows are reported by
+    line, in file order. Workers see no database: they are forked after the cycle collector
+    was told to pass over everything alive (`_collector_passes_over_what_exists`), so nothing
+    of this process's connections is touched or freed in them, and they exit without
+    finalizers. Personal data goes to them and sealed rows come back through pipes between
+    this process and its children; data keys stay in the workers, wrapped.
+    """
+    summary = validator.summary
+    context = multiprocessing.get_context("fork")
+    setup = (session_keyring(session), actor, validator.known, validator.today, now)
+    chunks = _batched(rows, batch_size)
+    ahead: deque[tuple[int, Any]] = deque()
+    with context.Pool(jobs, initializer=_start_worker, initargs=setup) as pool:
+
+        def submit() -> None:
+            chunk = next(chunks, None)
+            if chunk is not None:
+                ahead.append((len(chunk), pool.apply_async(_prepare, (chunk,))))
+
+        for _ in range(2 * jobs):
+            submit()
+        while ahead:
+            size, pending = ahead.popleft()
+            prepared: list[_Sealed | BadRow] = pending.get()
+            submit()
+            summary.rows += size
+            valid: list[_Sealed] = []
+            for item in prepared:
+                if isinstance(item, BadRow):
+                    summary.bad.append(item)
+                elif validator.first_in_file(item.line, item.rrn_index):
+                    valid.append(item)
+            if valid:
+                _insert_batch(session, actor, valid, now, summary)
+            if on_progress is not None:
+                on_progress(size)
+
+
+class _Worker:
+    """A worker process's means: the keyring in a session bound to no database, the checks."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        actor: Actor,
+        known: frozenset[str],
+        today: date,
+        now: datetime,
+    ) -> None:
+        # No bind: anything here that reached for a database would fail, not connect.
+        self.session = Session(info={KEYRING_INFO: keyring})
+        self.validator = _Validator(
+            self.session, actor, now, ImportSummary(dry_run=False), known=known, today=today
+        )
+        self.now = now
+
+
+_worker: _Worker | None = None
+
+
+def _start_worker(
+    keyring: Keyring, actor: Actor, known: frozenset[str], today: date, now: datetime
+) -> None:
+    global _worker  # noqa: PLW0603 - one per worker process, set once as it starts
+    _worker = _Worker(keyring, actor, known, today, now)
+
+
+def _prepare(chunk: list[ImportRow]) -> list[_Sealed | BadRow]:
+    """In a worker: each row of `chunk`, in order, bad (why) or sealed (its rows)."""
+    worker = _worker
+    if worker is None:
+        raise RuntimeError("not in an import worker")
+    prepared: list[_Sealed | BadRow] = []
+    for row in chunk:
+        checked = worker.validator.checked(row)
+        if isinstance(checked, BadRow):
+            prepared.append(checked)
+        else:
+            key_row, resident_row = _sealed_rows(worker.session, checked, worker.now)
+            prepared.append(_Sealed(checked.line, checked.rrn_index, key_row, resident_row))
+    return prepared
 
 
 @contextmanager
@@ -232,19 +412,47 @@ def _collector_passes_over_what_exists() -> Iterator[None]:
 class _Validator:
     """Checks rows one by one, remembering which RRNs the file already had."""
 
-    def __init__(self, session: Session, actor: Actor, now: datetime, summary: ImportSummary):
+    def __init__(
+        self,
+        session: Session,
+        actor: Actor,
+        now: datetime,
+        summary: ImportSummary,
+        *,
+        known: frozenset[str] | None = None,
+        today: date | None = None,
+    ):
         self.session = session
         self.actor = actor
-        self.today = now.date()
+        self.today = now.date() if today is None else today
         self.summary = summary
-        self.known = known_dong_codes(session)
+        self.known = frozenset(known_dong_codes(session)) if known is None else known
         self.indexer = vault.indexer(session)
         self.first_line: dict[bytes, int] = {}  # RRN index -> the line it first appeared on
 
     def check(self, row: ImportRow) -> _Valid | None:
-        if row.problem is not None:
-            self._bad(row.line, row.problem)
+        checked = self.checked(row)
+        if isinstance(checked, BadRow):
+            self.summary.bad.append(checked)
             return None
+        return checked if self.first_in_file(checked.line, checked.rrn_index) else None
+
+    def first_in_file(self, line: int, rrn_index: bytes) -> bool:
+        """Whether the file had no earlier row of this RRN; if it had, the row is reported."""
+        earlier = self.first_line.setdefault(rrn_index, line)
+        if earlier != line:
+            self._bad(
+                line,
+                f"rrn: 파일 안에서 {earlier}행과 같은 주민등록번호입니다 "
+                f"(duplicate RRN in this file, first on line {earlier})",
+            )
+            return False
+        return True
+
+    def checked(self, row: ImportRow) -> _Valid | BadRow:
+        """The row's own checks (everything but a repeat of an earlier row's RRN)."""
+        if row.problem is not None:
+            return BadRow(row.line, row.problem)
         values = row.values
         errors: dict[str, list[str]] = {}
         identity = residents.validate_identity(
@@ -267,26 +475,17 @@ class _Validator:
                 f"{MAX_ADDRESS_LENGTH}자 이하 (at most {MAX_ADDRESS_LENGTH} characters)"
             ]
         if errors or identity is None:
-            self._bad(
+            return BadRow(
                 row.line, "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
             )
-            return None
         rrn_index = self.indexer.full(residents.RRN_INDEX, identity.rrn.digits)
-        earlier = self.first_line.setdefault(rrn_index, row.line)
-        if earlier != row.line:
-            self._bad(
-                row.line,
-                f"rrn: 파일 안에서 {earlier}행과 같은 주민등록번호입니다 "
-                f"(duplicate RRN in this file, first on line {earlier})",
-            )
-            return None
         return _Valid(row.line, identity, rrn_index, dong, address, household_type)
 
     def _bad(self, line: int, reason: str) -> None:
         self.summary.bad.append(BadRow(line, reason))
 
 
-def _not_registered(session: Session, valid: Sequence[_Valid]) -> list[_Valid]:
+def _not_registered(session: Session, valid: Sequence[_V]) -> list[_V]:
     """The rows whose RRN is not in the registry yet: one indexed query for the whole batch."""
     if not valid:
         return []
@@ -298,10 +497,30 @@ def _not_registered(session: Session, valid: Sequence[_Valid]) -> list[_Valid]:
     return [v for v in valid if v.rrn_index not in existing]
 
 
+def _sealed_rows(
+    session: Session, valid: _Valid, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fresh data key's row and the resident's row, every personal field sealed under it."""
+    resident_id = uuid.uuid4()
+    key, key_row = vault.data_key_row(session, resident_id, now)
+    return key_row, residents.resident_row(
+        session,
+        resident_id=resident_id,
+        key=key,
+        identity=valid.identity,
+        rrn_index=valid.rrn_index,
+        dong=valid.dong,
+        address=valid.address,
+        household_type=valid.household_type,
+        notes=None,
+        now=now,
+    )
+
+
 def _insert_batch(
     session: Session,
     actor: Actor,
-    valid: Sequence[_Valid],
+    valid: Sequence[_Valid | _Sealed],
     now: datetime,
     summary: ImportSummary,
 ) -> None:
@@ -317,23 +536,18 @@ def _insert_batch(
         keys: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         for v in fresh:
-            resident_id = uuid.uuid4()
-            key, key_row = vault.data_key_row(session, resident_id, now)
-            keys.append(key_row)
-            rows.append(
-                residents.resident_row(
+            # Sealed in a worker (`_import_pipelined`), or here.
+            key_row, row = (
+                (v.key_row, v.row)
+                if isinstance(v, _Sealed)
+                else _sealed_rows(
                     session,
-                    resident_id=resident_id,
-                    key=key,
-                    identity=v.identity,
-                    rrn_index=v.rrn_index,
-                    dong=v.dong,
-                    address=v.address,
-                    household_type=v.household_type,
-                    notes=None,
-                    now=now,
+                    v,
+                    now,
                 )
             )
+            keys.append(key_row)
+            rows.append(row)
         try:
             # welfare.models.bulk: one statement per table (COPY on PostgreSQL, the driver's
             # executemany on SQLite), not SQLAlchemy's per-row parameter handling.

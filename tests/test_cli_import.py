@@ -49,6 +49,10 @@ def write_csv(tmp_path: Path, lines: list[str], *, bom: bool = False, name: str 
     return str(path)
 
 
+# One process, and workers sealing while the command writes: the same outcome.
+JOBS = pytest.mark.parametrize("jobs", ["1", "3"])
+
+
 def import_file(runner: FlaskCliRunner, path: str, *args: str) -> Any:
     return runner.invoke(args=["residents", "import", path, *args])
 
@@ -67,12 +71,13 @@ def summary(output: str) -> tuple[int, int, int]:
     return int(imported), int(known), int(bad)
 
 
+@JOBS
 def test_good_rows_are_imported_and_bad_rows_reported_by_line_without_their_data(
-    runner: FlaskCliRunner, db: Database, tmp_path: Path
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, jobs: str
 ) -> None:
     path = write_csv(tmp_path, [GOOD[0], BAD[0], GOOD[1], *BAD[1:], GOOD[2]], bom=True)
     before = count(db, Resident)
-    result = import_file(runner, path)
+    result = import_file(runner, path, "--jobs", jobs)
     assert result.exit_code == 1  # some rows were bad
     assert summary(result.output) == (3, 0, 5)
     assert count(db, Resident) == before + 3
@@ -87,13 +92,14 @@ def test_good_rows_are_imported_and_bad_rows_reported_by_line_without_their_data
         assert value not in result.output, value
 
 
+@JOBS
 def test_rerunning_the_same_file_skips_every_resident(
-    runner: FlaskCliRunner, db: Database, tmp_path: Path
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, jobs: str
 ) -> None:
     path = write_csv(tmp_path, GOOD)
-    assert import_file(runner, path).exit_code == 0
+    assert import_file(runner, path, "--jobs", jobs).exit_code == 0
     before = count(db, Resident)
-    again = import_file(runner, path)
+    again = import_file(runner, path, "--jobs", jobs)
     assert again.exit_code == 0, again.output
     assert summary(again.output) == (0, 3, 0)
     assert count(db, Resident) == before
@@ -111,22 +117,24 @@ def test_a_dry_run_validates_and_reports_but_writes_nothing(
     assert (count(db, Resident), count(db, AuditEvent)) == (residents_before, events_before)
 
 
+@JOBS
 def test_a_duplicate_inside_the_file_is_reported_with_the_line_it_repeats(
-    runner: FlaskCliRunner, tmp_path: Path
+    runner: FlaskCliRunner, tmp_path: Path, jobs: str
 ) -> None:
     same_person_spelled_differently = f"김하늘,5204122123456,{GASAN},,,"
     path = write_csv(tmp_path, [GOOD[0], GOOD[1], same_person_spelled_differently])
-    result = import_file(runner, path)
+    result = import_file(runner, path, "--jobs", jobs)
     assert summary(result.output) == (2, 0, 1)
     assert "line 4: rrn:" in result.output
     assert "first on line 2" in result.output
 
 
+@JOBS
 def test_one_access_record_per_batch_names_the_residents_it_created(
-    runner: FlaskCliRunner, db: Database, tmp_path: Path
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, jobs: str
 ) -> None:
     path = write_csv(tmp_path, GOOD)
-    result = import_file(runner, path, "--batch", "2")
+    result = import_file(runner, path, "--batch", "2", "--jobs", jobs)
     assert result.exit_code == 0, result.output
     with db.new_session() as s:
         events = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "create")))
@@ -136,8 +144,9 @@ def test_one_access_record_per_batch_names_the_residents_it_created(
     assert {r for e in events for r in e.resident_ids} <= created
 
 
+@JOBS
 def test_importing_as_a_staff_member_keeps_to_their_dongs(
-    runner: FlaskCliRunner, tmp_path: Path
+    runner: FlaskCliRunner, tmp_path: Path, jobs: str
 ) -> None:
     made = runner.invoke(
         args=[
@@ -147,7 +156,7 @@ def test_importing_as_a_staff_member_keeps_to_their_dongs(
         input="a long enough passphrase\n",
     )
     assert made.exit_code == 0, made.output
-    result = import_file(runner, write_csv(tmp_path, GOOD), "--as", "import.gasan")
+    result = import_file(runner, write_csv(tmp_path, GOOD), "--as", "import.gasan", "--jobs", jobs)
     assert summary(result.output) == (2, 0, 1)
     assert "line 3: dong:" in result.output and "scope" in result.output
 

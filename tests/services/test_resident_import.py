@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +27,9 @@ CSV = (
 )
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_a_resident_registered_between_lookup_and_insert_is_skipped_on_the_retry(
-    session: Session, monkeypatch: pytest.MonkeyPatch
+    session: Session, monkeypatch: pytest.MonkeyPatch, jobs: int
 ) -> None:
     rows = resident_import.read_csv(io.StringIO(CSV.removeprefix("\ufeff")))
     real_lookup = resident_import._not_registered
@@ -51,7 +53,7 @@ def test_a_resident_registered_between_lookup_and_insert_is_skipped_on_the_retry
 
     monkeypatch.setattr(resident_import, "_not_registered", registered_meanwhile)
     before = session.scalar(select(func.count()).select_from(Resident)) or 0
-    summary = resident_import.import_residents(session, actor=SYSTEM, rows=rows, now=NOW)
+    summary = resident_import.import_residents(session, actor=SYSTEM, rows=rows, now=NOW, jobs=jobs)
     assert (summary.imported, summary.already_registered, summary.bad) == (1, 1, [])
     assert session.scalar(select(func.count()).select_from(Resident)) == before + 2
 
@@ -127,3 +129,73 @@ def test_the_collector_skips_what_existed_during_the_import_and_gets_it_back_aft
         resident_import.import_residents(session, actor=SYSTEM, rows=rows, now=NOW)
     assert frozen_during and frozen_during[0] > 0  # the rows read, the app: left alone
     assert gc.get_freeze_count() == 0  # handed back to the collector, even after an error
+
+
+DOKSAN1 = "1154561000"
+# Good rows, bad rows and repeats, spread over batches of two so that a repeat and the row it
+# repeats are checked in different batches (by different workers when there are several).
+MIXED = (
+    "name,rrn,dong,phone,address,household_type\n"
+    f'김하늘,520412-2123456,{GASAN},010-2222-3333,"서울 금천구 가산로 9, 101호",single\n'
+    f"이바다,491111-1234567,{DOKSAN1},02-855-1234,,elderly_couple\n"
+    f"최별,500230-2123456,{GASAN},,,\n"
+    f"박구름,010203-3456789,{GASAN},,금천구 독산로 5,\n"
+    "정산,450505-1345678,1111111111,,,\n"
+    f"김하늘,5204122123456,{GASAN},,,\n"
+    f"오강,600606-1234567,{GASAN},099-1,,\n"
+    f"윤들,801212-1234567,{GASAN}\n"
+    f"한숲,701010-2345678,{DOKSAN1},010 3333 4444,,castle\n"
+    f"이바다,491111-1234567,{DOKSAN1},,,\n"
+    f"서하,030303-4123456,{DOKSAN1},010-5555-6666,독산로 7,\n"
+)
+PARENT_PID = os.getpid()
+_REAL_PREPARE = resident_import._prepare
+
+
+def _sealed_in_a_worker(chunk: list[resident_import.ImportRow]) -> Any:
+    """resident_import._prepare, refusing to run in the importing process itself."""
+    assert os.getpid() != PARENT_PID, "sealed in the importing process, not a worker"
+    return _REAL_PREPARE(chunk)
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_the_outcome_does_not_depend_on_the_jobs(
+    session: Session, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    monkeypatch.setattr(resident_import, "_prepare", _sealed_in_a_worker)
+    rows = resident_import.read_csv(io.StringIO(MIXED))
+    # A dry run checks every row in this process and writes nothing: the reference.
+    expected = resident_import.import_residents(
+        session, actor=SYSTEM, rows=rows, now=NOW, dry_run=True, batch_size=2
+    )
+    assert [b.line for b in expected.bad] == [4, 6, 7, 8, 9, 10, 11]
+    assert "first on line 2" in expected.bad[2].reason  # the repeat, two batches later
+    summary = resident_import.import_residents(
+        session, actor=SYSTEM, rows=rows, now=NOW, batch_size=2, jobs=jobs
+    )
+    assert summary.bad == expected.bad  # the same lines, reasons and order
+    assert (summary.rows, summary.imported, summary.already_registered) == (11, 4, 0)
+    seen = {
+        (v.name, v.rrn_masked, v.dong, v.phone, v.address, v.household_type)
+        for v in (
+            residents.get_resident(session, actor=SYSTEM, resident_id=i)
+            for i in summary.resident_ids
+        )
+    }
+    assert seen == {
+        (
+            "김하늘",
+            "520412-2******",
+            GASAN,
+            "010-2222-3333",
+            "서울 금천구 가산로 9, 101호",
+            "single",
+        ),
+        ("이바다", "491111-1******", DOKSAN1, "02-855-1234", None, "elderly_couple"),
+        ("박구름", "010203-3******", GASAN, None, "금천구 독산로 5", None),
+        ("서하", "030303-4******", DOKSAN1, "010-5555-6666", "독산로 7", None),
+    }
+    again = resident_import.import_residents(
+        session, actor=SYSTEM, rows=rows, now=NOW, batch_size=2, jobs=jobs
+    )
+    assert (again.imported, again.already_registered, again.bad) == (0, 4, expected.bad)

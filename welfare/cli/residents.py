@@ -31,8 +31,17 @@ def residents() -> None:
     type=click.IntRange(1, 10_000),
     help="Residents per transaction",
 )
+@click.option(
+    "--jobs",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Processes that check and seal rows while this one writes "
+    "(default: the CPUs this process may use; 1 does everything in one process)",
+)
 @with_appcontext
-def residents_import(file: Path, dry_run: bool, username: str | None, batch_size: int) -> None:
+def residents_import(
+    file: Path, dry_run: bool, username: str | None, batch_size: int, jobs: int | None
+) -> None:
     """Register residents from FILE (CSV: name,rrn,dong,phone,address,household_type).
 
     Bad rows are reported by line number and reason and skipped; residents already registered
@@ -51,6 +60,7 @@ def residents_import(file: Path, dry_run: bool, username: str | None, batch_size
             dry_run=dry_run,
             batch_size=batch_size,
             on_progress=on_progress,
+            jobs=import_service.default_jobs() if jobs is None else jobs,
         ),
     )
     verb = "would import" if dry_run else "imported"
