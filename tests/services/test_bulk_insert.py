@@ -215,7 +215,9 @@ def data_key(n: int) -> dict[str, Any]:
         # escapes them, and they must land unchanged.
         "wrapped": bytes(range(256))[n % 7 :] + b"\t\n\\\x00" if n % 5 else None,
         "created_at": T0.astimezone(timezone(timedelta(hours=9))) + timedelta(microseconds=n),
-        "rewrapped_at": None,
+        # One instant in two zones: a datetime converted once per distinct value of a batch
+        # must still land as that instant whichever zone came first.
+        "rewrapped_at": T0.astimezone(timezone(timedelta(hours=9))) if n % 2 else T0,
         "destroyed_at": T0 if n % 3 == 0 else None,
     }
 
@@ -236,7 +238,8 @@ def test_copied_rows_land_as_the_orm_would_write_them(session: Session, count: i
         assert (key.master_key_id, key.wrapped) == (row["master_key_id"], row["wrapped"])
         assert key.created_at == row["created_at"]  # the same instant, microseconds kept
         assert key.created_at.tzinfo is not None
-        assert (key.rewrapped_at, key.destroyed_at) == (None, row["destroyed_at"])
+        assert (key.rewrapped_at, key.destroyed_at) == (T0, row["destroyed_at"])
+        assert key.rewrapped_at is not None and key.rewrapped_at.utcoffset() == timedelta(0)
 
 
 def test_copied_rows_breaking_a_unique_key_raise_integrity_error(session: Session) -> None:
