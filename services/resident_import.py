@@ -326,25 +326,43 @@ def _import_pipelined(
         def submit() -> None:
             chunk = next(chunks, None)
             if chunk is not None:
-                ahead.append((len(chunk), pool.apply_async(_prepare, (chunk,))))
+                sent = [(r.line, r.problem, *(r.values.get(c) for c in COLUMNS)) for r in chunk]
+                ahead.append((len(chunk), pool.apply_async(_prepare, (sent,))))
 
         for _ in range(2 * jobs):
             submit()
         while ahead:
             size, pending = ahead.popleft()
-            prepared: list[_Sealed | BadRow] = pending.get()
+            key_names, row_names, prepared = pending.get()
             submit()
             summary.rows += size
             valid: list[_Sealed] = []
             for item in prepared:
-                if isinstance(item, BadRow):
-                    summary.bad.append(item)
-                elif validator.first_in_file(item.line, item.rrn_index):
-                    valid.append(item)
+                if len(item) == 2:  # (line, why it is bad)
+                    summary.bad.append(BadRow(*item))
+                    continue
+                line, rrn_index, key_values, row_values = item
+                if validator.first_in_file(line, rrn_index):
+                    valid.append(
+                        _Sealed(
+                            line,
+                            rrn_index,
+                            dict(zip(key_names, key_values, strict=True)),
+                            dict(zip(row_names, row_values, strict=True)),
+                        )
+                    )
             if valid:
                 _insert_batch(session, actor, valid, now, summary)
             if on_progress is not None:
                 on_progress(size)
+
+
+# What goes to a worker, a row at a time: (line, problem, *values in COLUMNS order).
+_SentRow = tuple[Any, ...]
+# What comes back for a chunk: the data key and resident column names, then a row at a time
+# (line, reason) or (line, RRN index, data key values, resident values). Tuples, not objects:
+# a dataclass or a dict a row costs the importing process more to unpickle than to insert.
+_Prepared = tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]]]
 
 
 class _Worker:
@@ -376,20 +394,28 @@ def _start_worker(
     _worker = _Worker(keyring, actor, known, today, now)
 
 
-def _prepare(chunk: list[ImportRow]) -> list[_Sealed | BadRow]:
-    """In a worker: each row of `chunk`, in order, bad (why) or sealed (its rows)."""
+def _prepare(chunk: list[_SentRow]) -> _Prepared:
+    """In a worker: each row of `chunk`, in order, bad (why) or sealed (its rows' values)."""
     worker = _worker
     if worker is None:
         raise RuntimeError("not in an import worker")
-    prepared: list[_Sealed | BadRow] = []
-    for row in chunk:
-        checked = worker.validator.checked(row)
+    key_names: tuple[str, ...] = ()
+    row_names: tuple[str, ...] = ()
+    prepared: list[tuple[Any, ...]] = []
+    for line, problem, *values in chunk:
+        checked = worker.validator.checked(
+            ImportRow(line, dict(zip(COLUMNS, values, strict=True)), problem)
+        )
         if isinstance(checked, BadRow):
-            prepared.append(checked)
-        else:
-            key_row, resident_row = _sealed_rows(worker.session, checked, worker.now)
-            prepared.append(_Sealed(checked.line, checked.rrn_index, key_row, resident_row))
-    return prepared
+            prepared.append((checked.line, checked.reason))
+            continue
+        key_row, resident_row = _sealed_rows(worker.session, checked, worker.now)
+        if not key_names:
+            key_names, row_names = tuple(key_row), tuple(resident_row)
+        prepared.append(
+            (checked.line, checked.rrn_index, tuple(key_row.values()), tuple(resident_row.values()))
+        )
+    return key_names, row_names, prepared
 
 
 @contextmanager

@@ -152,7 +152,7 @@ PARENT_PID = os.getpid()
 _REAL_PREPARE = resident_import._prepare
 
 
-def _sealed_in_a_worker(chunk: list[resident_import.ImportRow]) -> Any:
+def _sealed_in_a_worker(chunk: Any) -> Any:
     """resident_import._prepare, refusing to run in the importing process itself."""
     assert os.getpid() != PARENT_PID, "sealed in the importing process, not a worker"
     return _REAL_PREPARE(chunk)
