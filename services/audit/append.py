@@ -159,7 +159,11 @@ def _resident_id_list(resident_ids: Sequence[uuid.UUID | str]) -> list[str]:
     if isinstance(resident_ids, str | bytes):
         raise InvalidInput({"resident_ids": ["a list of resident ids, not one string"]})
     try:
-        return sorted({str(uuid.UUID(str(r))) for r in resident_ids})
+        # A UUID already prints in the canonical form; anything else is parsed to it (a bulk
+        # import names a thousand residents a record).
+        return sorted(
+            {str(r) if type(r) is uuid.UUID else str(uuid.UUID(str(r))) for r in resident_ids}
+        )
     except ValueError:
         raise InvalidInput({"resident_ids": ["resident ids must be UUIDs"]}) from None
 

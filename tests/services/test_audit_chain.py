@@ -90,6 +90,22 @@ def test_appending_builds_a_valid_chain(session: Session) -> None:
     assert (head.last_seq, head.last_hash) == (5, events[-1].hash)
 
 
+def test_resident_ids_are_recorded_canonical_sorted_and_once(session: Session) -> None:
+    a, b = sorted([uuid.uuid4(), uuid.uuid4()], key=str)
+    event = record_access(
+        session,
+        actor=staff_actor(),
+        action=AuditAction.READ,
+        resident_ids=[b, str(a).upper(), a, "{" + str(b) + "}", b.hex],
+        at=T0,
+    )
+    assert event.resident_ids == [str(a), str(b)]
+    with pytest.raises(InvalidInput):
+        record_access(
+            session, actor=staff_actor(), action=AuditAction.READ, resident_ids=["nope"], at=T0
+        )
+
+
 def test_an_empty_chain_verifies_with_no_links(session: Session) -> None:
     for chain in AuditChain:
         result = verify_chain(session, chain)
