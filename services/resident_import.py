@@ -23,6 +23,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -320,20 +321,26 @@ def _import_pipelined(
     context = multiprocessing.get_context("fork")
     setup = (session_keyring(session), actor, validator.known, validator.today, now)
     chunks = _batched(rows, batch_size)
-    ahead: deque[tuple[int, Any]] = deque()
-    with context.Pool(jobs, initializer=_start_worker, initargs=setup) as pool:
+    ahead: deque[tuple[int, Future[_Prepared]]] = deque()
+    # A worker that dies (killed, out of memory) fails the import with BrokenProcessPool rather
+    # than leaving it waiting for a batch that never comes; the batches before it are committed,
+    # and running the file again skips them.
+    workers = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_start_worker, initargs=setup
+    )
 
-        def submit() -> None:
-            chunk = next(chunks, None)
-            if chunk is not None:
-                sent = [(r.line, r.problem, *(r.values.get(c) for c in COLUMNS)) for r in chunk]
-                ahead.append((len(chunk), pool.apply_async(_prepare, (sent,))))
+    def submit() -> None:
+        chunk = next(chunks, None)
+        if chunk is not None:
+            sent = [(r.line, r.problem, *(r.values.get(c) for c in COLUMNS)) for r in chunk]
+            ahead.append((len(chunk), workers.submit(_prepare, sent)))
 
+    try:
         for _ in range(2 * jobs):
             submit()
         while ahead:
             size, pending = ahead.popleft()
-            key_names, row_names, prepared = pending.get()
+            key_names, row_names, prepared = pending.result()
             submit()
             summary.rows += size
             valid: list[_Sealed] = []
@@ -355,6 +362,8 @@ def _import_pipelined(
                 _insert_batch(session, actor, valid, now, summary)
             if on_progress is not None:
                 on_progress(size)
+    finally:
+        workers.shutdown(wait=True, cancel_futures=True)
 
 
 # What goes to a worker, a row at a time: (line, problem, *values in COLUMNS order).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
@@ -199,3 +200,20 @@ def test_the_outcome_does_not_depend_on_the_jobs(
         session, actor=SYSTEM, rows=rows, now=NOW, batch_size=2, jobs=jobs
     )
     assert (again.imported, again.already_registered, again.bad) == (0, 4, expected.bad)
+
+
+def _worker_dies(chunk: Any) -> Any:
+    os._exit(1)  # as a worker killed by the kernel would: no exception, no result
+
+
+def test_an_import_whose_worker_dies_fails_instead_of_waiting_for_it(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resident_import, "_prepare", _worker_dies)
+    rows = resident_import.read_csv(io.StringIO(MIXED))
+    before = session.scalar(select(func.count()).select_from(Resident))
+    with pytest.raises(BrokenProcessPool):
+        resident_import.import_residents(session, actor=SYSTEM, rows=rows, now=NOW, jobs=2)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Resident)) == before
+    assert gc.get_freeze_count() == 0
