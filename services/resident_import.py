@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, TextIO, TypeVar, cast
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Integer, LargeBinary, Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -524,12 +524,30 @@ def _not_registered(session: Session, valid: Sequence[_V]) -> list[_V]:
     """The rows whose RRN is not in the registry yet: one indexed query for the whole batch."""
     if not valid:
         return []
-    existing = set(
-        session.scalars(
-            select(Resident.rrn_index).where(Resident.rrn_index.in_([v.rrn_index for v in valid]))
-        )
-    )
+    wanted = [v.rrn_index for v in valid]
+    if session.get_bind().dialect.name == "postgresql" and all(
+        len(w) == RRN_INDEX_BYTES for w in wanted
+    ):
+        # The indexes as one bytea cut in 32-byte pieces by the server: an IN list of a
+        # thousand parameters was a new statement for psycopg and PostgreSQL to parse and plan
+        # each batch (6-16 ms, against 0.2).
+        found = session.scalars(_REGISTERED_AMONG, {"wanted": b"".join(wanted), "n": len(wanted)})
+    else:
+        found = session.scalars(select(Resident.rrn_index).where(Resident.rrn_index.in_(wanted)))
+    existing = set(found)
     return [v for v in valid if v.rrn_index not in existing]
+
+
+RRN_INDEX_BYTES: Final = 32  # a full blind index, HMAC-SHA256: the 32 in the statement below
+_REGISTERED_AMONG: Final = (
+    text(
+        "SELECT residents.rrn_index FROM residents WHERE residents.rrn_index IN "
+        "(SELECT substring(CAST(:wanted AS BYTEA) FROM i * 32 + 1 FOR 32) "
+        "FROM generate_series(0, CAST(:n AS INTEGER) - 1) AS i)"
+    )
+    .bindparams(bindparam("wanted", type_=LargeBinary), bindparam("n", type_=Integer))
+    .columns(rrn_index=LargeBinary)
+)
 
 
 def _sealed_rows(
