@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services import access, integrity, vault
 from services.pagination import Page
-from services.residents.records import TABLE
+from services.residents.records import TABLE, load
 from welfare.database import database_now
 from welfare.identity import format_phone
 from welfare.models import Actor, Resident
@@ -100,6 +100,17 @@ def label_of(session: Session, actor: Actor, resident_id: uuid.UUID | None) -> R
     if resident_id is None:
         return None
     return labels(session, actor, [resident_id]).get(resident_id)
+
+
+def form_label(session: Session, actor: Actor, resident_id: uuid.UUID) -> ResidentLabel:
+    """The resident a form is opened for (an opaque id from their page), to show whom it is
+    about: in the caller's dongs, else NotFound with the denial recorded (410 if erased); the
+    showing is recorded as a read."""
+    resident = load(session, actor, resident_id)
+    label = labels(session, actor, [resident.id])[resident.id]
+    access.record(session, actor=actor, action="read", resident_ids=[resident.id])
+    session.commit()
+    return label
 
 
 def label_page(

@@ -53,7 +53,10 @@ def test_a_dispatch_from_the_request_form_to_done(app: Flask, login_as: Any) -> 
     client = console_login(app, counselor.staff)
 
     form = client.get(f"/dispatches/new?resident_id={rid}")
-    assert form.status_code == 200
+    assert form.status_code == 200 and "하출동" in form.get_data(as_text=True)  # whom it is for
+    elsewhere = console_login(app, login_as("counselor", dongs=(DOKSAN1,)).staff)
+    refused = elsewhere.get(f"/dispatches/new?resident_id={rid}")  # another dong's resident
+    assert refused.status_code == 404 and "하출동" not in refused.get_data(as_text=True)
     data = {
         **_hidden(form),
         "resident_id": rid,

@@ -82,9 +82,12 @@ def test_a_counselor_enrolls_a_resident_from_their_page_and_ends_it(
     resident_page = client.get(f"/residents/{rid}")
     assert f"/hygiene/new?resident_id={rid}" in resident_page.get_data(as_text=True)
 
+    before = len(_records(app, api.staff.id))
     form = client.get(f"/hygiene/new?resident_id={rid}")
     assert form.status_code == 200
     body = form.get_data(as_text=True)
+    # Whom the form is for, shown and recorded as a read.
+    assert NAME in body and ("read", [rid]) in _records(app, api.staff.id)[before:]
     providers = re.findall(r'<select id="provider".*?</select>', body, re.S)[0]
     assert "hygiene_care_provider" in providers and "welfare_foundation" not in providers
     assert all(f'value="{code}"' in body for code in ("bathing", "pest_control"))
@@ -162,12 +165,18 @@ def test_the_hygiene_area_finds_the_resident_to_enroll_without_a_name_in_a_url(
 def test_another_dongs_resident_cannot_be_enrolled_or_referred(app: Flask, login_as: Any) -> None:
     api = login_as("counselor")
     rid = str(register(api, name=NAME)["id"])
-    theirs = console_login(app, login_as("counselor", dongs=(DOKSAN1,)).staff)
-    form = theirs.get(f"/hygiene/new?resident_id={rid}")
+    stranger = login_as("counselor", dongs=(DOKSAN1,)).staff
+    theirs = console_login(app, stranger)
+    # The enrollment form names whom it is for: another dong's resident is a 404 page.
+    refused = theirs.get(f"/hygiene/new?resident_id={rid}")
+    assert refused.status_code == 404 and NAME not in refused.get_data(as_text=True)
+    assert ("access_denied", [rid]) in _records(app, stranger.id)
+    form = theirs.get("/hygiene/new")  # the start of the form, for its token
     enrolled = theirs.post(
         "/hygiene/new",
         data={
             **_hidden(form),
+            "resident_id": rid,
             "provider": "hygiene_care_provider",
             "services": ["bathing"],
             "dtstart": "2026-12-07T10:00",
@@ -182,6 +191,7 @@ def test_another_dongs_resident_cannot_be_enrolled_or_referred(app: Flask, login
         "/referrals/new",
         data={
             **_hidden(form),
+            "resident_id": rid,
             "client_ref": "another-dongs-ref",
             "partner": "welfare_foundation",
             "scope": "contact",

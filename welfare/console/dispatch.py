@@ -13,6 +13,7 @@ from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import dispatch, partners, reference, team
+from services.residents.labels import form_label
 from welfare.api.dispatch import (
     DutyShiftIn,
     OutreachDispatchAssignIn,
@@ -125,6 +126,8 @@ def new() -> Any:
         "console/dispatch_new.html",
         dongs=[d for d in reference.list_dongs(db_session()) if d.code in me().dongs],
         resident_id=resident_id,
+        # Whom the request is about (another dong's resident is a 404 page), recorded as a read.
+        label=form_label(db_session(), me().actor(), resident_id) if resident_id else None,
         partner_choices=[c.partner for c in partners.list_partners(now()) if c.selectable],
         client_ref=secrets.token_urlsafe(18),
         **_labels(),

@@ -12,6 +12,7 @@ from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from services import hygiene, partners
+from services.residents.labels import form_label
 from welfare.api.hygiene import HygieneEnrollmentIn, HygieneVisitRecordIn
 from welfare.api.policy import CASEWORK, page
 from welfare.console.base import (
@@ -161,6 +162,8 @@ def _new_form(resident_id: uuid.UUID | None, found: Any = None) -> Any:
     return render(
         "console/hygiene_new.html",
         resident_id=resident_id,
+        # Whom the form is about (another dong's resident is a 404 page), recorded as a read.
+        label=form_label(db_session(), me().actor(), resident_id) if resident_id else None,
         found=found,
         kinds=SEARCH_KINDS,
         providers=[
