@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from services import access, residents, vault
 from services.reference import known_dong_codes
+from services.residents.registration import seoul_today
 from services.staff import get_staff_by_username
 from welfare.crypto.keyring import Keyring
 from welfare.database import KEYRING_INFO, session_keyring
@@ -459,7 +460,9 @@ class _Validator:
     ):
         self.session = session
         self.actor = actor
-        self.today = now.date() if today is None else today
+        # The Seoul calendar date, as registration checks a birth date (not UTC's, a day
+        # behind until 09:00 in Seoul).
+        self.today = seoul_today(now) if today is None else today
         self.summary = summary
         self.known = frozenset(known_dong_codes(session)) if known is None else known
         self.indexer = vault.indexer(session)

@@ -39,6 +39,7 @@ from services.demo import plan_services as demo_plan_services
 from services.demo.casework import Team
 from services.resident_import import ImportRow
 from services.residents import RRN_INDEX
+from services.residents.registration import seoul_today
 from welfare.database import database_now
 from welfare.identity import parse_rrn
 from welfare.models import (
@@ -448,7 +449,7 @@ def _seed_casework(
     def stranger(dong: str, *, born_by: int | None = None) -> dict[str, str | None]:
         while True:
             row = next(fictional_residents(rng, 1, {dong: dongs[dong]}, today=now))
-            rrn = parse_rrn(row.values["rrn"] or "", today=now.date())
+            rrn = parse_rrn(row.values["rrn"] or "", today=seoul_today(now))
             if born_by is None or rrn.birth_date.year <= born_by:
                 return dict(row.values)
 

@@ -30,6 +30,7 @@ from services.kimchi.allocations import check_agency, out_of_stock, take_stock
 from services.kimchi.records import alone_key, campaign_dongs, live_allocation, load_campaign
 from services.resident_import import CsvFormatError
 from services.residents.records import household_index
+from services.residents.registration import seoul_today
 from welfare.errors import InvalidInput
 from welfare.identity import IdentityError, parse_rrn
 from welfare.models import (
@@ -431,7 +432,7 @@ class _ImportRun:
                 self.skip(item.line, item.problem or "")
                 continue
             try:
-                digits = parse_rrn(item.rrn, today=self.now.date()).digits
+                digits = parse_rrn(item.rrn, today=seoul_today(self.now)).digits
             except IdentityError as exc:
                 self.skip(item.line, f"rrn: {exc.message}")
                 continue

@@ -21,6 +21,7 @@ from services.residents.records import (
     opened_field,
     views,
 )
+from services.residents.registration import seoul_today
 from welfare.crypto.blind_index import NAME_INDEX_BITS, PHONE_INDEX_BITS
 from welfare.database import database_now
 from welfare.errors import InvalidInput
@@ -69,7 +70,7 @@ def search_residents(
     )
     try:
         if rrn is not None:
-            digits = parse_rrn(rrn, today=now.date()).digits
+            digits = parse_rrn(rrn, today=seoul_today(now)).digits
             rrn_index = vault.indexer(session).full(RRN_INDEX, digits)
             matches = list(session.scalars(base.where(Resident.rrn_index == rrn_index)))
         elif phone is not None:
