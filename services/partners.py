@@ -172,6 +172,7 @@ def refer(
             raise InvalidInput(
                 {"case_id": ["이 주민의 사례가 아닙니다 (not this resident's case)"]}
             )
+        case.ensure_open()  # a closed case takes no new referral, as a case referral
     key = vault.data_key(session, resident.id)
     person = residents.view(session, actor, resident, key=key)
     available: dict[str, Any] = {

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from schedulers.followups import run_followups
 from schedulers.registry import Job
 from schedulers.runner import run_job
-from tests.support.casework import register
+from tests.support.casework import open_case, register
 from tests.support.clock import Clock
 from tests.support.staff import DOKSAN1
 from welfare.models import AuditEvent, ExternalReferral, FollowUp
@@ -203,3 +203,23 @@ def test_another_dongs_staff_see_nothing_of_a_referral(login_as: Any) -> None:
     assert elsewhere.get(f"/api/v1/external-referrals/{sent['id']}").status_code == 404
     assert elsewhere.get("/api/v1/external-referrals").get_json()["items"] == []
     assert refer(elsewhere, rid).status_code == 404
+
+
+def test_a_referral_is_not_attached_to_a_closed_case(app: Flask, login_as: Any) -> None:
+    counselor = login_as("counselor")
+    rid = resident(counselor)
+    case = open_case(counselor, rid, "ongi").get_json()["id"]
+    asked = counselor.post(f"/api/v1/cases/{case}/closure-request", json={"note": "끝남"})
+    assert asked.status_code == 200, asked.get_json()
+    decided = login_as("supervisor").post(
+        f"/api/v1/cases/{case}/closure-decision", json={"approve": True}
+    )
+    assert decided.status_code == 200, decided.get_json()
+
+    refused = refer(counselor, rid, case_id=case)
+
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["code"] == "case_closed"
+    with get_database(app).new_session() as s:
+        assert s.scalars(select(ExternalReferral)).all() == []
+    assert refer(counselor, rid).status_code == 201  # without the case it is sent
