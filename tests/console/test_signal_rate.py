@@ -65,6 +65,7 @@ def test_an_admin_sets_and_clears_the_interval_from_the_incident_page(
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert f'action="{path}/signal-rate"' in body and "아직 받은 신호도 없습니다" in body
+    assert f'href="/admin/staff/{gateway}"' in body  # the gateway's account, one click away
     assert 'id="expected_interval_minutes"' in body and unlabelled_controls(page) == []
     assert " style=" not in body and "<script>" not in body  # the strict CSP holds
     assert_no_personal_data_in_urls(page, "독거 어르신 센서 회선")
@@ -164,6 +165,7 @@ def test_only_admins_get_the_form_and_only_an_incident_names_a_gateway(
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert "signal-rate" not in body and "신호 간격" not in body
+    assert "/admin/staff/" not in body  # no link to a page the supervisor may not open
     refused = supervisor.post(
         f"{path}/signal-rate",
         data={"csrf_token": csrf_in(page), "expected_interval_minutes": "30", "version": "0"},
