@@ -9,9 +9,9 @@ duplicate. Escalation is compare-and-set on the step, so two ticks cannot both a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, cast
 
@@ -30,7 +30,16 @@ from welfare.models import (
     OutboxMessage,
 )
 from welfare.models.base import in_literals
-from welfare.models.bulk import insert_rows
+from welfare.models.bulk import (
+    JsonText,
+    Same,
+    UuidHex,
+    dashed,
+    fresh_uuid_hex,
+    insert_columns,
+    insert_rows,
+    json_serializer,
+)
 from welfare.models.followup import LIVE
 
 LIVE_STATES = (FollowUpState.OPEN.value, FollowUpState.ESCALATED.value)
@@ -89,91 +98,161 @@ def raise_many(
     """Insert the missing follow-ups; ones that already exist are skipped by the constraint."""
     if not raises:
         return 0
-    rows = []
-    for item in raises:
-        first = ladders().for_(item.reason, item.risk_level).step(1)
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "subject_type": item.subject_type,
-                "subject_id": item.subject_id,
-                "resident_id": item.resident_id,
-                "dong_code": item.dong_code,
-                "program": item.program,
-                "reason": item.reason,
-                "risk_level": item.risk_level,
-                "state": FollowUpState.OPEN.value,
-                "step": 1,
-                "due_at": item.due_at,
-                "next_escalation_at": next_escalation_at(as_of, first, calendar),
-                "raised_at": as_of,
-                "raised_by_run_id": run_id,
-                "evidence": dict(item.evidence),
-                "incident_id": item.incident_id,
-                "risk_rank": risk_rank(item.risk_level),
-                "version": 1,
-            }
-        )
-    # One statement per table however many rows (welfare.models.bulk: arrays unnested on
-    # PostgreSQL, executemany on SQLite); a tick may raise thousands, so events and notices
-    # skip the ORM too.
-    inserted = insert_rows(
+    count = len(raises)
+    serialize = json_serializer(session.get_bind().dialect)
+    # What the first rung gives depends on the ladder only (one as_of, one calendar): worked
+    # out once per (reason, risk level), not once per follow-up.
+    keys = [(item.reason, item.risk_level) for item in raises]
+    firsts = {key: _FirstStep.of(key, as_of, calendar, serialize) for key in set(keys)}
+    steps = [firsts[key] for key in keys]
+    ids = fresh_uuid_hex(count)
+    # One statement per table however many rows (welfare.models.bulk, column by column: arrays
+    # unnested on PostgreSQL, the driver's executemany on SQLite); a tick may raise thousands.
+    inserted = insert_columns(
         session,
         FOLLOWUPS,
-        rows,
-        returning=(
-            FollowUp.id,
-            FollowUp.reason,
-            FollowUp.dong_code,
-            FollowUp.risk_level,
-            FollowUp.incident_id,
-        ),
+        count,
+        {
+            "id": UuidHex(ids),
+            "subject_type": [item.subject_type for item in raises],
+            "subject_id": [item.subject_id for item in raises],
+            "resident_id": [item.resident_id for item in raises],
+            "dong_code": [item.dong_code for item in raises],
+            "program": [item.program for item in raises],
+            "reason": [item.reason for item in raises],
+            "risk_level": [item.risk_level for item in raises],
+            "state": Same(FollowUpState.OPEN.value),
+            "step": Same(1),
+            "due_at": [item.due_at for item in raises],
+            "next_escalation_at": [step.escalation_at for step in steps],
+            "raised_at": Same(as_of),
+            "raised_by_run_id": Same(run_id),
+            "evidence": JsonText([serialize(dict(item.evidence)) for item in raises]),
+            "incident_id": [item.incident_id for item in raises],
+            "risk_rank": [step.rank for step in steps],
+            "version": Same(1),
+        },
         skip_conflicts_on=("subject_id", "reason"),
         conflict_where=LIVE,  # the partial index's own predicate, as SQL text
     )
-    events, notices = [], []
+    if not inserted:
+        return 0
+    insert_columns(
+        session,
+        FOLLOWUP_EVENTS,
+        len(inserted),
+        {
+            "id": UuidHex(fresh_uuid_hex(len(inserted))),
+            "followup_id": UuidHex([ids[p] for p in inserted]),
+            "at": Same(as_of),
+            "kind": Same("raised"),
+            "step": Same(1),
+            "actor_staff_id": Same(None),
+            "run_id": Same(run_id),
+            "detail": JsonText([steps[p].detail for p in inserted]),
+            "note_enc": Same(None),
+        },
+    )
+    # A follow-up grouped under an incident is announced with its group, once per team.
     grouped = TeamNotices(kind="raised", at=as_of)
-    for followup_id, reason, dong, risk, incident_id in cast(
-        Sequence[tuple[uuid.UUID, str, str | None, str | None, uuid.UUID | None]], inserted
-    ):
-        step = ladders().for_(reason, risk).step(1)
-        events.append(
-            {
-                "id": uuid.uuid4(),
-                "followup_id": followup_id,
-                "at": as_of,
-                "kind": "raised",
-                "step": 1,
-                "actor_staff_id": None,
-                "run_id": run_id,
-                "detail": {"action": step.action, "target_role": step.target_role},
-                "note_enc": None,
-            }
-        )
-        if incident_id is not None:
-            grouped.add(
-                followup_id,
-                incident_id=incident_id,
-                dong=dong,
-                step=1,
-                action=step.action,
-                target_role=step.target_role,
-            )
+    alone = []
+    for p in inserted:
+        item = raises[p]
+        if item.incident_id is None:
+            alone.append(p)
             continue
-        notices.append(
-            _notice(
-                followup_id,
-                step=1,
-                action=step.action,
-                target_role=step.target_role,
-                dong=dong,
-                at=as_of,
-            )
+        grouped.add(
+            uuid.UUID(hex=ids[p]),
+            incident_id=item.incident_id,
+            dong=item.dong_code,
+            step=1,
+            action=steps[p].action,
+            target_role=steps[p].target_role,
         )
-    notices.extend(grouped.rows())
-    insert_rows(session, FOLLOWUP_EVENTS, events)
-    insert_rows(session, OUTBOX, notices)
+    # Each notice as `_notice` makes it: its followup id is the only part that varies
+    # within a (ladder, dong), so the payload is that pair's JSON with the id put in.
+    templates: dict[tuple[_FirstStep, str | None], tuple[str, str]] = {}
+    keys_, payloads = [], []
+    for p in alone:
+        followup_id = dashed(ids[p])
+        template_key = (steps[p], raises[p].dong_code)
+        template = templates.get(template_key)
+        if template is None:
+            template = templates[template_key] = steps[p].payload_template(
+                raises[p].dong_code, serialize
+            )
+        keys_.append(f"followup:{followup_id}:1:"[:120])
+        payloads.append(f"{template[0]}{followup_id}{template[1]}")
+    insert_columns(
+        session,
+        OUTBOX,
+        len(alone),
+        {
+            "id": UuidHex(fresh_uuid_hex(len(alone))),
+            "idempotency_key": keys_,
+            "kind": Same("followup_step"),
+            "payload": JsonText(payloads),
+            "created_at": Same(as_of),
+            "next_attempt_at": Same(as_of),
+            "attempts": Same(0),
+            "delivered_at": Same(None),
+            "last_error": Same(None),
+        },
+    )
+    insert_rows(session, OUTBOX, grouped.rows())
     return len(inserted)
+
+
+_ID_MARK = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstStep:
+    """The first rung of a (reason, risk level)'s ladder, as a raise writes it."""
+
+    action: str
+    target_role: str
+    escalation_at: datetime
+    rank: int
+    detail: str  # the `raised` event's detail, serialized
+
+    @classmethod
+    def of(
+        cls,
+        key: tuple[str, str | None],
+        as_of: datetime,
+        calendar: BusinessCalendar,
+        serialize: Callable[[Any], str],
+    ) -> _FirstStep:
+        reason, risk_level = key
+        step = ladders().for_(reason, risk_level).step(1)
+        return cls(
+            action=step.action,
+            target_role=step.target_role,
+            escalation_at=next_escalation_at(as_of, step, calendar),
+            rank=risk_rank(risk_level),
+            detail=serialize({"action": step.action, "target_role": step.target_role}),
+        )
+
+    def payload_template(
+        self, dong: str | None, serialize: Callable[[Any], str]
+    ) -> tuple[str, str]:
+        """`_notice`'s payload for this rung and dong, serialized, split where the follow-up's
+        id goes (an id serializes as itself: hex digits and dashes need no escaping)."""
+        text = serialize(
+            _notice(
+                uuid.UUID(_ID_MARK),
+                step=1,
+                action=self.action,
+                target_role=self.target_role,
+                dong=dong,
+                at=datetime.min.replace(tzinfo=UTC),
+            )["payload"]
+        )
+        before, mark, after = text.partition(_ID_MARK)
+        if not mark or _ID_MARK in after:
+            raise AssertionError("a notice payload's template must hold the id once")
+        return before, after
 
 
 class TeamNotices:

@@ -24,8 +24,13 @@ insert's time, and COPY writes the same values for a quarter of it.
 
 from __future__ import annotations
 
+import json
 import operator
+import os
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import (
@@ -33,8 +38,10 @@ from sqlalchemy import (
     LargeBinary,
     Row,
     Select,
+    String,
     Table,
     bindparam,
+    cast,
     literal_column,
     select,
     text,
@@ -278,3 +285,192 @@ def _unnested(table: Table, names: Sequence[str], rows: Sequence[Mapping[str, An
     columns: list[Any] = [literal_column(f"bulk_rows.{name}") for name in names]
     selected: Select[Any] = select(*columns).select_from(source)
     return selected
+
+
+# Column-wise inserts: the follow-up tick raises thousands of rows whose values mostly repeat
+# (the state, the run, the instant) or are fresh ids and ready-made JSON; converting them value
+# by value through row dicts and bind processors cost more than the database spent on them.
+
+
+@dataclass(frozen=True, slots=True)
+class Same:
+    """One value for every row of a column, converted once."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class UuidHex:
+    """UUIDs as 32 lowercase hex digits (what SQLite stores for a `Uuid` column), e.g. from
+    `fresh_uuid_hex`."""
+
+    values: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonText:
+    """JSON documents already serialized by `json_serializer(dialect)`, one per row."""
+
+    values: Sequence[str]
+
+
+ColumnValues = Sequence[Any] | Same | UuidHex | JsonText
+
+_HEX = "0123456789abcdef"
+_VARIANT = {digit: _HEX[8 + (i & 3)] for i, digit in enumerate(_HEX)}  # 10xx, RFC 4122
+
+
+def fresh_uuid_hex(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as hex, what `uuid.uuid4().hex` gives, from one
+    `os.urandom` call: building a `uuid.UUID` per id cost more than inserting its row."""
+    raw = os.urandom(16 * count).hex()
+    return [
+        f"{raw[k : k + 12]}4{raw[k + 13 : k + 16]}{_VARIANT[raw[k + 16]]}{raw[k + 17 : k + 32]}"
+        for k in range(0, 32 * count, 32)
+    ]
+
+
+def dashed(hex_id: str) -> str:
+    """`str(uuid.UUID(hex=hex_id))` without building the UUID."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
+
+
+def json_serializer(dialect: Any) -> Any:
+    """What a `JSON` column's bind processing serializes with on `dialect`."""
+    return getattr(dialect, "_json_serializer", None) or json.dumps
+
+
+def insert_columns(
+    session: Session,
+    table: Table,
+    count: int,
+    columns: Mapping[str, ColumnValues],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+    conflict_where: TextClause | None = None,
+) -> Sequence[int]:
+    """Insert `count` rows given column by column (each a sequence of `count` values, or
+    `Same`, `UuidHex`, `JsonText`); the positions of the rows inserted, in order. One
+    statement per call (SQLite: one executemany, and one read-back only when a conflict on
+    `skip_conflicts_on` skipped some rows, which needs the primary key as `UuidHex`). Values in
+    plain sequences and `Same` go through their column's type as `insert_rows` sends them."""
+    if count == 0:
+        return []
+    names = list(columns)
+    (key,) = table.primary_key.columns
+    if session.get_bind().dialect.name == "postgresql":
+        return _postgresql_columns(
+            session,
+            table,
+            count,
+            columns,
+            key=key.name,
+            skip_conflicts_on=skip_conflicts_on,
+            conflict_where=conflict_where,
+        )
+    connection = session.connection()
+    dialect = connection.dialect
+    sql, processors = _sqlite_statement(
+        dialect, table, tuple(names), tuple(skip_conflicts_on), conflict_where
+    )
+    prepared = [
+        _sqlite_values(columns[name], process, count)
+        for name, process in zip(names, processors, strict=True)
+    ]
+    for values in prepared:
+        if not isinstance(values, repeat) and len(values) != count:
+            raise ValueError(f"{table.name}: a column has {len(values)} values, not {count}")
+    result = connection.exec_driver_sql(sql, list(zip(*prepared, strict=False)))
+    # sqlite3 sums an executemany's changes; a row skipped by ON CONFLICT DO NOTHING adds none.
+    if result.rowcount == count or not skip_conflicts_on:
+        return range(count)
+    ids = columns[key.name]
+    if not isinstance(ids, UuidHex):
+        raise TypeError(f"{table.name}: skipping conflicts needs the primary key as UuidHex")
+    found: set[str] = set()
+    for start in range(0, count, 500):  # SQLite's bound-parameter limit, with room to spare
+        page = [uuid.UUID(hex=value) for value in ids.values[start : start + 500]]
+        found.update(value.hex for value in session.scalars(select(key).where(key.in_(page))))
+    return [position for position, value in enumerate(ids.values) if value in found]
+
+
+def _sqlite_values(given: ColumnValues, process: Any, count: int) -> Any:
+    """One column's values as the driver takes them (a `Same` repeated lazily)."""
+    if isinstance(given, Same):
+        value = given.value
+        return repeat(value if value is None or process is None else process(value), count)
+    if isinstance(given, UuidHex | JsonText):
+        return given.values
+    if process is None:
+        return given
+    if getattr(process, "repeats", False):  # a few distinct instants, mostly: convert each once
+        distinct: dict[Any, Any] = {v: process(v) for v in set(given) if v is not None}
+        distinct[None] = None
+        return [distinct[value] for value in given]
+    return [None if value is None else process(value) for value in given]
+
+
+def _postgresql_columns(
+    session: Session,
+    table: Table,
+    count: int,
+    columns: Mapping[str, ColumnValues],
+    *,
+    key: str,
+    skip_conflicts_on: Sequence[str],
+    conflict_where: TextClause | None,
+) -> Sequence[int]:
+    """One `INSERT ... SELECT FROM ROWS FROM (...)`: a list column as an array (as
+    `_unnested`), hex UUIDs as one comma-joined string PostgreSQL splits, JSON text as one
+    document PostgreSQL splits, and a `Same` column as one parameter in the select list."""
+    functions: list[str] = []
+    unnested: list[str] = []
+    params: list[Any] = []
+    selected: list[Any] = []
+    names = list(columns)
+    for name in names:
+        given = columns[name]
+        column_type = table.c[name].type
+        param = f"bulk_{name}"
+        if isinstance(given, Same):
+            selected.append(cast(bindparam(param, given.value, type_=column_type), column_type))
+            continue
+        if isinstance(given, UuidHex):
+            params.append(bindparam(param, ",".join(given.values), type_=String()))
+            functions.append(
+                f"unnest(CAST(string_to_array(CAST(:{param} AS TEXT), ',') AS UUID[]))"
+            )
+        elif isinstance(given, JsonText):
+            params.append(bindparam(param, f"[{','.join(given.values)}]", type_=String()))
+            functions.append(f"json_array_elements(CAST(:{param} AS JSON))")
+        elif isinstance(column_type, JSON):
+            params.append(bindparam(param, list(given), type_=JSON(none_as_null=True)))
+            functions.append(f"json_array_elements(CAST(:{param} AS JSON))")
+        else:
+            params.append(bindparam(param, list(given), type_=postgresql.ARRAY(column_type)))
+            sql_type = column_type.compile(dialect=_POSTGRESQL)
+            functions.append(f"unnest(CAST(:{param} AS {sql_type}[]))")
+        unnested.append(name)
+        selected.append(literal_column(f"bulk_rows.{name}"))
+    if not functions:
+        raise ValueError("insert_columns needs at least one column that varies")
+    source = text(
+        f"ROWS FROM ({', '.join(functions)}) AS bulk_rows ({', '.join(unnested)})"
+    ).bindparams(*params)
+    stmt = postgresql.insert(table).from_select(list(names), select(*selected).select_from(source))
+    if skip_conflicts_on:
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=list(skip_conflicts_on), index_where=conflict_where
+        )
+        ids = columns[key]
+        if not isinstance(ids, UuidHex):
+            raise TypeError(f"{table.name}: skipping conflicts needs the primary key as UuidHex")
+        returned: Any = session.execute(
+            stmt.returning(literal_column(f"replace(CAST({key} AS TEXT), '-', '')"))
+        ).scalars()
+        inserted = set(returned)
+        if len(inserted) == count:
+            return range(count)
+        return [position for position, value in enumerate(ids.values) if value in inserted]
+    session.execute(stmt)
+    return range(count)
