@@ -49,7 +49,15 @@ def run_rule(
     calendar: BusinessCalendar,
     run_id: uuid.UUID | None,
 ) -> dict[str, int]:
-    """Raise what `rule` finds due and cancel what it finds cleared; counts by the rule's names."""
+    """Cancel what `rule` finds cleared, then raise what it finds due; counts by the rule's
+    names. The two sets are disjoint (a cleared follow-up's cause is gone, so its subject is not
+    due), so the order changes nothing but the work: cancelling first, the cleared check does
+    not re-examine the follow-ups this run has just raised (their cause is what raised them)."""
+    cancelled = 0
+    for subject_id, why in rule.cleared(session, as_of):
+        cancelled += followups.cancel_live(
+            session, subject_id=subject_id, reason=rule.reason, why=why, now=as_of, run_id=run_id
+        )
     stmt = rule.due(as_of)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=rule.lock)
@@ -65,10 +73,5 @@ def run_rule(
             as_of=as_of,
             run_id=run_id,
             calendar=calendar,
-        )
-    cancelled = 0
-    for subject_id, why in rule.cleared(session, as_of):
-        cancelled += followups.cancel_live(
-            session, subject_id=subject_id, reason=rule.reason, why=why, now=as_of, run_id=run_id
         )
     return {rule.raised_count: raised, rule.cancelled_count: cancelled}
