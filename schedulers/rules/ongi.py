@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, exists, literal, or_, select
 from sqlalchemy.orm import Session
 
 from schedulers.rules.base import FollowUpRule
@@ -32,13 +32,13 @@ REASON = FollowUpReason.CONTACT_LAPSED.value
 
 def lapsed(as_of: datetime) -> Select[Any]:
     """Active enrollments past their due time without a live lapse follow-up, oldest first."""
-    # Both checks are correlated lookups that PostgreSQL cannot turn into joins (a scalar
-    # subquery; LIMIT keeps the live check one), so each due enrollment costs one probe of the
-    # live-follow-up index and one of the residents' primary key, whatever the statistics say.
-    # As NOT EXISTS and a join, PostgreSQL hash-joined the due enrollments with a sequential
-    # scan of the whole (wide, sealed) residents table, and with the follow-up table's
-    # statistics from before a raise it compared every due enrollment with every live
-    # follow-up (a nested-loop anti-join): 0.34 s of an idle tick at 200,000 residents.
+    # The live check is a correlated lookup that PostgreSQL cannot turn into a join (a scalar
+    # subquery; LIMIT keeps it one), so each due enrollment costs one probe of the
+    # live-follow-up index whatever the statistics say: as NOT EXISTS, with the follow-up
+    # table's statistics from before a raise, PostgreSQL compared every due enrollment with
+    # every live follow-up (a nested-loop anti-join): 0.34 s of an idle tick at 200,000
+    # residents. Whether the resident left is asked of the small partial index of residents
+    # who are not active (`resident_left`), never of the wide, sealed resident rows.
     live = (
         select(FollowUp.id)
         .where(
@@ -48,9 +48,6 @@ def lapsed(as_of: datetime) -> Select[Any]:
         )
         .limit(1)
         .scalar_subquery()
-    )
-    resident_status = (
-        select(Resident.status).where(Resident.id == OngiEnrollment.resident_id).scalar_subquery()
     )
     # The columns `lapse` reads, as rows: ORM objects for thousands of lapses cost more than
     # the query.
@@ -69,7 +66,7 @@ def lapsed(as_of: datetime) -> Select[Any]:
             eq_literal(OngiEnrollment.status, EnrollmentStatus.ACTIVE.value),
             OngiEnrollment.next_due_at <= as_of,
             live.is_(None),
-            resident_status == ResidentStatus.ACTIVE.value,
+            ~resident_left(OngiEnrollment.resident_id),
         )
         .order_by(OngiEnrollment.next_due_at)
     )
@@ -116,8 +113,47 @@ def lapse(enrollment: DueEnrollment, as_of: datetime) -> Raise:
     )
 
 
+def resident_left(resident_id: Any) -> Any:
+    """`EXISTS` a resident `resident_id` who is no longer active (moved out, died, erased):
+    answered on PostgreSQL by the partial index `ix_residents_not_active`, which holds only them
+    (SQLite keeps probing the primary key, as before)."""
+    return exists().where(
+        Resident.id == resident_id,
+        Resident.status != literal(ResidentStatus.ACTIVE.value, literal_execute=True),
+    )
+
+
 def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]]:
-    """Live lapse follow-ups whose cause is gone, each with why."""
+    """Live lapse follow-ups whose cause is gone, each with why.
+
+    The cause holds while the resident is active and has an active enrollment due by `as_of`.
+    Every live lapse is checked at every tick (level-triggered: whatever ended the cause, a
+    contact, a pause, an ending, a move, a death, an erasure, by any path, is seen), by two
+    index probes that read no wide row: the enrollment due (a scalar lookup with LIMIT, which
+    PostgreSQL keeps a probe of the live-enrollment index whatever the statistics; as a join it
+    hash-joined a sequential scan of all enrollments once `followups` was analyzed) and the
+    resident who left (`resident_left`). Only the follow-ups found are read in full, for why.
+    """
+    still_due = (
+        select(OngiEnrollment.id)
+        .where(
+            OngiEnrollment.resident_id == FollowUp.subject_id,
+            in_literals(OngiEnrollment.status, ("active", "paused")),  # the index's condition
+            eq_literal(OngiEnrollment.status, EnrollmentStatus.ACTIVE.value),
+            OngiEnrollment.next_due_at <= as_of,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    subjects = session.scalars(
+        select(FollowUp.subject_id).where(
+            FollowUp.reason == REASON,
+            in_literals(FollowUp.state, LIVE_STATES),
+            or_(still_due.is_(None), resident_left(FollowUp.subject_id)),
+        )
+    ).all()
+    if not subjects:
+        return []
     rows = session.execute(
         select(
             FollowUp.subject_id, Resident.status, OngiEnrollment.status, OngiEnrollment.next_due_at
@@ -131,8 +167,10 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
             ),
         )
         .where(
+            FollowUp.subject_id.in_(subjects),
             FollowUp.reason == REASON,
             in_literals(FollowUp.state, LIVE_STATES),
+            # Again, in this statement's snapshot: what came back since the first is left live.
             or_(
                 Resident.status != ResidentStatus.ACTIVE.value,
                 OngiEnrollment.id.is_(None),

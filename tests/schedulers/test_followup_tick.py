@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
@@ -19,7 +19,7 @@ from tests.support.casework import with_check_digit
 from tests.support.staff import DOKSAN1, GASAN, make_staff
 from welfare.database import Database
 from welfare.errors import InvalidInput
-from welfare.models import FollowUp, FollowUpEvent, OutboxMessage
+from welfare.models import FollowUp, FollowUpEvent, OngiEnrollment, OutboxMessage, Resident
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 09:00 in Seoul
 TICK = Job("followups", run_followups)
@@ -314,3 +314,74 @@ def test_supervisors_see_and_resolve_the_schedulers_own_alarm(
             s, actor=supervisor, followup_id=stall.id, outcome="other", note=None, now=now
         )
     assert resolved.state == "resolved"
+
+
+def test_a_lapse_whose_cause_ended_by_any_path_is_cancelled_and_the_others_stay_live_once(
+    db: Database, enrolled: Any
+) -> None:
+    """The tick re-checks every live lapse itself: a cause that ended without `log_contact` or
+    the services (a plain UPDATE, as a repair or an import would write it) is still seen, and
+    a lapse whose cause holds stays live, never raised a second time."""
+    contacted, moved, ended, paused, returned, untouched = (enrolled("high") for _ in range(6))
+    at = T0 + timedelta(hours=25)
+    assert tick(db, at)["raised"] == 6
+    with db.new_session() as s:
+
+        def enrollment(resident_id: uuid.UUID, **values: Any) -> None:
+            s.execute(
+                update(OngiEnrollment)
+                .where(OngiEnrollment.resident_id == resident_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+        enrollment(contacted, next_due_at=at + timedelta(hours=24))
+        enrollment(ended, status="ended", ended_at=at)
+        enrollment(paused, status="paused", paused_at=at)
+        for resident_id, status in ((moved, "moved_out"), (returned, "deceased")):
+            s.execute(update(Resident).where(Resident.id == resident_id).values(status=status))
+        s.commit()
+    with db.new_session() as s:  # a status set back before any tick saw it: the cause holds
+        s.execute(update(Resident).where(Resident.id == returned).values(status="active"))
+        s.commit()
+    counts = tick(db, at + timedelta(minutes=1))
+    assert (counts["cancelled"], counts["raised"]) == (4, 0)
+    with db.new_session() as s:
+        outcomes = dict(
+            s.execute(
+                select(FollowUp.resident_id, FollowUp.outcome).where(FollowUp.state == "cancelled")
+            ).all()
+        )
+    assert outcomes == {
+        contacted: "contact_made",
+        moved: "resident_moved_out",
+        ended: "enrollment_ended",
+        paused: "enrollment_paused",
+    }
+    assert sorted(f.resident_id for f in live(db)) == sorted([returned, untouched])
+    counts = tick(db, at + timedelta(minutes=2))
+    assert (counts["cancelled"], counts["raised"]) == (0, 0)
+    assert len(live(db)) == 2
+
+
+def test_a_due_enrollment_whose_lapse_was_closed_is_raised_again_once(
+    db: Database, enrolled: Any
+) -> None:
+    """A live lapse blocks a second raise for its resident; once it is closed without the cause
+    ending (closed by hand, here a plain UPDATE), the next tick raises one new lapse."""
+    resident, other = enrolled("high"), enrolled("high")
+    at = T0 + timedelta(hours=25)
+    assert tick(db, at)["raised"] == 2
+    assert tick(db, at + timedelta(hours=1))["raised"] == 0
+    with db.new_session() as s:
+        s.execute(
+            update(FollowUp)
+            .where(FollowUp.resident_id == resident)
+            .values(state="resolved", outcome="closed_by_hand")
+            .execution_options(synchronize_session=False)
+        )
+        s.commit()
+    assert tick(db, at + timedelta(hours=2))["raised"] == 1
+    assert tick(db, at + timedelta(hours=2))["raised"] == 0
+    assert [f.resident_id for f in live(db, resident)] == [resident]
+    assert [f.resident_id for f in live(db, other)] == [other]
