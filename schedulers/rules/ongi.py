@@ -116,7 +116,7 @@ def lapse(enrollment: DueEnrollment, as_of: datetime) -> Raise:
 def resident_left(resident_id: Any) -> Any:
     """`EXISTS` a resident `resident_id` who is no longer active (moved out, died, erased):
     answered on PostgreSQL by the partial index `ix_residents_not_active`, which holds only them
-    (SQLite keeps probing the primary key, as before)."""
+    (SQLite's planner probes the primary key for it; `cleared` asks SQLite differently)."""
     return exists().where(
         Resident.id == resident_id,
         Resident.status != literal(ResidentStatus.ACTIVE.value, literal_execute=True),
@@ -145,11 +145,23 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
         .limit(1)
         .scalar_subquery()
     )
+    if session.get_bind().dialect.name == "postgresql":
+        left = resident_left(FollowUp.subject_id)
+    else:
+        # SQLite answers `EXISTS` through the primary key and each wide resident row; an
+        # uncorrelated IN is evaluated once, into a temporary index of who left (read from the
+        # partial index). PostgreSQL keeps `EXISTS`: an IN list larger than its work memory
+        # would be re-scanned for every live lapse.
+        left = FollowUp.subject_id.in_(
+            select(Resident.id).where(
+                Resident.status != literal(ResidentStatus.ACTIVE.value, literal_execute=True)
+            )
+        )
     subjects = session.scalars(
         select(FollowUp.subject_id).where(
             FollowUp.reason == REASON,
             in_literals(FollowUp.state, LIVE_STATES),
-            or_(still_due.is_(None), resident_left(FollowUp.subject_id)),
+            or_(still_due.is_(None), left),
         )
     ).all()
     if not subjects:

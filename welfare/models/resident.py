@@ -65,9 +65,9 @@ class Resident(Base):
         Index("ix_residents_phone_index", "phone_index"),
         Index("ix_residents_name_index", "name_index"),
         Index("ix_residents_household_index", "household_index"),
-        # Who is no longer active: PostgreSQL answers the follow-up tick's check on every due
-        # enrollment and live follow-up from this small index, not each wide resident row
-        # (migration 0021; SQLite's planner keeps the primary key).
+        # Who is no longer active: the follow-up tick's check on every due enrollment and live
+        # follow-up reads this small index, not each wide resident row (migration 0021;
+        # schedulers/rules/ongi.py).
         Index(
             "ix_residents_not_active",
             "id",
