@@ -66,7 +66,7 @@ class Resident(Base):
         Index("ix_residents_name_index", "name_index"),
         Index("ix_residents_household_index", "household_index"),
         # Who is no longer active: the follow-up tick's check on every due enrollment and live
-        # follow-up reads this small index, not each wide resident row (migration 0021;
+        # follow-up reads this small index, not each wide resident row (migration 0022;
         # schedulers/rules/ongi.py).
         Index(
             "ix_residents_not_active",

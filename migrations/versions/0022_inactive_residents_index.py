@@ -6,8 +6,8 @@ about 500 MB, more than the buffer cache), once per live lapse per tick; the que
 from this index instead, which holds only the residents who left (few against the active):
 PostgreSQL probes it, SQLite reads it once per statement into a list.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
