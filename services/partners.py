@@ -166,7 +166,12 @@ def refer(
     resident = residents.load(session, actor, resident_id, for_update=True)
     if case_id is not None:
         case = access.load_scoped(
-            session, Case, case_id, actor=actor, resident_id_of=lambda c: c.resident_id
+            session,
+            Case,
+            case_id,
+            actor=actor,
+            resident_id_of=lambda c: c.resident_id,
+            for_update=True,  # a closure committed meanwhile waits, or is seen
         )
         if case.resident_id != resident.id:
             raise InvalidInput(

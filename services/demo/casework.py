@@ -50,6 +50,7 @@ from services.demo.stories import (
     Workday,
 )
 from services.residents import RRN_INDEX
+from services.residents.registration import seoul_today
 from welfare.calendar import SEOUL, BusinessCalendar
 from welfare.identity import parse_rrn
 from welfare.models import (
@@ -432,7 +433,7 @@ def _register(
     at: datetime,
 ) -> uuid.UUID:
     """The newcomer's resident id, registering them (once) as the counselor would."""
-    rrn = parse_rrn(person["rrn"] or "", today=at.date())
+    rrn = parse_rrn(person["rrn"] or "", today=seoul_today(at))
     known = session.scalar(
         select(Resident.id).where(
             Resident.rrn_index == vault.indexer(session).full(RRN_INDEX, rrn.digits)
