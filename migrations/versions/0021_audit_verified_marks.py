@@ -1,9 +1,10 @@
 """Verified-up-to marks of the audit chains.
 
-`audit_verified_marks`: the `audit_verify_ahead` job walks each chain a slice at a time and
-appends a MAC'd mark of how far the links were found whole (services/audit/marks.py); retention
-then walks only what lies past the latest valid mark before it drops a month, instead of a
-month of links in one go. Append-only on PostgreSQL, as the re-anchor records.
+`audit_verified_marks`: the `audit_verify_ahead` job walks each chain a slice at a time, in
+passes that start again from the anchor every day, and appends a MAC'd mark of how far the
+current pass found the links whole (services/audit/marks.py); retention then walks only what
+lies past the newest pass's mark before it drops a month. Append-only on PostgreSQL, as the
+re-anchor records.
 
 Revision ID: 0021
 Revises: 0020
@@ -39,6 +40,8 @@ def upgrade() -> None:
         sa.Column("chain", sa.String(20), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("pass_from", sa.BigInteger(), nullable=False),
+        sa.Column("pass_started_at", welfare.models.base.UTCDateTime(), nullable=False),
         sa.Column("at", welfare.models.base.UTCDateTime(), nullable=False),
         sa.Column("mac", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_verified_marks")),

@@ -25,9 +25,9 @@ from services.audit.chain import (
     read_head,
     table_of,
 )
-from services.audit.marks import latest_mark
+from services.audit.marks import trusted_mark
 from services.audit.verify import reanchor_fields, walk_chain
-from welfare.crypto.chain import reanchor_mac
+from welfare.crypto.chain import reanchor_mac, same_digest
 from welfare.database import database_now, session_keyring
 from welfare.models import AuditChain, AuditReanchor
 
@@ -140,22 +140,24 @@ def _plan_drop(session: Session, chain: AuditChain, head: ChainHead, older_than:
 def _verify_going(
     session: Session, chain: AuditChain, key: bytes, head: ChainHead, plan: _Plan
 ) -> tuple[str, int]:
-    """Walk the links that go (`anchor_seq` .. `cut - 1`; only those past the latest valid
-    verified-up-to mark, services/audit/marks.py) and count the rows before the boundary;
-    returns the last link's hash and the row count, or raises AuditChainBroken."""
+    """Walk the links that go (`anchor_seq` .. `cut - 1`; only those past the current
+    verify-ahead pass's mark, services/audit/marks.py), check that the first link that stays
+    follows the last that goes, and count the rows before the boundary; returns the last
+    link's hash and the row count, or raises AuditChainBroken."""
     model = CHAIN_MODELS[chain]
     t = table_of(model)
     last = plan.cut - 1
-    mark = latest_mark(session, head, key)
+    mark = trusted_mark(session, head, key, database_now(session))
     if mark is not None and mark.seq >= last:
-        # Verified ahead (services/audit/marks.py): the last link that goes was found whole.
-        last_hash = (
+        # Walked by the current pass: the last link that goes was found whole then.
+        found = (
             mark.hash
             if mark.seq == last
-            else session.scalar(select(t.c.hash).where(t.c.seq == last))
+            else session.scalar(select(t.c.hash).where(t.c.seq == last).limit(1))
         )
-        if last_hash is None:
+        if found is None:
             raise AuditChainBroken(f"{chain.label}: refusing to drop: seq {last} is missing")
+        last_hash = found
     else:
         segment = walk_chain(
             session,
@@ -175,6 +177,14 @@ def _verify_going(
             _, seq, problem = segment.failure
             raise AuditChainBroken(f"{chain.label}: refusing to drop at seq {seq}: {problem}")
         last_hash = segment.last_hash
+    # The kept chain starts where the dropped part ends: a first kept link that does not follow
+    # (the last dropped link's hash changed since it was walked, or the kept link was) would
+    # leave a chain that never verifies again, blaming the wrong record. Nothing goes then.
+    follows = session.scalar(select(t.c.prev_hash).where(t.c.seq == plan.cut).limit(1))
+    if plan.cut <= head.last_seq and not same_digest(follows, last_hash):
+        raise AuditChainBroken(
+            f"{chain.label}: refusing to drop: seq {plan.cut} does not follow seq {last}"
+        )
     rows = session.scalar(select(func.count()).select_from(t).where(t.c.at < plan.boundary)) or 0
     if rows != plan.cut - head.anchor_seq:
         raise AuditChainBroken(
@@ -227,9 +237,18 @@ def drop_expired_partitions(
         plan = _plan_drop(session, chain, seen, older_than)
         if not plan.going:
             return Dropped(rows=0, months=[], held_back=plan.held_back)
-        verified = (
-            _verify_going(session, chain, key, seen, plan) if plan.cut > seen.anchor_seq else None
-        )
+        try:
+            verified = (
+                _verify_going(session, chain, key, seen, plan)
+                if plan.cut > seen.anchor_seq
+                else None
+            )
+        except AuditChainBroken:
+            moved = read_head(session, chain)
+            if moved is not None and moved.anchor_seq != seen.anchor_seq:
+                # Another run dropped the start of this walk meanwhile: not tampering.
+                return Dropped(rows=0, months=[], held_back=MOVED_WHILE_VERIFYING)
+            raise
         head = open_chain(session, chain, key)
         again = _plan_drop(session, chain, head, older_than)
         if (head.anchor_seq, head.anchor_prev_hash, again.boundary, again.cut) != (

@@ -18,14 +18,22 @@ from schedulers import registry
 from schedulers.audit_retention import ACCESS_RECORD_RETENTION, prune_audit_records
 from schedulers.partitions import keep_partitions_ahead
 from services import partitions, residents
-from services.audit import ChainProblem, read_head, record_access, retention, verify_chain
+from services.audit import (
+    AuditChainBroken,
+    ChainProblem,
+    read_head,
+    record_access,
+    retention,
+    verify_chain,
+)
 from services.audit.chain import move_head
 from services.audit.link import link_pending
-from services.audit.marks import verify_ahead
+from services.audit.marks import PASS_AGE, mark_fields, verify_ahead
 from services.partitions import month_start, next_month
 from tests.support.audit import act_as_dba, remove, rewrite, staff_actor
 from tests.support.casework import unique_rrn
 from tests.support.databases import fresh_database
+from welfare.crypto.chain import verified_mark_mac
 from welfare.crypto.keyring import Keyring
 from welfare.database import Database, database_now, make_engine, session_keyring
 from welfare.migrate import upgrade
@@ -384,7 +392,27 @@ def test_a_drop_planned_before_another_run_moved_the_anchor_drops_nothing(
     assert head is not None and head.anchor_seq == seen[0] + 1
 
 
-@pytest.mark.parametrize("ahead", ["caught_up", "partway", "forged"])
+def old_pass_mark(session: Session, seq: int) -> None:
+    """A valid mark of a pass that started two days ago and walked up to `seq`."""
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None
+    now = database_now(session)
+    record = AuditVerifiedMark(
+        id=uuid.uuid4(),
+        chain="access",
+        seq=seq,
+        hash=session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq)),
+        pass_from=head.anchor_seq,
+        pass_started_at=now - 2 * PASS_AGE,
+        at=now - 2 * PASS_AGE,
+        mac="",
+    )
+    record.mac = verified_mark_mac(session_keyring(session).audit_key, mark_fields(record, head))
+    session.add(record)
+    session.flush()
+
+
+@pytest.mark.parametrize("ahead", ["caught_up", "partway", "forged", "old_pass"])
 def test_retention_walks_only_what_the_verified_marks_do_not_cover(
     session: Session, boundary: datetime, monkeypatch: pytest.MonkeyPatch, ahead: str
 ) -> None:
@@ -401,12 +429,21 @@ def test_retention_walks_only_what_the_verified_marks_do_not_cover(
         verify_ahead(session, AuditChain.ACCESS)  # past the cut: the dropped links are covered
     elif ahead == "partway":
         verify_ahead(session, AuditChain.ACCESS, limit=second - head.anchor_seq)  # up to `first`
-    else:
+    elif ahead == "forged":
         forged = AuditVerifiedMark(
-            id=uuid.uuid4(), chain="access", seq=kept, hash="0" * 64, at=now, mac="0" * 64
+            id=uuid.uuid4(),
+            chain="access",
+            seq=kept,
+            hash="0" * 64,
+            pass_from=head.anchor_seq,
+            pass_started_at=now,
+            at=now,
+            mac="0" * 64,
         )
         session.add(forged)
         session.flush()
+    else:
+        old_pass_mark(session, kept)  # a day old: a new pass should have begun, not trusted
     walked: list[int] = []
     walk = retention.walk_chain
 
@@ -418,8 +455,64 @@ def test_retention_walks_only_what_the_verified_marks_do_not_cover(
     counts = prune_audit_records(session, now)
 
     assert counts["access_partitions_dropped"] == 1
-    expected = {"caught_up": [], "partway": [second], "forged": [head.anchor_seq]}[ahead]
+    expected = {
+        "caught_up": [],
+        "partway": [second],
+        "forged": [head.anchor_seq],
+        "old_pass": [head.anchor_seq],
+    }[ahead]
     assert walked == expected
     result = verify_chain(session, AuditChain.ACCESS)
     assert result.ok, result.problem
     assert [(d.first_seq, d.last_seq) for d in result.dropped][-1] == (first, second)
+
+
+def test_a_record_altered_after_an_old_pass_walked_it_stops_the_next_pass_and_the_drop(
+    session: Session, boundary: datetime
+) -> None:
+    """The attack the marks must not open: alter an expiring record long after a pass walked
+    it. The next pass fails at it every run, and retention, which trusts the current pass only,
+    walks into it and drops nothing; verify names it."""
+    now = database_now(session)
+    old = months_back(boundary, 2)
+    first = access_at(session, old + timedelta(days=1))
+    access_at(session, old + timedelta(days=2))
+    kept = access_at(session, now)
+    keep_partitions_ahead(session, now)
+    partitions.ensure_partitions(session, now)
+    old_pass_mark(session, kept)
+    act_as_dba(session)
+    rewrite(session, AuditEvent, first, action="export")
+
+    with pytest.raises(AuditChainBroken, match=f"seq {first}"), session.begin_nested():
+        verify_ahead(session, AuditChain.ACCESS)
+    with pytest.raises(AuditChainBroken, match=f"seq {first}"), session.begin_nested():
+        prune_audit_records(session, now)
+
+    assert exists(session, partitions.partition_name("audit_events", old))
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.kind, result.first_bad_seq) == (False, ChainProblem.ALTERED, first)
+
+
+def test_the_last_dropped_links_hash_changed_after_it_was_walked_stops_the_drop(
+    session: Session, boundary: datetime
+) -> None:
+    """Re-anchoring on a hash nobody checked would leave a chain that never verifies again,
+    blaming the first kept record: the drop refuses, and verify names the altered link."""
+    now = database_now(session)
+    old = months_back(boundary, 2)
+    access_at(session, old + timedelta(days=1))
+    second = access_at(session, old + timedelta(days=2))
+    access_at(session, now)
+    keep_partitions_ahead(session, now)
+    partitions.ensure_partitions(session, now)
+    verify_ahead(session, AuditChain.ACCESS)  # the current pass walked past the cut
+    act_as_dba(session)
+    rewrite(session, AuditEvent, second, hash="d" * 64)
+
+    with pytest.raises(AuditChainBroken, match="does not follow"), session.begin_nested():
+        prune_audit_records(session, now)
+
+    assert exists(session, partitions.partition_name("audit_events", old))
+    result = verify_chain(session, AuditChain.ACCESS)
+    assert (result.ok, result.first_bad_seq) == (False, second)

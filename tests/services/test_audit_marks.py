@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select, text
@@ -13,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from schedulers import registry
-from services.audit import AuditChainBroken, read_head, record_access
+from services.audit import AuditChainBroken, ChainHead, read_head, record_access
 from services.audit.link import link_pending
-from services.audit.marks import latest_mark, mark_fields, verify_ahead
+from services.audit.marks import PASS_AGE, current_pass, mark_fields, verify_ahead
 from tests.support.audit import act_as_dba, rewrite, staff_actor
 from welfare.crypto.chain import verified_mark_mac
 from welfare.database import database_now, session_keyring
@@ -48,12 +49,39 @@ def key(session: Session) -> bytes:
     return session_keyring(session).audit_key
 
 
+def add_mark(
+    session: Session,
+    head: ChainHead,
+    seq: int,
+    hash_: str,
+    *,
+    key: bytes,
+    pass_from: int | None = None,
+    pass_started_at: datetime | None = None,
+) -> None:
+    """A mark as the job writes one, MAC'd with `key` (the audit key, or another one)."""
+    now = database_now(session)
+    record = AuditVerifiedMark(
+        id=uuid.uuid4(),
+        chain=head.chain.value,
+        seq=seq,
+        hash=hash_,
+        pass_from=head.anchor_seq if pass_from is None else pass_from,
+        pass_started_at=now if pass_started_at is None else pass_started_at,
+        at=now,
+        mac="",
+    )
+    record.mac = verified_mark_mac(key, mark_fields(record, head))
+    session.add(record)
+    session.flush()
+
+
 def test_each_run_walks_a_slice_past_the_last_mark_and_marks_its_end(session: Session) -> None:
     seqs = linked_records(session, 5)
     head = read_head(session, AuditChain.ACCESS)
     assert head is not None
     before = marks(session)
-    earlier = latest_mark(session, head, key(session))  # a committed run of the job, if any
+    earlier = current_pass(session, head, key(session))  # a committed run of the job, if any
     total = head.last_seq - (earlier.seq + 1 if earlier else head.anchor_seq) + 1
     assert total >= 5
 
@@ -63,7 +91,7 @@ def test_each_run_walks_a_slice_past_the_last_mark_and_marks_its_end(session: Se
 
     assert sum(walked) == total and walked[-1] == 0
     assert marks(session)[len(before) :] == [head.last_seq - 2, head.last_seq]  # none for 0
-    mark = latest_mark(session, head, key(session))
+    mark = current_pass(session, head, key(session))
     assert mark is not None and mark.seq == seqs[-1]
     assert mark.hash == session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seqs[-1]))
     more = linked_records(session, 2)
@@ -76,25 +104,17 @@ def test_a_forged_mark_is_skipped_and_the_walk_starts_further_back(session: Sess
     assert verify_ahead(session, AuditChain.ACCESS) > 0
     head = read_head(session, AuditChain.ACCESS)
     assert head is not None
-    real = latest_mark(session, head, key(session))
+    real = current_pass(session, head, key(session))
     assert real is not None
     more = linked_records(session, 4)
     # A mark claiming everything was verified, MAC'd with the wrong key.
-    forged = AuditVerifiedMark(
-        id=uuid.uuid4(),
-        chain=AuditChain.ACCESS.value,
-        seq=more[-1],
-        hash="0" * 64,
-        at=database_now(session),
-        mac="",
-    )
     head = read_head(session, AuditChain.ACCESS)
     assert head is not None
-    forged.mac = verified_mark_mac(b"k" * 32, mark_fields(forged, head))
-    session.add(forged)
-    session.flush()
+    hash_of_last = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == more[-1]))
+    assert hash_of_last is not None
+    add_mark(session, head, more[-1], hash_of_last, key=b"k" * 32)
 
-    assert latest_mark(session, head, key(session)) == real
+    assert current_pass(session, head, key(session)) == real
     assert verify_ahead(session, AuditChain.ACCESS) == 4  # from the real mark, not the forged
 
 
@@ -102,9 +122,9 @@ def test_a_mark_from_a_chain_started_again_does_not_hold(session: Session) -> No
     linked_records(session, 2)
     verify_ahead(session, AuditChain.ACCESS)
     head = read_head(session, AuditChain.ACCESS)
-    assert head is not None and latest_mark(session, head, key(session)) is not None
+    assert head is not None and current_pass(session, head, key(session)) is not None
     restarted = replace(head, genesis_hash="f" * 64)
-    assert latest_mark(session, restarted, key(session)) is None
+    assert current_pass(session, restarted, key(session)) is None
 
 
 def test_a_link_altered_ahead_of_the_marks_stops_the_job_with_nothing_marked(
@@ -143,3 +163,47 @@ def test_marks_are_append_only(session: Session) -> None:
     ):
         with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
             session.execute(text(statement))
+
+
+def test_a_pass_a_day_old_ends_and_the_next_run_starts_again_at_the_anchor(
+    session: Session,
+) -> None:
+    linked_records(session, 3)
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None
+    now = database_now(session)
+    last_hash = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == head.last_seq))
+    assert last_hash is not None
+    # A pass that walked the whole chain, started more than a day ago.
+    add_mark(
+        session,
+        head,
+        head.last_seq,
+        last_hash,
+        key=key(session),
+        pass_started_at=now - 2 * PASS_AGE,
+    )
+
+    walked = verify_ahead(session, AuditChain.ACCESS)
+
+    assert walked == head.last_seq - head.anchor_seq + 1  # every link again, from the anchor
+    mark = current_pass(session, head, key(session))
+    assert mark is not None and mark.pass_from == head.anchor_seq and mark.seq == head.last_seq
+    assert mark.pass_started_at >= now
+    assert verify_ahead(session, AuditChain.ACCESS) == 0  # the new pass is caught up
+
+
+def test_a_mark_whose_link_no_longer_hashes_as_marked_is_skipped(session: Session) -> None:
+    linked_records(session, 2)
+    verify_ahead(session, AuditChain.ACCESS)
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None
+    marked = current_pass(session, head, key(session))
+    assert marked is not None
+    more = linked_records(session, 2)
+    verify_ahead(session, AuditChain.ACCESS)
+    head = read_head(session, AuditChain.ACCESS)
+    assert head is not None
+    act_as_dba(session)
+    rewrite(session, AuditEvent, more[-1], hash="e" * 64)
+    assert current_pass(session, head, key(session)) == marked  # the later mark is skipped

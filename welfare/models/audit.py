@@ -328,11 +328,12 @@ class AuditReanchor(Base):
 
 
 class AuditVerifiedMark(Base):
-    """How far the `audit_verify_ahead` job has verified a chain: links from the anchor up to
-    `seq` were walked and found whole, and link `seq` hashes to `hash`. MAC'd with the audit key
-    over these fields and the chain's genesis (`verified_mark_mac`), so a mark cannot be forged,
-    moved or carried over from a chain started again; append-only on PostgreSQL. Retention walks
-    only the links after the latest valid mark before it drops a month.
+    """How far a pass of the `audit_verify_ahead` job has verified a chain: the pass started at
+    `pass_from` (the anchor then) at `pass_started_at`, and found every link from there up to
+    `seq` whole; link `seq` hashes to `hash`. MAC'd with the audit key over these fields and the
+    chain's genesis (`verified_mark_mac`), so a mark cannot be forged, moved or carried over
+    from a chain started again; append-only on PostgreSQL. Retention walks only the links after
+    the newest pass's mark before it drops a month (services/audit/marks.py).
     """
 
     __tablename__ = "audit_verified_marks"
@@ -342,6 +343,8 @@ class AuditVerifiedMark(Base):
     chain: Mapped[str] = mapped_column(String(20))
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    pass_from: Mapped[int] = mapped_column(BigInteger)
+    pass_started_at: Mapped[datetime]
     at: Mapped[datetime]
     mac: Mapped[str] = mapped_column(String(64))
 
