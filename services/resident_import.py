@@ -20,6 +20,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import sys
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -289,7 +290,9 @@ def _import_here(
 
 
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Workers are forked, which is safe on Linux; macOS offers fork but system libraries
+    may crash in a forked child, so the import runs in one process there."""
+    return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _import_pipelined(
