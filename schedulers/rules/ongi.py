@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, exists, literal, or_, select
+from sqlalchemy import Boolean, Select, and_, exists, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from schedulers.rules.base import FollowUpRule
 from services.followups import LIVE_STATES, Raise
@@ -26,6 +30,7 @@ from welfare.models import (
     ResidentStatus,
 )
 from welfare.models.base import eq_literal, in_literals
+from welfare.models.resident import NOT_ACTIVE, NOT_ACTIVE_INDEX
 
 REASON = FollowUpReason.CONTACT_LAPSED.value
 
@@ -66,7 +71,7 @@ def lapsed(as_of: datetime) -> Select[Any]:
             eq_literal(OngiEnrollment.status, EnrollmentStatus.ACTIVE.value),
             OngiEnrollment.next_due_at <= as_of,
             live.is_(None),
-            ~resident_left(OngiEnrollment.resident_id),
+            ResidentStayed(OngiEnrollment.resident_id),
         )
         .order_by(OngiEnrollment.next_due_at)
     )
@@ -121,6 +126,39 @@ def resident_left(resident_id: Any) -> Any:
         Resident.id == resident_id,
         Resident.status != literal(ResidentStatus.ACTIVE.value, literal_execute=True),
     )
+
+
+class ResidentStayed(ColumnElement[bool]):
+    """`NOT resident_left(resident_id)`, asked of SQLite through the partial index by name.
+
+    SQLite's planner answers `resident_left` through the primary key, which leads to each
+    resident's wide, sealed row to read its status: at 1,000,000 residents a random page read
+    per due enrollment. `INDEXED BY` makes it probe `ix_residents_not_active` instead, which
+    holds only residents who are not active, so for an active resident the probe finds nothing
+    and reads no row (the same answer: the index holds exactly the rows the condition selects,
+    and SQLite refuses the statement rather than ignore the index if it cannot use it).
+    PostgreSQL gets `resident_left` as it is."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("resident_id", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, resident_id: Any) -> None:
+        self.resident_id = resident_id
+
+
+@compiles(ResidentStayed)
+def _resident_stayed(element: ResidentStayed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(~resident_left(element.resident_id), **kw)
+
+
+@compiles(ResidentStayed, "sqlite")
+def _resident_stayed_sqlite(element: ResidentStayed, compiler: SQLCompiler, **kw: Any) -> str:
+    resident_id = compiler.process(element.resident_id, **kw)
+    # Names and a constant from the models, and the compiled column: no outside text.
+    index, condition = NOT_ACTIVE_INDEX, NOT_ACTIVE.text
+    exists_sql = "(NOT EXISTS (SELECT 1 FROM residents INDEXED BY {} WHERE residents.id = {}"
+    return exists_sql.format(index, resident_id) + f" AND residents.{condition}))"
 
 
 def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]]:

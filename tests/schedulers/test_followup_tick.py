@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
+from schedulers.rules import ongi as ongi_rule
 from schedulers.runner import run_job
 from services import followup_queue, ongi, residents
 from tests.support.casework import with_check_digit
@@ -385,3 +386,28 @@ def test_a_due_enrollment_whose_lapse_was_closed_is_raised_again_once(
     assert tick(db, at + timedelta(hours=2))["raised"] == 0
     assert [f.resident_id for f in live(db, resident)] == [resident]
     assert [f.resident_id for f in live(db, other)] == [other]
+
+
+@pytest.mark.parametrize("status", ["moved_out", "deceased", "erased"])
+def test_a_due_enrollment_of_a_resident_who_left_is_not_raised(
+    db: Database, enrolled: Any, status: str
+) -> None:
+    """Whether a due resident left is asked of the partial index of residents who are not active
+    (on SQLite by name): a resident marked gone by a plain UPDATE, enrollment still active and
+    due, is not raised; the one who stayed is."""
+    gone, stayed = enrolled("high"), enrolled("high")
+    with db.new_session() as s:
+        s.execute(update(Resident).where(Resident.id == gone).values(status=status))
+        s.commit()
+    at = T0 + timedelta(hours=25)
+    assert tick(db, at)["raised"] == 1
+    assert [f.resident_id for f in live(db)] == [stayed]
+    if db.dialect == "sqlite":
+        with db.new_session() as s:
+            sql = str(
+                ongi_rule.lapsed(at).compile(
+                    dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True}
+                )
+            )
+            plan = [row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+        assert any("USING INDEX ix_residents_not_active" in line for line in plan), plan

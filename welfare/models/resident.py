@@ -54,6 +54,7 @@ class DataKey(Base):
 
 
 NOT_ACTIVE = text("status <> 'active'")
+NOT_ACTIVE_INDEX = "ix_residents_not_active"
 
 
 class Resident(Base):
@@ -69,7 +70,7 @@ class Resident(Base):
         # follow-up reads this small index, not each wide resident row (migration 0022;
         # schedulers/rules/ongi.py).
         Index(
-            "ix_residents_not_active",
+            NOT_ACTIVE_INDEX,
             "id",
             sqlite_where=NOT_ACTIVE,
             postgresql_where=NOT_ACTIVE,
