@@ -33,6 +33,7 @@ from welfare.models.base import in_literals
 from welfare.models.bulk import (
     JsonText,
     Same,
+    SqliteText,
     UuidHex,
     dashed,
     fresh_uuid_hex,
@@ -87,6 +88,39 @@ class Raise:
     incident_id: uuid.UUID | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Raises:
+    """Follow-ups the tick wants to exist, column by column, as `raise_columns` writes them:
+    what `of` makes of `Raise`s, or what a rule makes of its due rows read as SQLite stores
+    them (`FollowUpRule.stored`), the ids as `UuidHex` and the due times as `SqliteText`."""
+
+    subject_type: Sequence[str]
+    subject_id: Sequence[uuid.UUID] | UuidHex
+    resident_id: Sequence[uuid.UUID | None] | UuidHex
+    dong_code: Sequence[str | None]
+    program: Sequence[str]
+    reason: Sequence[str]
+    risk_level: Sequence[str | None]
+    due_at: Sequence[datetime] | SqliteText
+    evidence: Sequence[str]  # each serialized by `json_serializer` for the session's dialect
+    incident_id: Sequence[uuid.UUID | None]
+
+    @classmethod
+    def of(cls, raises: Sequence[Raise], serialize: Callable[[Any], str]) -> Raises:
+        return cls(
+            subject_type=[item.subject_type for item in raises],
+            subject_id=[item.subject_id for item in raises],
+            resident_id=[item.resident_id for item in raises],
+            dong_code=[item.dong_code for item in raises],
+            program=[item.program for item in raises],
+            reason=[item.reason for item in raises],
+            risk_level=[item.risk_level for item in raises],
+            due_at=[item.due_at for item in raises],
+            evidence=[serialize(dict(item.evidence)) for item in raises],
+            incident_id=[item.incident_id for item in raises],
+        )
+
+
 def raise_many(
     session: Session,
     raises: Sequence[Raise],
@@ -98,11 +132,28 @@ def raise_many(
     """Insert the missing follow-ups; ones that already exist are skipped by the constraint."""
     if not raises:
         return 0
-    count = len(raises)
+    serialize = json_serializer(session.get_bind().dialect)
+    return raise_columns(
+        session, Raises.of(raises, serialize), as_of=as_of, run_id=run_id, calendar=calendar
+    )
+
+
+def raise_columns(
+    session: Session,
+    raises: Raises,
+    *,
+    as_of: datetime,
+    run_id: uuid.UUID | None,
+    calendar: BusinessCalendar,
+) -> int:
+    """`raise_many` for follow-ups given column by column."""
+    count = len(raises.reason)
+    if not count:
+        return 0
     serialize = json_serializer(session.get_bind().dialect)
     # What the first rung gives depends on the ladder only (one as_of, one calendar): worked
     # out once per (reason, risk level), not once per follow-up.
-    keys = [(item.reason, item.risk_level) for item in raises]
+    keys = list(zip(raises.reason, raises.risk_level, strict=True))
     firsts = {key: _FirstStep.of(key, as_of, calendar, serialize) for key in set(keys)}
     steps = [firsts[key] for key in keys]
     ids = fresh_uuid_hex(count)
@@ -114,21 +165,21 @@ def raise_many(
         count,
         {
             "id": UuidHex(ids),
-            "subject_type": [item.subject_type for item in raises],
-            "subject_id": [item.subject_id for item in raises],
-            "resident_id": [item.resident_id for item in raises],
-            "dong_code": [item.dong_code for item in raises],
-            "program": [item.program for item in raises],
-            "reason": [item.reason for item in raises],
-            "risk_level": [item.risk_level for item in raises],
+            "subject_type": raises.subject_type,
+            "subject_id": raises.subject_id,
+            "resident_id": raises.resident_id,
+            "dong_code": raises.dong_code,
+            "program": raises.program,
+            "reason": raises.reason,
+            "risk_level": raises.risk_level,
             "state": Same(FollowUpState.OPEN.value),
             "step": Same(1),
-            "due_at": [item.due_at for item in raises],
+            "due_at": raises.due_at,
             "next_escalation_at": [step.escalation_at for step in steps],
             "raised_at": Same(as_of),
             "raised_by_run_id": Same(run_id),
-            "evidence": JsonText([serialize(dict(item.evidence)) for item in raises]),
-            "incident_id": [item.incident_id for item in raises],
+            "evidence": JsonText(raises.evidence),
+            "incident_id": raises.incident_id,
             "risk_rank": [step.rank for step in steps],
             "version": Same(1),
         },
@@ -157,14 +208,14 @@ def raise_many(
     grouped = TeamNotices(kind="raised", at=as_of)
     alone = []
     for p in inserted:
-        item = raises[p]
-        if item.incident_id is None:
+        incident_id = raises.incident_id[p]
+        if incident_id is None:
             alone.append(p)
             continue
         grouped.add(
             uuid.UUID(hex=ids[p]),
-            incident_id=item.incident_id,
-            dong=item.dong_code,
+            incident_id=incident_id,
+            dong=raises.dong_code[p],
             step=1,
             action=steps[p].action,
             target_role=steps[p].target_role,
@@ -175,12 +226,11 @@ def raise_many(
     keys_, payloads = [], []
     for p in alone:
         followup_id = dashed(ids[p])
-        template_key = (steps[p], raises[p].dong_code)
+        dong = raises.dong_code[p]
+        template_key = (steps[p], dong)
         template = templates.get(template_key)
         if template is None:
-            template = templates[template_key] = steps[p].payload_template(
-                raises[p].dong_code, serialize
-            )
+            template = templates[template_key] = steps[p].payload_template(dong, serialize)
         keys_.append(f"followup:{followup_id}:1:"[:120])
         payloads.append(f"{template[0]}{followup_id}{template[1]}")
     insert_columns(

@@ -8,19 +8,20 @@ on active `next_due_at` makes finding lapses cost what the lapsed cost, not what
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Boolean, Select, and_, exists, literal, or_, select
+from sqlalchemy import Boolean, Select, String, and_, exists, literal, or_, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from schedulers.rules.base import FollowUpRule
-from services.followups import LIVE_STATES, Raise
+from schedulers.rules.base import FollowUpRule, StoredRows
+from services.followups import LIVE_STATES, Raise, Raises
 from welfare.models import (
     EnrollmentStatus,
     FollowUp,
@@ -29,14 +30,23 @@ from welfare.models import (
     Resident,
     ResidentStatus,
 )
-from welfare.models.base import eq_literal, in_literals
+from welfare.models.base import eq_literal, in_literals, utc_sqlite_text
+from welfare.models.bulk import (
+    SqliteText,
+    UuidHex,
+    dashed,
+    stored_datetime_iso,
+    stored_datetime_text,
+    stored_uuid_hex,
+)
 from welfare.models.resident import NOT_ACTIVE, NOT_ACTIVE_INDEX
 
 REASON = FollowUpReason.CONTACT_LAPSED.value
 
 
-def lapsed(as_of: datetime) -> Select[Any]:
-    """Active enrollments past their due time without a live lapse follow-up, oldest first."""
+def lapsed(as_of: datetime, *, stored: bool = False) -> Select[Any]:
+    """Active enrollments past their due time without a live lapse follow-up, oldest first;
+    with `stored`, the columns as SQLite stores them (text), for `lapses_stored`."""
     # The live check is a correlated lookup that PostgreSQL cannot turn into a join (a scalar
     # subquery; LIMIT keeps it one), so each due enrollment costs one probe of the
     # live-follow-up index whatever the statistics say: as NOT EXISTS, with the follow-up
@@ -65,6 +75,8 @@ def lapsed(as_of: datetime) -> Select[Any]:
         OngiEnrollment.last_success_at,
         OngiEnrollment.next_due_at,
     ]
+    if stored:  # the same columns, not converted: ids and times as the stored text
+        columns = [type_coerce(column, String()).label(column.key) for column in columns]
     return (
         select(*columns)
         .where(
@@ -115,6 +127,47 @@ def lapse(enrollment: DueEnrollment, as_of: datetime) -> Raise:
             else None,
             "next_due_at": enrollment.next_due_at.isoformat() if enrollment.next_due_at else None,
         },
+    )
+
+
+def lapses_stored(rows: Sequence[Any], as_of: datetime, serialize: Callable[[Any], str]) -> Raises:
+    """`Raises.of([lapse(row, as_of) for row in rows])` for rows of `lapsed(as_of, stored=True)`
+    (SQLite), each value handed on as the text the slow way would bind: the ids as stored
+    (SQLAlchemy's 32 hex digits), the due time as stored (`utc_sqlite_text`'s form), the
+    evidence's times as `isoformat` writes them; a value stored in another form is converted
+    as the column reads it. tests/schedulers/test_stored_rows.py compares the two."""
+    count = len(rows)
+    resident_ids = UuidHex([stored_uuid_hex(row.resident_id) for row in rows])
+    evidence = []
+    due = []
+    for row in rows:
+        next_due = row.next_due_at
+        last = row.last_success_at
+        evidence.append(
+            serialize(
+                {
+                    "enrollment_id": dashed(stored_uuid_hex(row.id)),
+                    "risk_level": row.risk_level,
+                    "interval_hours": row.interval_hours,
+                    "last_success_at": stored_datetime_iso(last) if last is not None else None,
+                    "next_due_at": stored_datetime_iso(next_due) if next_due is not None else None,
+                }
+            )
+        )
+        due.append(stored_datetime_text(next_due) if next_due is not None else None)
+    if None in due:  # `lapsed` selects due times up to as_of, never none; as `lapse` would
+        due = [value if value is not None else utc_sqlite_text(as_of) for value in due]
+    return Raises(
+        subject_type=["resident"] * count,
+        subject_id=resident_ids,
+        resident_id=resident_ids,
+        dong_code=[row.dong_code for row in rows],
+        program=["ongi"] * count,
+        reason=[REASON] * count,
+        risk_level=[row.risk_level for row in rows],
+        due_at=SqliteText(due),
+        evidence=evidence,
+        incident_id=[None] * count,
     )
 
 
@@ -252,4 +305,5 @@ CONTACT_LAPSED = FollowUpRule(
     cleared=cleared,
     raised_count="raised",
     cancelled_count="cancelled",
+    stored=StoredRows(due=partial(lapsed, stored=True), make=lapses_stored),
 )

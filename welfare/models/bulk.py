@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -314,7 +315,49 @@ class JsonText:
     values: Sequence[str]
 
 
-ColumnValues = Sequence[Any] | Same | UuidHex | JsonText
+@dataclass(frozen=True, slots=True)
+class SqliteText:
+    """Values exactly as SQLite's driver binds them for the column (e.g. a `UTCDateTime` as
+    `utc_sqlite_text` writes it, from `stored_datetime_text`): SQLite only."""
+
+    values: Sequence[str | None]
+
+
+ColumnValues = Sequence[Any] | Same | UuidHex | JsonText | SqliteText
+
+_CANONICAL_HEX = re.compile(r"[0-9a-f]{32}")
+_CANONICAL_DATETIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+_SQLITE: Any = sqlite.dialect()
+_UTC_RESULT = UTCDateTime().dialect_impl(_SQLITE).result_processor(_SQLITE, None)
+
+
+def stored_uuid_hex(value: str) -> str:
+    """What a `Uuid` column read on SQLite (`uuid.UUID(value)`) binds again: `value` itself when
+    it is the 32 lowercase hex digits SQLAlchemy stores, else the UUID it spells as such."""
+    return value if _CANONICAL_HEX.fullmatch(value) else uuid.UUID(value).hex
+
+
+def _stored_datetime(value: str) -> Any:
+    """A `UTCDateTime` column's stored text on SQLite as the column reads it."""
+    return _UTC_RESULT(value) if _UTC_RESULT is not None else value
+
+
+def stored_datetime_text(value: str) -> str:
+    """What a `UTCDateTime` column read on SQLite binds again (`utc_sqlite_text`): `value`
+    itself when it is in that form (naive UTC, microseconds always), else its instant so."""
+    if _CANONICAL_DATETIME.fullmatch(value):
+        return value
+    return utc_sqlite_text(_stored_datetime(value))
+
+
+def stored_datetime_iso(value: str) -> str:
+    """`isoformat()` of what a `UTCDateTime` column read on SQLite gives for `value` (an aware
+    UTC datetime: `T`, no fraction when it is zero, `+00:00`), without building it."""
+    if not _CANONICAL_DATETIME.fullmatch(value):
+        return str(_stored_datetime(value).isoformat())
+    fraction = "" if value.endswith(".000000") else value[19:]
+    return f"{value[:10]}T{value[11:19]}{fraction}+00:00"
+
 
 _HEX = "0123456789abcdef"
 _VARIANT = {digit: _HEX[8 + (i & 3)] for i, digit in enumerate(_HEX)}  # 10xx, RFC 4122
@@ -399,7 +442,7 @@ def _sqlite_values(given: ColumnValues, process: Any, count: int) -> Any:
     if isinstance(given, Same):
         value = given.value
         return repeat(value if value is None or process is None else process(value), count)
-    if isinstance(given, UuidHex | JsonText):
+    if isinstance(given, UuidHex | JsonText | SqliteText):
         return given.values
     if process is None:
         return given
@@ -435,6 +478,8 @@ def _postgresql_columns(
         if isinstance(given, Same):
             selected.append(cast(bindparam(param, given.value, type_=column_type), column_type))
             continue
+        if isinstance(given, SqliteText):
+            raise TypeError(f"{table.name}.{name}: SqliteText is SQLite's stored form")
         if isinstance(given, UuidHex):
             params.append(bindparam(param, ",".join(given.values), type_=String()))
             functions.append(
