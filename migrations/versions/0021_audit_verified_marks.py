@@ -23,10 +23,10 @@ down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-PG_REFUSE_MARK_CHANGE = """
-CREATE OR REPLACE FUNCTION welfare_refuse_mark_change() RETURNS trigger LANGUAGE plpgsql AS $$
+PG_REFUSE_CHANGE = """
+CREATE OR REPLACE FUNCTION welfare_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'welfare: % on % refused: verified marks are append-only',
+    RAISE EXCEPTION 'welfare: % on % refused: the table is append-only',
         TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
 END;
 $$
@@ -49,21 +49,20 @@ def upgrade() -> None:
     op.create_index("ix_audit_verified_marks_chain_seq", "audit_verified_marks", ["chain", "seq"])
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(PG_REFUSE_MARK_CHANGE)
+    op.execute(PG_REFUSE_CHANGE)
     op.execute(
         "CREATE TRIGGER audit_verified_marks_append_only BEFORE UPDATE OR DELETE "
-        "ON audit_verified_marks FOR EACH ROW EXECUTE FUNCTION welfare_refuse_mark_change()"
+        "ON audit_verified_marks FOR EACH ROW EXECUTE FUNCTION welfare_refuse_change()"
     )
     op.execute(
         "CREATE TRIGGER audit_verified_marks_no_truncate BEFORE TRUNCATE ON audit_verified_marks "
-        "FOR EACH STATEMENT EXECUTE FUNCTION welfare_refuse_mark_change()"
+        "FOR EACH STATEMENT EXECUTE FUNCTION welfare_refuse_change()"
     )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TABLE audit_verified_marks")  # its triggers go with it
-        op.execute("DROP FUNCTION welfare_refuse_mark_change()")
         return
     op.drop_index("ix_audit_verified_marks_chain_seq", table_name="audit_verified_marks")
     op.drop_table("audit_verified_marks")
