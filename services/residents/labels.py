@@ -11,7 +11,7 @@ label says `unreadable`, and the failure is a security record and a follow-up
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -71,6 +71,13 @@ def labels(
             Resident.id.in_(wanted), access.dong_scope(actor, Resident.dong_code)
         )
     ).all()
+    return _labelled(session, actor, rows)
+
+
+def _labelled(
+    session: Session, actor: Actor, rows: Sequence[Resident]
+) -> dict[uuid.UUID, ResidentLabel]:
+    """Labels of residents already loaded in the caller's scope, decrypted in one batch."""
     sealed = [
         vault.Sealed(r.id, TABLE, column, r.id, getattr(r, f"{column}_enc"))
         for r in rows
@@ -107,7 +114,7 @@ def form_label(session: Session, actor: Actor, resident_id: uuid.UUID) -> Reside
     about: in the caller's dongs, else NotFound with the denial recorded (410 if erased); the
     showing is recorded as a read."""
     resident = load(session, actor, resident_id)
-    label = labels(session, actor, [resident.id])[resident.id]
+    label = _labelled(session, actor, [resident])[resident.id]
     access.record(session, actor=actor, action="read", resident_ids=[resident.id])
     session.commit()
     return label
