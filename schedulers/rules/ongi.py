@@ -214,6 +214,9 @@ def _resident_stayed_sqlite(element: ResidentStayed, compiler: SQLCompiler, **kw
     return exists_sql.format(index, resident_id) + f" AND residents.{condition}))"
 
 
+CLEARED_PAGE = 500  # subjects a statement binds, well under SQLite's and psycopg's limits
+
+
 def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]]:
     """Live lapse follow-ups whose cause is gone, each with why.
 
@@ -255,8 +258,19 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
             or_(still_due.is_(None), left),
         )
     ).all()
-    if not subjects:
-        return []
+    found = []
+    # A page of subjects at a time: a mass change (a dong's enrollments ended) can clear more
+    # lapses in one tick than a statement may bind parameters.
+    for start in range(0, len(subjects), CLEARED_PAGE):
+        found += _why_cleared(session, subjects[start : start + CLEARED_PAGE], as_of)
+    return found
+
+
+def _why_cleared(
+    session: Session, subjects: Sequence[uuid.UUID], as_of: datetime
+) -> list[tuple[uuid.UUID, str]]:
+    """Why each of these subjects' live lapses cleared, read again in this statement's
+    snapshot (one that came back since is left live)."""
     rows = session.execute(
         select(
             FollowUp.subject_id, Resident.status, OngiEnrollment.status, OngiEnrollment.next_due_at
@@ -282,7 +296,7 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
             ),
         )
     ).all()
-    found = []
+    found: list[tuple[uuid.UUID, str]] = []
     for subject_id, resident_status, enrollment_status, next_due in rows:
         if resident_status != ResidentStatus.ACTIVE:
             why = f"resident_{resident_status}"

@@ -317,12 +317,15 @@ def test_supervisors_see_and_resolve_the_schedulers_own_alarm(
     assert resolved.state == "resolved"
 
 
+@pytest.mark.parametrize("page", [ongi_rule.CLEARED_PAGE, 1])
 def test_a_lapse_whose_cause_ended_by_any_path_is_cancelled_and_the_others_stay_live_once(
-    db: Database, enrolled: Any
+    db: Database, enrolled: Any, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
     """The tick re-checks every live lapse itself: a cause that ended without `log_contact` or
     the services (a plain UPDATE, as a repair or an import would write it) is still seen, and
-    a lapse whose cause holds stays live, never raised a second time."""
+    a lapse whose cause holds stays live, never raised a second time. The cleared subjects are
+    read again a page at a time (a page of one here too), and every page counts."""
+    monkeypatch.setattr(ongi_rule, "CLEARED_PAGE", page)
     contacted, moved, ended, paused, returned, untouched = (enrolled("high") for _ in range(6))
     at = T0 + timedelta(hours=25)
     assert tick(db, at)["raised"] == 6
