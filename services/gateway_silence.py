@@ -359,14 +359,20 @@ def list_watches(
     return Page(items=views, next_cursor=page.next_cursor)
 
 
+def _gateway(session: Session, gateway_id: uuid.UUID) -> Staff:
+    """A gateway account, or NotFound (any other account answers as if it did not exist)."""
+    gateway = session.get(Staff, gateway_id)
+    if gateway is None or gateway.role_enum is not Role.GATEWAY:
+        raise NotFound
+    return gateway
+
+
 def get_watch(
     session: Session, *, actor: Actor, gateway_id: uuid.UUID, now: datetime
 ) -> WatchView | None:
     """One gateway's rhythm (admins, by route policy), as `list_watches` shows it; None while
     it has never sent a batch nor been configured (its watch is made then, at version 0)."""
-    gateway = session.get(Staff, gateway_id)
-    if gateway is None or gateway.role_enum is not Role.GATEWAY:
-        raise NotFound
+    gateway = _gateway(session, gateway_id)
     watch = session.scalar(select(GatewayWatch).where(GatewayWatch.gateway_id == gateway_id))
     view = None if watch is None else _watch_view(watch, gateway.display_name, now)
     access.commit_recorded(session, actor=actor, action="read", resident_ids=[])
@@ -393,9 +399,7 @@ def set_expected_interval(
                 ]
             }
         )
-    gateway = session.get(Staff, gateway_id)
-    if gateway is None or gateway.role_enum is not Role.GATEWAY:
-        raise NotFound
+    gateway = _gateway(session, gateway_id)
     watch = session.scalar(
         select(GatewayWatch).where(GatewayWatch.gateway_id == gateway_id).with_for_update()
     )
