@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from config.partners import ConsentScope, Partner, PartnerBook, load_partners
 from services import access, followups, history, idempotency, residents, vault
+from services.cases import records as case_records
 from services.pagination import KeyKind, Keyset, Page, paginate
 from services.residents.labels import Labelled, label_page
 from welfare.errors import InvalidInput
-from welfare.models import Actor, Case, ExternalReferral, FollowUpReason, ReferralState
+from welfare.models import Actor, ExternalReferral, FollowUpReason, ReferralState
 
 TABLE = "external_referrals"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -165,14 +166,8 @@ def refer(
             return _replayed(session, actor, existing, mac), False
     resident = residents.load(session, actor, resident_id, for_update=True)
     if case_id is not None:
-        case = access.load_scoped(
-            session,
-            Case,
-            case_id,
-            actor=actor,
-            resident_id_of=lambda c: c.resident_id,
-            for_update=True,  # a closure committed meanwhile waits, or is seen
-        )
+        # Locked: a closure committed meanwhile waits, or is seen.
+        case = case_records.load(session, actor, case_id, for_update=True)
         if case.resident_id != resident.id:
             raise InvalidInput(
                 {"case_id": ["이 주민의 사례가 아닙니다 (not this resident's case)"]}
