@@ -109,14 +109,17 @@ def label_of(session: Session, actor: Actor, resident_id: uuid.UUID | None) -> R
     return labels(session, actor, [resident_id]).get(resident_id)
 
 
-def form_label(session: Session, actor: Actor, resident_id: uuid.UUID) -> ResidentLabel:
+def form_label(
+    session: Session, actor: Actor, resident_id: uuid.UUID | None
+) -> ResidentLabel | None:
     """The resident a form is opened for (an opaque id from their page), to show whom it is
-    about: in the caller's dongs, else NotFound with the denial recorded (410 if erased); the
-    showing is recorded as a read."""
+    about, or None for a form opened without one: in the caller's dongs, else NotFound with the
+    denial recorded (410 if erased); the showing is recorded as a read."""
+    if resident_id is None:
+        return None
     resident = load(session, actor, resident_id)
     label = _labelled(session, actor, [resident])[resident.id]
-    access.record(session, actor=actor, action="read", resident_ids=[resident.id])
-    session.commit()
+    access.commit_recorded(session, actor=actor, action="read", resident_ids=[resident.id])
     return label
 
 

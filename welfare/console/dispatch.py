@@ -127,7 +127,7 @@ def new() -> Any:
         dongs=[d for d in reference.list_dongs(db_session()) if d.code in me().dongs],
         resident_id=resident_id,
         # Whom the request is about (another dong's resident is a 404 page), recorded as a read.
-        label=form_label(db_session(), me().actor(), resident_id) if resident_id else None,
+        label=form_label(db_session(), me().actor(), resident_id),
         partner_choices=[c.partner for c in partners.list_partners(now()) if c.selectable],
         client_ref=secrets.token_urlsafe(18),
         **_labels(),

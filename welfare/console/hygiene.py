@@ -163,7 +163,7 @@ def _new_form(resident_id: uuid.UUID | None, found: Any = None) -> Any:
         "console/hygiene_new.html",
         resident_id=resident_id,
         # Whom the form is about (another dong's resident is a 404 page), recorded as a read.
-        label=form_label(db_session(), me().actor(), resident_id) if resident_id else None,
+        label=form_label(db_session(), me().actor(), resident_id),
         found=found,
         kinds=SEARCH_KINDS,
         providers=[
