@@ -426,11 +426,7 @@ def list_dispatches_labelled(
     for an address not registered yet), as the queues show them: one batch, one record."""
     page = _dispatch_page(session, actor, state=state, dong=dong, cursor=cursor, limit=limit)
     views = page.map(lambda d: _view(session, actor, d, opened=False))
-    result = label_page(session, actor, views, lambda v: v.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[d.resident_id for d in page.items]
-    )
-    return result
+    return label_page(session, actor, views, lambda v: v.resident_id)
 
 
 def _dispatch_page(

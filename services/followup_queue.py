@@ -83,11 +83,7 @@ def list_followups(
             or_(FollowUp.next_escalation_at.is_(None), FollowUp.next_escalation_at > now)
         )
     page = paginate(session, stmt, QUEUE_ORDER, cursor=cursor, limit=limit)
-    result = label_page(session, actor, page, lambda f: f.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]
-    )
-    return result
+    return label_page(session, actor, page, lambda f: f.resident_id)
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:

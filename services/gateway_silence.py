@@ -301,11 +301,7 @@ def incident_followups(
     if live_only:
         stmt = stmt.where(in_literals(FollowUp.state, LIVE_STATES))
     page = paginate(session, stmt, GROUP_ORDER, cursor=cursor, limit=limit)
-    result = label_page(session, actor, page, lambda f: f.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[f.resident_id for f in page.items]
-    )
-    return result
+    return label_page(session, actor, page, lambda f: f.resident_id)
 
 
 # --- what admins configure ---------------------------------------------------------------------

@@ -298,11 +298,7 @@ def list_enrollments_labelled(
     """The same page with each enrollment's resident label (display name, masked phone), as
     the queues show them: one batch, one record."""
     page = _enrollment_page(session, actor, status=status, cursor=cursor, limit=limit)
-    result = label_page(session, actor, page.map(_enrollment_view), lambda e: e.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[e.resident_id for e in page.items]
-    )
-    return result
+    return label_page(session, actor, page.map(_enrollment_view), lambda e: e.resident_id)
 
 
 def _enrollment_page(
@@ -464,11 +460,7 @@ def list_visits_labelled(
         limit=limit,
     )
     views = page.map(lambda v: _visit_view(session, actor, v, opened=False))
-    result = label_page(session, actor, views, lambda v: v.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[v.resident_id for v in page.items]
-    )
-    return result
+    return label_page(session, actor, views, lambda v: v.resident_id)
 
 
 def _visit_page(

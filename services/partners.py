@@ -334,11 +334,7 @@ def list_referrals_labelled(
     queues show them: one batch, one record."""
     page = _referral_page(session, actor, state=state, partner=partner, cursor=cursor, limit=limit)
     views = page.map(lambda r: _view(session, actor, r, opened=False))
-    result = label_page(session, actor, views, lambda v: v.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[r.resident_id for r in page.items]
-    )
-    return result
+    return label_page(session, actor, views, lambda v: v.resident_id)
 
 
 def _referral_page(

@@ -134,11 +134,7 @@ def list_cases(
     if assignee:
         stmt = stmt.where(Case.assignee_id == assignee)
     page = paginate(session, stmt, QUEUE_ORDER, cursor=cursor, limit=limit)
-    result = label_page(session, actor, page, lambda c: c.resident_id)
-    access.commit_recorded(
-        session, actor=actor, action="search", resident_ids=[c.resident_id for c in page.items]
-    )
-    return result
+    return label_page(session, actor, page, lambda c: c.resident_id)
 
 
 # -- changing ----------------------------------------------------------------------------------

@@ -129,11 +129,19 @@ def label_page(
     page: Page[T],
     resident_id_of: Callable[[T], uuid.UUID | None],
 ) -> Page[Labelled[T]]:
-    """The page with each item's resident label."""
+    """A list page as the queues show it: each item with its resident's label, decrypted in
+    one batch, and the page recorded as one search naming its residents (committed)."""
     found = labels(session, actor, (resident_id_of(item) for item in page.items))
 
     def labelled(item: T) -> Labelled[T]:
         resident_id = resident_id_of(item)
         return Labelled(item, found.get(resident_id) if resident_id is not None else None)
 
-    return page.map(labelled)
+    result = page.map(labelled)
+    access.commit_recorded(
+        session,
+        actor=actor,
+        action="search",
+        resident_ids=[resident_id_of(item) for item in page.items],
+    )
+    return result
