@@ -92,7 +92,7 @@ def test_column_keys_are_hkdf_sha256_of_the_index_key_with_the_column_as_info() 
 
 @given(column=columns, value=st.text())
 def test_the_index_is_hmac_sha256_under_the_column_key(column: str, value: str) -> None:
-    # full() hashes from the column key's precomputed pads; hmac.digest is the reference.
+    # full() copies the column's keyed HMAC; hmac.digest is the reference.
     column_key = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
