@@ -231,7 +231,7 @@ def raise_columns(
         template = templates.get(template_key)
         if template is None:
             template = templates[template_key] = steps[p].payload_template(dong, serialize)
-        keys_.append(f"followup:{followup_id}:1:"[:120])
+        keys_.append(_notice_key(followup_id, 1))
         payloads.append(f"{template[0]}{followup_id}{template[1]}")
     insert_columns(
         session,
@@ -655,6 +655,11 @@ def move_notes(
         )
 
 
+def _notice_key(followup_id: uuid.UUID | str, step: int, suffix: str = "") -> str:
+    """A follow-up step's notice's idempotency key: one notice per follow-up, step and suffix."""
+    return f"followup:{followup_id}:{step}:{suffix}"[:120]
+
+
 def _notice(
     followup_id: uuid.UUID,
     *,
@@ -668,7 +673,7 @@ def _notice(
     """A notification row: ids and codes only, never personal data."""
     return {
         "id": uuid.uuid4(),
-        "idempotency_key": f"followup:{followup_id}:{step}:{key_suffix}"[:120],
+        "idempotency_key": _notice_key(followup_id, step, key_suffix),
         "kind": "followup_step",
         "payload": {
             "followup_id": str(followup_id),
