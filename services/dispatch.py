@@ -29,6 +29,7 @@ from services.partners import partner_book
 from services.residents.labels import Labelled, label_page
 from welfare.errors import Conflict, InvalidInput
 from welfare.models import (
+    OPEN_DISPATCH_STATES,
     Actor,
     Dispatch,
     DispatchOutcome,
@@ -45,11 +46,12 @@ from welfare.models.base import in_literals
 TABLE = "dispatches"
 REASON = FollowUpReason.DISPATCH_OVERDUE.value
 PROGRAM = Program.OUTREACH_DISPATCH.value
-OPEN_STATES = (
+OPEN_STATES = OPEN_DISPATCH_STATES
+# Someone is still to arrive: the deadline (and the time left to it) matters in these states.
+AWAITING_ARRIVAL = (
     DispatchState.REQUESTED.value,
     DispatchState.ASSIGNED.value,
     DispatchState.EN_ROUTE.value,
-    DispatchState.ON_SITE.value,
 )
 MAX_SHIFT = timedelta(hours=24)
 LIST_ORDER = Keyset.of(
@@ -209,6 +211,10 @@ class DispatchView:
     note: str | None
     version: int
     events: tuple[history.EventView, ...] = ()  # the history, in a single dispatch's view
+
+    @property
+    def awaiting_arrival(self) -> bool:
+        return self.state in AWAITING_ARRIVAL
 
 
 def _check_request(
