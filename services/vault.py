@@ -128,8 +128,7 @@ def seal(
 ) -> bytes | None:
     if plaintext is None:
         return None
-    key = key or data_key(session, subject_id)
-    return encrypt_field(key, plaintext, FieldContext(table, column, str(row_id)))
+    return sealer(key or data_key(session, subject_id), table, row_id)(column, plaintext)
 
 
 def sealer(key: bytes, table: str, row_id: uuid.UUID) -> Callable[[str, str | None], bytes | None]:

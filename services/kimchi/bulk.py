@@ -427,12 +427,13 @@ class _ImportRun:
         covered = set(campaign_dongs(self.session, campaign.id))
         stock = campaign.box_count - campaign.allocated_boxes - self.spent
         parsed: list[tuple[_Line, bytes]] = []
+        today = seoul_today(self.now)
         for item in chunk:
             if item.problem is not None or item.rrn is None:
                 self.skip(item.line, item.problem or "")
                 continue
             try:
-                digits = parse_rrn(item.rrn, today=seoul_today(self.now)).digits
+                digits = parse_rrn(item.rrn, today=today).digits
             except IdentityError as exc:
                 self.skip(item.line, f"rrn: {exc.message}")
                 continue
