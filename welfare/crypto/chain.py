@@ -59,6 +59,12 @@ def link_hash(key: bytes, prev_hash: str, payload: bytes) -> str:
     return hmac.new(key, prev_hash.encode("ascii") + payload, hashlib.sha256).hexdigest()
 
 
+def _fields_mac(key: bytes, domain: bytes, fields: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 of canonical JSON under a domain prefix, so one kind of MAC never passes for
+    another."""
+    return hmac.new(key, domain + canonical_json(fields), hashlib.sha256).hexdigest()
+
+
 def seal_mac(key: bytes, payload: bytes) -> str:
     """The MAC a record carries from the moment it is appended, before it has a place in its
     chain: a record altered before it was linked no longer matches it."""
@@ -67,7 +73,7 @@ def seal_mac(key: bytes, payload: bytes) -> str:
 
 def head_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a chain head, so the head cannot be rewound without the key."""
-    return hmac.new(key, _HEAD_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+    return _fields_mac(key, _HEAD_PREFIX, fields)
 
 
 def genesis_hash(key: bytes, *, chain: str, started_at: datetime) -> str:
@@ -77,23 +83,23 @@ def genesis_hash(key: bytes, *, chain: str, started_at: datetime) -> str:
     only the key holder could have written; a chain started again has another genesis.
     """
     fields = {"chain": chain, "started_at": canonical_instant(started_at)}
-    return hmac.new(key, _GENESIS_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+    return _fields_mac(key, _GENESIS_PREFIX, fields)
 
 
 def checkpoint_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a checkpoint line kept outside the database, so a forged line is detected."""
-    return hmac.new(key, _CHECKPOINT_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+    return _fields_mac(key, _CHECKPOINT_PREFIX, fields)
 
 
 def reanchor_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a re-anchor record: retention dropped these links, so a forged or edited
     record (another range, other months) is detected."""
-    return hmac.new(key, _REANCHOR_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+    return _fields_mac(key, _REANCHOR_PREFIX, fields)
 
 
 def verified_mark_mac(key: bytes, fields: Mapping[str, Any]) -> str:
     """The MAC of a verified-up-to mark: a forged one would let retention skip a walk."""
-    return hmac.new(key, _MARK_PREFIX + canonical_json(fields), hashlib.sha256).hexdigest()
+    return _fields_mac(key, _MARK_PREFIX, fields)
 
 
 def same_digest(a: str | None, b: str | None) -> bool:
