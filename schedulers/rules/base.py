@@ -41,6 +41,31 @@ class StoredRows:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidates:
+    """What may need work this tick: a superset, each part checked again by the rule's own
+    conditions before anything is written."""
+
+    due: Sequence[uuid.UUID]  # ids of `lock` rows that may be due, in the order `due` raises
+    cleared: Sequence[uuid.UUID]  # subjects whose live follow-up may have lost its cause
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """A rule's level-triggered check as one comparison of two sets (PostgreSQL).
+
+    `candidates` reads, in one statement, every row the rule could raise for and every live
+    follow-up of its reason, and keeps the mismatches: rows due with no live follow-up, live
+    follow-ups with no row due (or whose subject left). It must give a superset of what `due`
+    and `cleared` would find (tested so), and be planned as hash or merge joins (a FULL JOIN
+    cannot be a nested loop), so an idle tick costs two index-only reads, not an index probe per
+    live lapse. `why_cleared` then reads the cleared candidates again in full, and `due` selects
+    the due candidates by id (a page of `BATCH` at a time), locked, with all its conditions."""
+
+    candidates: Callable[[Session, datetime], Candidates]
+    why_cleared: Callable[[Session, Sequence[uuid.UUID], datetime], Sequence[tuple[uuid.UUID, str]]]
+
+
+@dataclass(frozen=True, slots=True)
 class FollowUpRule:
     """One reason a program raises follow-ups, as data the tick runs."""
 
@@ -53,6 +78,7 @@ class FollowUpRule:
     raised_count: str  # the names the tick's counts use (kept stable for operators' dashboards)
     cancelled_count: str
     stored: StoredRows | None = None  # SQLite's way to `due` and `make`, when the rule has one
+    reconcile: Reconcile | None = None  # PostgreSQL's way to find the work, when the rule has one
 
 
 def run_rule(
@@ -67,12 +93,12 @@ def run_rule(
     names. The two sets are disjoint (a cleared follow-up's cause is gone, so its subject is not
     due), so the order changes nothing but the work: cancelling first, the cleared check does
     not re-examine the follow-ups this run has just raised (their cause is what raised them)."""
-    cancelled = 0
-    for subject_id, why in rule.cleared(session, as_of):
-        cancelled += followups.cancel_live(
-            session, subject_id=subject_id, reason=rule.reason, why=why, now=as_of, run_id=run_id
-        )
     dialect = session.get_bind().dialect
+    if dialect.name == "postgresql" and rule.reconcile is not None:
+        return _run_reconciled(
+            session, rule, rule.reconcile, as_of=as_of, calendar=calendar, run_id=run_id
+        )
+    cancelled = _cancel(session, rule, rule.cleared(session, as_of), as_of=as_of, run_id=run_id)
     raised = 0
     if dialect.name == "sqlite" and rule.stored is not None:
         # SQLite serializes writers (BEGIN IMMEDIATE): no row lock to take.
@@ -90,10 +116,63 @@ def run_rule(
     stmt = rule.due(as_of)
     if dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=rule.lock)
+    raised = _raise(session, rule, stmt, as_of=as_of, calendar=calendar, run_id=run_id)
+    return {rule.raised_count: raised, rule.cancelled_count: cancelled}
+
+
+def _run_reconciled(
+    session: Session,
+    rule: FollowUpRule,
+    reconcile: Reconcile,
+    *,
+    as_of: datetime,
+    calendar: BusinessCalendar,
+    run_id: uuid.UUID | None,
+) -> dict[str, int]:
+    """`run_rule` through the rule's `Reconcile`: nothing more is read when nothing is amiss."""
+    found = reconcile.candidates(session, as_of)
+    cancelled = 0
+    if found.cleared:
+        why = reconcile.why_cleared(session, found.cleared, as_of)
+        cancelled = _cancel(session, rule, why, as_of=as_of, run_id=run_id)
+    raised = 0
+    for start in range(0, len(found.due), BATCH):
+        page = found.due[start : start + BATCH]
+        stmt = rule.due(as_of).where(rule.lock.id.in_(page)).with_for_update(of=rule.lock)
+        raised += _raise(session, rule, stmt, as_of=as_of, calendar=calendar, run_id=run_id)
+    return {rule.raised_count: raised, rule.cancelled_count: cancelled}
+
+
+def _cancel(
+    session: Session,
+    rule: FollowUpRule,
+    found: Sequence[tuple[uuid.UUID, str]],
+    *,
+    as_of: datetime,
+    run_id: uuid.UUID | None,
+) -> int:
+    cancelled = 0
+    for subject_id, why in found:
+        cancelled += followups.cancel_live(
+            session, subject_id=subject_id, reason=rule.reason, why=why, now=as_of, run_id=run_id
+        )
+    return cancelled
+
+
+def _raise(
+    session: Session,
+    rule: FollowUpRule,
+    stmt: Select[Any],
+    *,
+    as_of: datetime,
+    calendar: BusinessCalendar,
+    run_id: uuid.UUID | None,
+) -> int:
     result = session.execute(stmt.execution_options(yield_per=BATCH))
     # An entity (or one column) comes as objects; several columns as rows, which skip the
     # ORM's identity map and attribute instrumentation (a tick may read thousands).
     due = result.scalars() if len(stmt.column_descriptions) == 1 else result
+    raised = 0
     for chunk in due.partitions():
         raised += followups.raise_many(
             session,
@@ -102,4 +181,4 @@ def run_rule(
             run_id=run_id,
             calendar=calendar,
         )
-    return {rule.raised_count: raised, rule.cancelled_count: cancelled}
+    return raised

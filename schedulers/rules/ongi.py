@@ -13,14 +13,25 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Boolean, Select, String, and_, exists, literal, or_, select, type_coerce
+from sqlalchemy import (
+    Boolean,
+    Select,
+    String,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from schedulers.rules.base import FollowUpRule, StoredRows
+from schedulers.rules.base import Candidates, FollowUpRule, Reconcile, StoredRows
 from services.followups import LIVE_STATES, Raise, Raises
 from welfare.models import (
     EnrollmentStatus,
@@ -258,12 +269,77 @@ def cleared(session: Session, as_of: datetime) -> Sequence[tuple[uuid.UUID, str]
             or_(still_due.is_(None), left),
         )
     ).all()
+    return why_cleared(session, subjects, as_of)
+
+
+def why_cleared(
+    session: Session, subjects: Sequence[uuid.UUID], as_of: datetime
+) -> list[tuple[uuid.UUID, str]]:
+    """Which of these subjects' live lapses have lost their cause, each with why; a page of
+    subjects at a time: a mass change (a dong's enrollments ended) can clear more lapses in one
+    tick than a statement may bind parameters."""
     found = []
-    # A page of subjects at a time: a mass change (a dong's enrollments ended) can clear more
-    # lapses in one tick than a statement may bind parameters.
     for start in range(0, len(subjects), CLEARED_PAGE):
         found += _why_cleared(session, subjects[start : start + CLEARED_PAGE], as_of)
     return found
+
+
+def candidates_statement(as_of: datetime) -> Select[Any]:
+    """`candidates`' one statement: (enrollment id, due time, live subject, resident left)
+    for each mismatch."""
+    due = (
+        select(OngiEnrollment.id, OngiEnrollment.resident_id, OngiEnrollment.next_due_at)
+        .where(
+            eq_literal(OngiEnrollment.status, EnrollmentStatus.ACTIVE.value),
+            OngiEnrollment.next_due_at <= as_of,
+        )
+        .subquery("due")
+    )
+    live = (
+        select(FollowUp.subject_id)
+        .where(FollowUp.reason == REASON, in_literals(FollowUp.state, LIVE_STATES))
+        .subquery("live")
+    )
+    gone = (
+        select(Resident.id)
+        .where(Resident.status != literal(ResidentStatus.ACTIVE.value, literal_execute=True))
+        .subquery("gone")
+    )
+    subject = func.coalesce(due.c.resident_id, live.c.subject_id)
+    return (
+        select(due.c.id, due.c.next_due_at, live.c.subject_id, gone.c.id.is_not(None))
+        .select_from(
+            due.join(live, live.c.subject_id == due.c.resident_id, full=True).outerjoin(
+                gone, gone.c.id == subject
+            )
+        )
+        .where(or_(due.c.id.is_(None), live.c.subject_id.is_(None), gone.c.id.is_not(None)))
+    )
+
+
+def candidates(session: Session, as_of: datetime) -> Candidates:
+    """The lapses to raise and the live lapses that may have cleared, from one comparison
+    (PostgreSQL; `Reconcile`): the due enrollments (an index-only read of the due index, which
+    carries `resident_id`) FULL JOIN the live lapse follow-ups (an index-only read of the
+    live-follow-up index) on the resident, with the residents who left beside them (the
+    partial index of those). A FULL JOIN is planned as a hash or merge join whatever the
+    statistics say, never as a nested loop comparing every due enrollment with every live
+    follow-up. Kept: enrollments due with no live lapse whose resident stayed (to raise, in
+    due order), and live lapses with no enrollment due or whose resident left (to check)."""
+    rows = session.execute(candidates_statement(as_of)).all()
+    raise_due = sorted(
+        (next_due, enrollment_id)
+        for enrollment_id, next_due, live_subject, left in rows
+        if live_subject is None and not left
+    )
+    return Candidates(
+        due=[enrollment_id for _, enrollment_id in raise_due],
+        cleared=[
+            live_subject
+            for enrollment_id, _, live_subject, left in rows
+            if live_subject is not None and (enrollment_id is None or left)
+        ],
+    )
 
 
 def _why_cleared(
@@ -320,4 +396,5 @@ CONTACT_LAPSED = FollowUpRule(
     raised_count="raised",
     cancelled_count="cancelled",
     stored=StoredRows(due=partial(lapsed, stored=True), make=lapses_stored),
+    reconcile=Reconcile(candidates=candidates, why_cleared=why_cleared),
 )

@@ -59,11 +59,14 @@ class OngiEnrollment(Base):
             postgresql_where=LIVE_ENROLLMENT,
         ),
         # The tick reads only active, due rows: its cost follows the lapsed, not the enrolled.
+        # On PostgreSQL it carries the resident and the id, so the tick's comparison of due
+        # enrollments with live follow-ups reads the index alone (migration 0023).
         Index(
             "ix_ongi_enrollments_due",
             "next_due_at",
             sqlite_where=ACTIVE_ENROLLMENT,
             postgresql_where=ACTIVE_ENROLLMENT,
+            postgresql_include=["resident_id", "id"],
         ),
         Index("ix_ongi_enrollments_dong_code", "dong_code"),
         # A silent gateway's dependents: whose last proof of life came through it.
