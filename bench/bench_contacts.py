@@ -1,5 +1,7 @@
 """Contacts logged per second on PostgreSQL through `services.ongi.log_contact`, with 1 and 4
-concurrent client processes, beside raw single-row INSERTs with the same concurrency.
+concurrent client processes, beside raw single-row INSERTs with the same concurrency (the
+issue's reference) and the statement floor: one transaction of as many bare INSERTs as a contact
+sends statements, the most any contact of that many round trips could reach on this machine.
 
 Each client is a process with its own engine and staff actor, working through its own slice of
 enrolled residents (one contact per resident, so clients never wait on each other's resident
@@ -88,13 +90,14 @@ class ClientResult:
 
 @dataclass(frozen=True)
 class ClientSpec:
-    kind: str  # "contacts" (log_contact) or "raw" (the reference INSERT)
+    kind: str  # "contacts" (log_contact), "raw" (the reference INSERT) or "floor" (see below)
     index: int
     url: str
     keyring_json: dict[str, Any]
     residents: Sequence[uuid.UUID]
     seconds: float
     limit: int
+    statements: int = 1  # for "floor": the statements of one transaction
 
 
 def client(spec: ClientSpec, barrier: multiprocessing.synchronize.Barrier, results: Any) -> None:
@@ -102,6 +105,8 @@ def client(spec: ClientSpec, barrier: multiprocessing.synchronize.Barrier, resul
     try:
         if spec.kind == "contacts":
             one = contact_logger(spec.url, spec.keyring_json, spec.residents, spec.index)
+        elif spec.kind == "floor":
+            one = bare_transaction(spec.url, spec.index, spec.statements)
         else:
             one = raw_inserter(spec.url, spec.index)
         for n in range(WARMUP):
@@ -120,7 +125,7 @@ def client(spec: ClientSpec, barrier: multiprocessing.synchronize.Barrier, resul
         results.put(ClientResult(spec.index, started, time.monotonic(), latencies, cpu))
     except Exception as exc:  # report it to the parent instead of dying silently
         barrier.abort()
-        results.put(ClientResult(spec.index, 0.0, 0.0, [], f"{type(exc).__name__}: {exc}"))
+        results.put(ClientResult(spec.index, 0.0, 0.0, [], error=f"{type(exc).__name__}: {exc}"))
 
 
 def contact_logger(
@@ -161,6 +166,23 @@ def raw_inserter(url: str, index: int) -> Any:
     return one
 
 
+def bare_transaction(url: str, index: int, statements: int) -> Any:
+    """The statement floor: one transaction of as many bare single-row INSERTs as one
+    log_contact sends statements, through the bare driver (what ten round trips cost with no
+    Python above the driver and no work in the database beyond an INSERT each)."""
+    conn = psycopg.connect(libpq_url(url), autocommit=True)
+    payload = "x" * 120
+
+    def one(_n: int) -> None:
+        with conn.transaction():
+            for _ in range(statements):
+                conn.execute(
+                    "INSERT INTO bench_scratch (client, payload) VALUES (%s, %s)", (index, payload)
+                )
+
+    return one
+
+
 @dataclass
 class RunResult:
     ops: int
@@ -187,6 +209,7 @@ def run_clients(
     keyring: Keyring,
     slices: list[list[uuid.UUID]],
     args: argparse.Namespace,
+    statements: int = 1,
 ) -> RunResult:
     """Start one process per slice, release them together, sample waits until all report."""
     clients = len(slices)
@@ -194,7 +217,9 @@ def run_clients(
     barrier = ctx.Barrier(clients + 1)
     results = ctx.Queue()
     specs = [
-        ClientSpec(kind, i, url, keyring.to_json(), slices[i], args.seconds, args.contacts)
+        ClientSpec(
+            kind, i, url, keyring.to_json(), slices[i], args.seconds, args.contacts, statements
+        )
         for i in range(clients)
     ]
     processes = [ctx.Process(target=client, args=(spec, barrier, results)) for spec in specs]
@@ -272,6 +297,24 @@ def describe_waits(waits: dict[str, float]) -> str:
     return listed + (f" (someone waits on the advisory lock in {blocked:.0%})" if blocked else "")
 
 
+def statement_count(database: Database, resident_id: uuid.UUID) -> int:
+    """How many statements one log_contact sends (COMMIT aside)."""
+    actor = Actor(staff_id=uuid.uuid4(), role=Role.OUTREACH, dongs=frozenset(DONGS))
+    now = datetime.now(UTC)
+    with captured(database.engine) as seen, database.new_session() as session:
+        ongi.log_contact(
+            session,
+            actor=actor,
+            resident_id=resident_id,
+            channel="phone",
+            outcome="reached",
+            occurred_at=now,
+            now=now,
+            client_ref=f"bench-{uuid.uuid4()}",
+        )
+    return len(seen)
+
+
 def statements_of_one_contact(database: Database, resident_id: uuid.UUID) -> str:
     """What one log_contact sends, and how much of it runs under the audit chain's lock."""
     actor = Actor(staff_id=uuid.uuid4(), role=Role.OUTREACH, dongs=frozenset(DONGS))
@@ -331,17 +374,45 @@ def main() -> None:
             database.dispose()
 
 
+def report(
+    clients: int, reference: RunResult, floor: RunResult, logged: RunResult, statements: int
+) -> None:
+    print(
+        f"  {clients} client{'s' if clients > 1 else ' '}: raw INSERT {reference.rate:8.1f}/s "
+        f"(ref.) | log_contact {logged.rate:7.1f}/s = {logged.rate / reference.rate:.2f}x | "
+        f"log_contact latency p50 {percentile(logged.latencies, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(logged.latencies, 99) * 1000:.1f} ms"
+    )
+    print(
+        f"      statement floor ({statements} bare INSERTs a transaction) {floor.rate:,.1f}/s "
+        f"= {floor.rate / reference.rate:.2f}x raw INSERT: the most any contact of "
+        f"{statements} statements could reach here; log_contact "
+        f"{logged.rate / floor.rate:.2f}x the floor"
+    )
+    print(f"      active backends by wait (mean), raw INSERT: {describe_waits(reference.waits)}")
+    print(f"      active backends by wait (mean), log_contact: {describe_waits(logged.waits)}")
+    print(
+        f"      client CPU per operation: raw INSERT {reference.cpu_per_op * 1e6:,.0f} us, "
+        f"floor {floor.cpu_per_op * 1e6:,.0f} us, log_contact {logged.cpu_per_op * 1e6:,.0f} us "
+        f"({logged.cpu_per_op / (clients / logged.rate):.0%} of each client's time per "
+        "contact is its own Python)"
+    )
+
+
 def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace) -> None:
     print(database_line(database.engine))
     counts = [int(c) for c in args.clients.split(",")]
     per_client = WARMUP + args.contacts
-    total = per_client * sum(counts)
+    total = per_client * sum(counts) + 2  # and two spare: one on time, one lapsed
     rng = random.Random(args.seed)
     ids = sorted_ids(total, rng)
     dongs = pick_dongs(total, rng)
     order = list(range(total))
     rng.shuffle(order)  # slices spread over the key space and the dongs
-    lapsed = set(rng.sample(range(total), round(total * args.lapsed_share)))
+    spare = order[total - 2 :]  # never in a slice: one stays on time, one lapses
+    others = [i for i in range(total) if i not in spare]
+    lapsed = set(rng.sample(others, round((total - 2) * args.lapsed_share))) | {spare[1]}
+    on_time, lapsing = ids[spare[0]], ids[spare[1]]
     with database.new_session() as session:
         now = database_now(session)
     with stopwatch() as loading:
@@ -372,32 +443,21 @@ def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace
         ]
         cursor += clients * per_client
 
+    statements = statement_count(database, on_time)
     print(
         f"runs: {args.seconds:.0f} s or {args.contacts:,} per client, whichever ends first; "
-        "each operation is its own transaction"
+        "each operation is its own transaction; beside the issue's reference (raw single-row "
+        f"INSERTs), the statement floor: one transaction of {statements} bare INSERTs, as many "
+        "statements as a contact on time sends"
     )
     rows = []
     for clients in counts:
         common = {"url": url, "keyring": keyring, "slices": slices_of[clients], "args": args}
         reference = run_clients(database, kind="raw", **common)
+        floor = run_clients(database, kind="floor", statements=statements, **common)
         logged = run_clients(database, kind="contacts", **common)
         rows.append((clients, reference, logged))
-        print(
-            f"  {clients} client{'s' if clients > 1 else ' '}: raw INSERT {reference.rate:8.1f}/s "
-            f"(ref.) | log_contact {logged.rate:7.1f}/s = {logged.rate / reference.rate:.2f}x | "
-            f"log_contact latency p50 {percentile(logged.latencies, 50) * 1000:.1f} ms, "
-            f"p99 {percentile(logged.latencies, 99) * 1000:.1f} ms"
-        )
-        print(
-            f"      active backends by wait (mean), raw INSERT: {describe_waits(reference.waits)}"
-        )
-        print(f"      active backends by wait (mean), log_contact: {describe_waits(logged.waits)}")
-        print(
-            f"      client CPU per operation: raw INSERT {reference.cpu_per_op * 1e6:,.0f} us, "
-            f"log_contact {logged.cpu_per_op * 1e6:,.0f} us "
-            f"({logged.cpu_per_op / (clients / logged.rate):.0%} of each client's time per "
-            "contact is its own Python)"
-        )
+        report(clients, reference, floor, logged, statements)
 
     with database.engine.connect() as conn:
         contacts, resolved, audit = conn.execute(
@@ -417,10 +477,7 @@ def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace
         f"{audit - (waiting or 0):,}; the last {drained:,} linked in one run in "
         f"{draining():.2f} s" + (f" = {drained / draining():,.0f}/s" if drained else "")
     )
-    lapsed_ids = {ids[i] for i in lapsed}
-    spare = [r for r in slices_of[counts[0]][0][-200:] if r in lapsed_ids]
-    if spare:
-        print(statements_of_one_contact(database, spare[-1]))
+    print(statements_of_one_contact(database, lapsing))
     if args.backlog:
         print(link_backlog(database, args.backlog, rows[-1][1].rate))
     if len(rows) > 1:
