@@ -59,7 +59,8 @@ class Reconcile:
     and `cleared` would find (tested so), and be planned as hash or merge joins (a FULL JOIN
     cannot be a nested loop), so an idle tick costs two index-only reads, not an index probe per
     live lapse. `why_cleared` then reads the cleared candidates again in full, and `due` selects
-    the due candidates by id (a page of `BATCH` at a time), locked, with all its conditions."""
+    the due candidates by id (up to `BATCH` of them; beyond, `due` is run whole, once), locked,
+    with all its conditions."""
 
     candidates: Callable[[Session, datetime], Candidates]
     why_cleared: Callable[[Session, Sequence[uuid.UUID], datetime], Sequence[tuple[uuid.UUID, str]]]
@@ -136,10 +137,16 @@ def _run_reconciled(
         why = reconcile.why_cleared(session, found.cleared, as_of)
         cancelled = _cancel(session, rule, why, as_of=as_of, run_id=run_id)
     raised = 0
-    for start in range(0, len(found.due), BATCH):
-        page = found.due[start : start + BATCH]
-        stmt = rule.due(as_of).where(rule.lock.id.in_(page)).with_for_update(of=rule.lock)
-        raised += _raise(session, rule, stmt, as_of=as_of, calendar=calendar, run_id=run_id)
+    if len(found.due) > BATCH:
+        # More than a page (a mass lapse): one pass of `due` itself. By pages of ids, each page
+        # may be planned as a read of every due row filtered by the ids (a scan of the due index
+        # or of the table, the live-lapse probe run for each row before the id filter): pages
+        # times due rows, a tick's cost growing with the square of the lapses.
+        stmt = rule.due(as_of).with_for_update(of=rule.lock)
+        raised = _raise(session, rule, stmt, as_of=as_of, calendar=calendar, run_id=run_id)
+    elif found.due:
+        stmt = rule.due(as_of).where(rule.lock.id.in_(found.due)).with_for_update(of=rule.lock)
+        raised = _raise(session, rule, stmt, as_of=as_of, calendar=calendar, run_id=run_id)
     return {rule.raised_count: raised, rule.cancelled_count: cancelled}
 
 
