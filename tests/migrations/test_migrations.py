@@ -17,7 +17,7 @@ from config.reference import load_dongs
 from tests.support.databases import fresh_database
 from welfare.database import make_engine
 from welfare.migrate import alembic_config, downgrade, upgrade
-from welfare.models.base import UTCDateTime
+from welfare.models.base import Base, UTCDateTime
 
 # The columns a data test writes, typed as the revision under test created them.
 RESIDENT_COLUMNS: dict[str, Any] = {
@@ -80,6 +80,25 @@ def test_there_is_exactly_one_head() -> None:
 def test_models_match_the_migrations(engine: Engine) -> None:
     with engine.connect() as conn:
         command.check(alembic_config(conn))  # raises when autogenerate would emit anything
+
+
+def test_covering_indexes_carry_what_the_models_declare(engine: Engine) -> None:
+    """`command.check` does not compare an index's INCLUDE columns (PostgreSQL): a covering
+    index the models declare must carry them in the migrated database too, or the tick's
+    comparison reads the heap again (schedulers/rules/ongi.py, `candidates`)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("INCLUDE is PostgreSQL's")
+    declared = {
+        (table.name, index.name): list(index.dialect_options["postgresql"]["include"] or [])
+        for table in Base.metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["include"]
+    }
+    assert declared  # the due index at least
+    inspector = inspect(engine)
+    for (table, name), columns in declared.items():
+        found = {i["name"]: i for i in inspector.get_indexes(table)}[name]
+        assert found["dialect_options"].get("postgresql_include") == columns, (table, name)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, event, select, text, update
+from sqlalchemy import delete, event, select, update
 
 from schedulers.followups import run_followups
 from schedulers.registry import Job
@@ -151,7 +151,8 @@ def test_an_idle_tick_on_postgresql_compares_once_and_reads_nothing_more(
     db: Database, app: Flask
 ) -> None:
     """With every lapse raised, the next tick's Ongi rule sends one statement that reads the
-    enrollments (the comparison, planned as a hash or merge FULL JOIN) and writes nothing."""
+    enrollments (the comparison: a FULL JOIN, which PostgreSQL can only run as a hash or merge
+    join) and writes nothing."""
     if db.dialect != "postgresql":
         pytest.skip("the reconciled way is PostgreSQL's")
     counselor = make_staff(app, "counselor", (GASAN,)).actor()
@@ -175,13 +176,6 @@ def test_an_idle_tick_on_postgresql_compares_once_and_reads_nothing_more(
     reading = [sql for sql in sent if "ongi_enrollments" in sql]
     assert len(reading) == 1, reading
     assert "FULL OUTER JOIN" in reading[0]
-    with db.new_session() as s:
-        stmt = ongi_rule.candidates_statement(LAPSED_AT)
-        sql = str(
-            stmt.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True})
-        )
-        plan = "\n".join(row[0] for row in s.execute(text(f"EXPLAIN {sql}")))
-    assert "Hash Full Join" in plan or "Merge Full Join" in plan, plan
 
 
 def test_a_mass_lapse_on_postgresql_reads_the_due_rows_once_not_once_per_page(
