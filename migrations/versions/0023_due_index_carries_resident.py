@@ -6,8 +6,8 @@ that side is an index-only read instead of a heap page per due enrollment. SQLit
 index as it is (it has no INCLUDE and takes another path).
 
 Like every migration here it runs inside the one upgrade transaction, so the index is rebuilt
-with `ongi_enrollments` locked against writes: contacts and the tick wait for the build (well
-0.7-0.8 s at 1,000,000 enrollments measured; docs/operations.md).
+with `ongi_enrollments` locked against writes: contacts and the tick wait for the build
+(0.7-0.8 s at 1,000,000 enrollments measured; docs/operations.md).
 
 Revision ID: 0023
 Revises: 0022
