@@ -297,8 +297,8 @@ def describe_waits(waits: dict[str, float]) -> str:
     return listed + (f" (someone waits on the advisory lock in {blocked:.0%})" if blocked else "")
 
 
-def statement_count(database: Database, resident_id: uuid.UUID) -> int:
-    """How many statements one log_contact sends (COMMIT aside)."""
+def sent_by_one_contact(database: Database, resident_id: uuid.UUID) -> list[str]:
+    """The statements one log_contact sends (COMMIT aside)."""
     actor = Actor(staff_id=uuid.uuid4(), role=Role.OUTREACH, dongs=frozenset(DONGS))
     now = datetime.now(UTC)
     with captured(database.engine) as seen, database.new_session() as session:
@@ -312,25 +312,12 @@ def statement_count(database: Database, resident_id: uuid.UUID) -> int:
             now=now,
             client_ref=f"bench-{uuid.uuid4()}",
         )
-    return len(seen)
+    return [sql for sql, _ in seen]
 
 
 def statements_of_one_contact(database: Database, resident_id: uuid.UUID) -> str:
     """What one log_contact sends, and how much of it runs under the audit chain's lock."""
-    actor = Actor(staff_id=uuid.uuid4(), role=Role.OUTREACH, dongs=frozenset(DONGS))
-    now = datetime.now(UTC)
-    with captured(database.engine) as seen, database.new_session() as session:
-        ongi.log_contact(
-            session,
-            actor=actor,
-            resident_id=resident_id,
-            channel="phone",
-            outcome="reached",
-            occurred_at=now,
-            now=now,
-            client_ref=f"bench-{uuid.uuid4()}",
-        )
-    sent = [sql for sql, _ in seen]
+    sent = sent_by_one_contact(database, resident_id)
     locks = [i + 1 for i, sql in enumerate(sent) if "advisory" in sql]
     audit = [i + 1 for i, sql in enumerate(sent) if "audit_" in sql]
     listing = "".join(
@@ -443,7 +430,7 @@ def run(database: Database, url: str, keyring: Keyring, args: argparse.Namespace
         ]
         cursor += clients * per_client
 
-    statements = statement_count(database, on_time)
+    statements = len(sent_by_one_contact(database, on_time))
     print(
         f"runs: {args.seconds:.0f} s or {args.contacts:,} per client, whichever ends first; "
         "each operation is its own transaction; beside the issue's reference (raw single-row "

@@ -28,20 +28,14 @@ ACTIVE = sa.text("status = 'active'")
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.drop_index("ix_ongi_enrollments_due", table_name="ongi_enrollments")
-    op.create_index(
-        "ix_ongi_enrollments_due",
-        "ongi_enrollments",
-        ["next_due_at"],
-        unique=False,
-        postgresql_where=ACTIVE,
-        postgresql_include=["resident_id", "id"],
-    )
+    _rebuild(include=["resident_id", "id"])
 
 
 def downgrade() -> None:
+    _rebuild(include=None)
+
+
+def _rebuild(include: list[str] | None) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.drop_index("ix_ongi_enrollments_due", table_name="ongi_enrollments")
@@ -51,4 +45,5 @@ def downgrade() -> None:
         ["next_due_at"],
         unique=False,
         postgresql_where=ACTIVE,
+        postgresql_include=include,
     )
