@@ -320,12 +320,15 @@ def candidates_statement(as_of: datetime) -> Select[Any]:
 def candidates(session: Session, as_of: datetime) -> Candidates:
     """The lapses to raise and the live lapses that may have cleared, from one comparison
     (PostgreSQL; `Reconcile`): the due enrollments (an index-only read of the due index, which
-    carries `resident_id`) FULL JOIN the live lapse follow-ups (an index-only read of the
-    live-follow-up index) on the resident, with the residents who left beside them (the
-    partial index of those). A FULL JOIN is planned as a hash or merge join whatever the
-    statistics say, never as a nested loop comparing every due enrollment with every live
-    follow-up. Kept: enrollments due with no live lapse whose resident stayed (to raise, in
-    due order), and live lapses with no enrollment due or whose resident left (to check)."""
+    carries `resident_id` and `id`) FULL JOIN the live lapse follow-ups (an index-only read of
+    the live-follow-up index) on the resident, with the residents who left beside them (the
+    partial index of those). Index-only as far as the visibility map allows: pages written
+    since the last vacuum (a contact moves its enrollment's due time) are read from the table,
+    so a busy day costs some heap reads, still not a probe per live lapse. A FULL JOIN is
+    planned as a hash or merge join whatever the statistics say, never as a nested loop
+    comparing every due enrollment with every live follow-up. Kept: enrollments due with no
+    live lapse whose resident stayed (to raise, in due order), and live lapses with no
+    enrollment due or whose resident left (to check)."""
     rows = session.execute(candidates_statement(as_of)).all()
     raise_due = sorted(
         (next_due, enrollment_id)
