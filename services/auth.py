@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
-from services import audit
+from services import audit, key_retirement
 from welfare.crypto.passwords import verify_password
 from welfare.crypto.sealed import SealError, open_sealed, seal
 from welfare.database import session_keyring
@@ -242,9 +242,9 @@ def open_totp_secret(session: Session, staff: Staff, sealed: bytes) -> str | Non
 
 
 def seal_totp_secret(session: Session, staff: Staff, secret: str) -> bytes:
-    return seal(
-        session_keyring(session), secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id)
-    )
+    """`secret` sealed under a master key not retired meanwhile (services/key_retirement.py)."""
+    keyring = key_retirement.wrapping_keyring(session)
+    return seal(keyring, secret.encode(), purpose=TOTP_PURPOSE, owner=str(staff.id))
 
 
 def totp_step(secret: str, code: str, now: datetime) -> int | None:

@@ -32,12 +32,13 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from services import key_retirement
 from services.auth import TOTP_PURPOSE
 from welfare.crypto.cipher import DecryptionError
 from welfare.crypto.envelope import WrappedKey, rewrap
@@ -316,7 +317,11 @@ def reseal_staff_secrets(session: Session, keyring: Keyring) -> int:
 
 
 def retire(session: Session, keyring: Keyring, key_id: str) -> Keyring:
-    """A keyring with `key_id` retired (its secret erased), refused while anything needs it."""
+    """A keyring with `key_id` retired (its secret erased), refused while anything needs it.
+
+    The retirement is marked in this transaction first (services/key_retirement.py), after
+    every wrap under way has committed and before any later one: the caller commits the mark
+    and then writes the returned keyring; a refusal rolls the mark back."""
     key = _find(keyring, key_id)
     if key.state is KeyState.ACTIVE:
         raise RuleViolation(
@@ -326,6 +331,7 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> Keyring:
         )
     if key.state is KeyState.RETIRED:
         return keyring
+    key_retirement.mark_retired(session, key_id, datetime.now(UTC))
     data_keys = data_key_dependents(session).get(key_id, 0)
     secrets = staff_secret_dependents(session).get(key_id, 0)
     if data_keys or secrets:

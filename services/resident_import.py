@@ -34,7 +34,7 @@ from sqlalchemy import Integer, LargeBinary, Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services import access, residents, vault
+from services import access, key_retirement, residents, vault
 from services.reference import known_dong_codes
 from services.residents.registration import seoul_today
 from services.staff import get_staff_by_username
@@ -607,6 +607,8 @@ def _insert_batch(
             )
             keys.append(key_row)
             rows.append(row)
+        # Wrapped here or in a worker: refused if their master key was retired since.
+        key_retirement.check_wrapped_under(session, {k["master_key_id"] for k in keys})
         try:
             # welfare.models.bulk: one statement per table (COPY on PostgreSQL, the driver's
             # executemany on SQLite), not SQLAlchemy's per-row parameter handling.

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import audit
+from services import audit, key_retirement
 from welfare.crypto.blind_index import BlindIndexer
 from welfare.crypto.cache import DataKeyCache
 from welfare.crypto.cipher import DecryptionError, FieldContext, decrypt_field, encrypt_field
 from welfare.crypto.envelope import WrappedKey, new_data_key, unwrap_data_key, wrap_data_key
+from welfare.crypto.keyring import Keyring
 from welfare.database import fresher_keyring, session_keyring
 from welfare.errors import DomainError, Gone
 from welfare.models import Actor, DataKey
@@ -41,7 +42,9 @@ class UnreadableData(DomainError):
 
 
 def create_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> bytes:
-    key, row = data_key_row(session, subject_id, now)
+    """A fresh data key for `subject_id`, wrapped under a master key not retired meanwhile
+    (services/key_retirement.py), its row added to the session."""
+    key, row = _data_key_row(key_retirement.wrapping_keyring(session), subject_id, now)
     session.add(DataKey(**row))
     return key
 
@@ -49,9 +52,17 @@ def create_data_key(session: Session, subject_id: uuid.UUID, now: datetime) -> b
 def data_key_row(
     session: Session, subject_id: uuid.UUID, now: datetime
 ) -> tuple[bytes, dict[str, Any]]:
-    """A fresh data key and the column values of its wrapped row (bulk inserts use them)."""
+    """A fresh data key and the column values of its wrapped row (bulk inserts use them),
+    wrapped under the session's keyring: whoever inserts the row checks its master key
+    (`key_retirement.check_wrapped_under`)."""
+    return _data_key_row(session_keyring(session), subject_id, now)
+
+
+def _data_key_row(
+    keyring: Keyring, subject_id: uuid.UUID, now: datetime
+) -> tuple[bytes, dict[str, Any]]:
     key = new_data_key()
-    wrapped = wrap_data_key(session_keyring(session), key, str(subject_id))
+    wrapped = wrap_data_key(keyring, key, str(subject_id))
     return key, {
         "subject_id": subject_id,
         "master_key_id": wrapped.master_key_id,

@@ -177,7 +177,7 @@ def keys_retire(key_id: str) -> None:
     try:
         with get_database().new_session() as session:
             retired = keys_service.retire(session, keyring, key_id)
-            session.rollback()
+            session.commit()  # the retirement's mark: no node wraps a new key under it now
     except DomainError as exc:
         fail(exc)
     save_keyring(retired, _keyring_file())
