@@ -63,7 +63,11 @@ def wrapping_keyring(session: Session) -> Keyring:
     master key has been retired meanwhile (then the newer keyring from the file)."""
     keyring = session_keyring(session)
     key_id = keyring.active.id
-    transaction = session.get_transaction()
+    # Begin the transaction first: before that get_transaction() is None, and None would match
+    # a later transaction's None too. The innermost one: a savepoint rolled back releases the
+    # advisory lock taken in it (PostgreSQL), so a check made there holds no longer.
+    session.connection()
+    transaction = session.get_nested_transaction() or session.get_transaction()
     checked: tuple[Any, set[str]] | None = session.info.get(_CHECKED)
     if checked is not None and checked[0] is transaction and key_id in checked[1]:
         return keyring

@@ -191,6 +191,9 @@ def rewrap_batch(
     left as they are and reported; `after` lets a run step past them.
     """
     active = keyring.active.id
+    # Not under a key a retirement marked meanwhile (a second rotation and retire while this
+    # run holds the keyring it started with): the retirement counted before these rows moved.
+    key_retirement.check_wrapped_under(session, {active})
     stmt = (
         select(DataKey.subject_id, DataKey.master_key_id, DataKey.wrapped)
         .where(DataKey.wrapped.is_not(None), DataKey.master_key_id != active)
@@ -295,6 +298,7 @@ def reseal_staff_secrets(session: Session, keyring: Keyring) -> int:
     (few rows: one transaction)."""
     moved = 0
     active = keyring.active.id
+    key_retirement.check_wrapped_under(session, {active})  # as in rewrap_batch
     sealed = or_(Staff.totp_secret.is_not(None), Staff.totp_pending_secret.is_not(None))
     for member in session.scalars(select(Staff).where(sealed)):
         for attribute in ("totp_secret", "totp_pending_secret"):

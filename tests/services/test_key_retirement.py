@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services import auth, key_retirement, keys, residents, vault
@@ -173,3 +174,67 @@ def test_on_postgresql_a_retirement_and_a_wrap_under_way_wait_for_each_other(
     finally:
         stale.dispose()
         current.dispose()
+
+
+def test_a_long_lived_session_checks_again_in_each_transaction(
+    shared: tuple[str, Keyring],
+) -> None:
+    """A session that wraps first thing in each of its transactions (a worker, a command):
+    before the transaction began there was none to remember the check by, and the next
+    transaction's "none" must not pass for it."""
+    url, first = shared
+    second = keys.rotate(first, now=NOW)
+    stale, current = Database(url, keyring=first), Database(url, keyring=second)
+    try:
+        with stale.new_session() as session:
+            vault.create_data_key(session, uuid.uuid4(), NOW)  # the first statement
+            session.commit()
+            with current.new_session() as retiring:
+                key_retirement.mark_retired(retiring, first.active.id, NOW)
+                retiring.commit()
+            with pytest.raises(key_retirement.KeyringStale):
+                vault.create_data_key(session, uuid.uuid4(), NOW)  # first again, next one
+    finally:
+        stale.dispose()
+        current.dispose()
+
+
+def test_on_postgresql_a_savepoint_rolled_back_takes_its_check_along(
+    shared: tuple[str, Keyring],
+) -> None:
+    """Rolling back to a savepoint releases the advisory lock taken after it: a wrap later in
+    the same transaction takes it again (a retirement waits for it)."""
+    url, keyring = shared
+    if not url.startswith("postgresql"):
+        pytest.skip("advisory locks are PostgreSQL's")
+    db = Database(url, keyring=keyring)
+    try:
+        with db.new_session() as session, db.new_session() as other:
+            session.connection()
+            nested = session.begin_nested()
+            vault.create_data_key(session, uuid.uuid4(), NOW)
+            nested.rollback()
+            vault.create_data_key(session, uuid.uuid4(), NOW)
+            free = other.execute(
+                select(func.pg_try_advisory_xact_lock(key_retirement.LOCK_KEY))
+            ).scalar_one()
+            assert free is False  # the wrap under way holds the shared lock
+            other.rollback()
+            session.rollback()
+    finally:
+        db.dispose()
+
+
+def test_a_rewrap_never_moves_keys_under_a_key_retired_meanwhile(session: Session) -> None:
+    """A rewrap run holding the keyring it started with, while a second rotation and a
+    retirement of that keyring's active key went through: it stops instead."""
+    old: Keyring = session.info[KEYRING_INFO]
+    register(session, 1)
+    ring = keys.rotate(old, now=NOW)
+    newer = keys.rotate(ring, now=NOW)
+    key_retirement.mark_retired(session, ring.active.id, NOW)
+    with pytest.raises(key_retirement.KeyringStale):
+        keys.rewrap_batch(session, ring, now=NOW)
+    with pytest.raises(key_retirement.KeyringStale):
+        keys.reseal_staff_secrets(session, ring)
+    assert keys.rewrap_batch(session, newer, now=NOW).rewrapped == 1
