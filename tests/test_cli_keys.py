@@ -16,15 +16,16 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import Connection, select
 
 from config import Settings
-from services import keys
+from services import key_retirement, keys
 from tests.support.casework import with_check_digit
 from tests.support.staff import GASAN
 from welfare.app import create_app
+from welfare.cli import keys as keys_cli
 from welfare.crypto.cipher import DecryptionError
 from welfare.crypto.envelope import WrappedKey, unwrap_data_key
 from welfare.crypto.keyring import Keyring, KeyState, load_keyring, save_keyring
 from welfare.database import Database
-from welfare.models import DataKey
+from welfare.models import DataKey, SystemMarker
 from welfare.web import get_database, get_keyring
 
 
@@ -171,6 +172,36 @@ def test_retiring_a_key_is_refused_while_data_keys_depend_on_it_and_accepted_aft
     assert all(reads(counselor, r, n) for n, r in enumerate(ids))
     lines = invoke(runner, "status").output.splitlines()
     assert any(line.startswith(old_key.id) and "retired" in line for line in lines)
+
+
+def test_retire_commits_its_mark_and_a_keyring_file_it_cannot_write_says_how_to_finish(
+    app: Flask, runner: FlaskCliRunner, keyring_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mark that keeps nodes from wrapping under the key is committed before the file is
+    written (services/key_retirement.py); a file that cannot be written leaves the secret in
+    it and says to run retire again, which then finishes."""
+    old_key = get_keyring(app).active
+    assert invoke(runner, "rotate").exit_code == 0
+    real_save = keys_cli.save_keyring
+
+    def unwritable(*_args: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(keys_cli, "save_keyring", unwritable)
+    failed = invoke(runner, "retire", old_key.id)
+    assert failed.exit_code == 1
+    assert f"run `welfare keys retire {old_key.id}` again" in failed.output
+    with get_database(app).new_session() as s:
+        assert s.get(SystemMarker, key_retirement.PREFIX + old_key.id) is not None
+    assert load_keyring(keyring_file).master(old_key.id).state is KeyState.DECRYPT_ONLY
+    monkeypatch.setattr(keys_cli, "save_keyring", real_save)
+    assert invoke(runner, "retire", old_key.id).exit_code == 0
+    assert load_keyring(keyring_file).master_keys[0].id  # the file still loads
+    assert all(
+        k.state is KeyState.RETIRED
+        for k in load_keyring(keyring_file).master_keys
+        if k.id == old_key.id
+    )
 
 
 def test_an_unknown_key_id_cannot_be_retired(runner: FlaskCliRunner) -> None:

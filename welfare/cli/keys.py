@@ -180,7 +180,18 @@ def keys_retire(key_id: str) -> None:
             session.commit()  # the retirement's mark: no node wraps a new key under it now
     except DomainError as exc:
         fail(exc)
-    save_keyring(retired, _keyring_file())
+    try:
+        save_keyring(retired, _keyring_file())
+    except OSError as exc:
+        click.echo(
+            f"welfare: {key_id}는 데이터베이스에서 폐기로 표시되었지만 키링 파일에서 비밀을 "
+            f"지우지 못했습니다 ({exc.strerror}). 파일을 고친 뒤 `welfare keys retire {key_id}`를 "
+            f"다시 실행하세요 ({key_id} is marked retired in the database but its secret is "
+            f"still in {_keyring_file()}: fix the file and run `welfare keys retire {key_id}` "
+            "again)",
+            err=True,
+        )
+        sys.exit(1)
     _use(retired)
     click.echo(
         f"{key_id} retired: its secret is erased from {_keyring_file()}; backups still wrapped "
