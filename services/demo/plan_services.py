@@ -32,6 +32,10 @@ OBSERVATION = "다리 부종과 호흡 곤란 호소, 보건지소 진료 권유
 REFERRAL_REASON = "긴급 생계비 지원 연계 (재단 긴급지원사업)"
 
 
+SHIFT_LEAD_HOURS = 3  # a demo shift starts this long before the seed's hour ...
+SHIFT_HOURS = 12  # ... and lasts this long
+
+
 def seed_plan_services(
     session: Session,
     *,
@@ -46,20 +50,23 @@ def seed_plan_services(
     if supervisor is None or not counselors or session.scalar(select(DutyShift.id).limit(1)):
         return dict(done)
     by_dong = _residents_by_dong(session, resident_ids)
-    today = now.astimezone(SEOUL).date()
+    # The duty around the seed's time, yesterday and today (the dispatches below are assigned
+    # then): a shift of 12 hours from 3 hours before, on the hour. A fixed 09:00-18:00 left no
+    # one on duty for a seed run in the evening or at night in Seoul, and the seed failed.
+    on_the_hour = now.astimezone(SEOUL).replace(minute=0, second=0, microsecond=0)
     for dong, counselor in sorted(counselors.items()):
         people = by_dong.get(dong, [])
         if counselor.staff_id is None or len(people) < len(DISPATCHES):
             continue
-        for day in (today - timedelta(days=1), today):
-            start = datetime.combine(day, time(9, 0), tzinfo=SEOUL)
+        for days_ago in (1, 0):
+            start = on_the_hour - timedelta(days=days_ago, hours=SHIFT_LEAD_HOURS)
             dispatch.add_shift(
                 session,
                 actor=supervisor,
                 dong=dong,
                 staff_id=counselor.staff_id,
                 starts_at=start,
-                ends_at=start + timedelta(hours=9),
+                ends_at=start + timedelta(hours=SHIFT_HOURS),
                 now=now - timedelta(days=2),
             )
             done["duty_shifts"] += 1

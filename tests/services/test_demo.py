@@ -441,3 +441,21 @@ def test_the_seed_works_the_district_plans_other_services_and_the_tick_chases_th
     assert seed(db) is None
     with db.new_session() as s:
         assert Counter(s.scalars(select(Dispatch.state))) == dispatches
+
+
+@pytest.mark.parametrize("seoul_time", ["02:10", "08:50", "17:58", "18:30", "23:59"])
+def test_the_seed_works_whatever_the_time_of_day_in_seoul(
+    db: Database, monkeypatch: pytest.MonkeyPatch, seoul_time: str
+) -> None:
+    """`make run` seeds whenever a newcomer runs it: a fixed 09:00-18:00 duty roster left no
+    counselor on duty for the seed's dispatches in the evening and at night in Seoul."""
+    hour, minute = map(int, seoul_time.split(":"))
+    # today's date in Seoul at that time (UTC+9, no daylight saving)
+    at = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+        hours=hour - 9, minutes=minute
+    )
+    monkeypatch.setattr(demo_seed, "database_now", lambda _session: at)
+    district = seed(db)
+    assert district is not None
+    plan = district.details["district plan services"]
+    assert plan["duty_shifts"] == 2 * len(demo_seed.STAFFED_DONGS)
