@@ -23,6 +23,7 @@ from schedulers.rules import ongi as ongi_rule
 from schedulers.runner import run_job
 from services import ongi, residents
 from tests.support.casework import with_check_digit
+from tests.support.live import seed_lapsed
 from tests.support.staff import GASAN, make_staff
 from welfare.database import Database
 from welfare.models import FollowUp, OngiEnrollment, Resident
@@ -147,24 +148,6 @@ def statements(db: Database) -> Iterator[list[str]]:
         event.remove(bind, "before_cursor_execute", seen)
 
 
-def enroll_high_risk(db: Database, app: Flask, count: int) -> None:
-    """`count` residents enrolled at high risk at T0, all due by LAPSED_AT."""
-    counselor = make_staff(app, "counselor", (GASAN,)).actor()
-    with db.new_session() as s:
-        for n in range(1, count + 1):
-            view = residents.register_resident(
-                s,
-                actor=counselor,
-                name=f"주민{n}",
-                rrn=with_check_digit(f"4001{n:02d}1{n:05d}"),
-                dong=GASAN,
-                now=T0,
-            )
-            ongi.enroll(
-                s, actor=counselor, resident_id=view.id, risk_level="high", now=T0, enrolled_at=T0
-            )
-
-
 def test_an_idle_tick_on_postgresql_compares_once_and_reads_nothing_more(
     db: Database, app: Flask
 ) -> None:
@@ -173,7 +156,7 @@ def test_an_idle_tick_on_postgresql_compares_once_and_reads_nothing_more(
     join) and writes nothing."""
     if db.dialect != "postgresql":
         pytest.skip("the reconciled way is PostgreSQL's")
-    enroll_high_risk(db, app, 3)
+    seed_lapsed(db, 3, T0)
     assert run_job(db, TICK, as_of=LAPSED_AT).counts["raised"] == 3
     with statements(db) as sent:
         counts = run_job(db, TICK, as_of=LAPSED_AT + timedelta(minutes=1)).counts
@@ -193,7 +176,7 @@ def test_a_mass_lapse_on_postgresql_reads_the_due_rows_once_not_once_per_page(
     if db.dialect != "postgresql":
         pytest.skip("the reconciled way is PostgreSQL's")
     monkeypatch.setattr(base, "BATCH", 2)
-    enroll_high_risk(db, app, 5)
+    seed_lapsed(db, 5, T0)
     with statements(db) as sent:
         counts = run_job(db, TICK, as_of=LAPSED_AT).counts
     assert counts["raised"] == 5
